@@ -1,0 +1,366 @@
+"""Point-in-time features: the one place a lead becomes a row of numbers.
+
+Two steps, both shared by training and serving so they cannot drift apart:
+
+1. :func:`touch_features` aggregates a lead's touches *strictly before* its scoring
+   moment ``as_of`` (for training rows that is the MQL time) into engagement columns.
+   A touch after ``as_of`` can never change a row: that is what makes the training
+   set point-in-time correct.
+2. :class:`LeadEncoder`, a scikit-learn transformer, turns lead fields plus those
+   engagement columns into a float matrix for LightGBM. Categories are integer codes
+   it owns (so the MLflow signature stays plain strings); rare and never-seen values
+   share an explicit ``__other__`` code, and the never-seen ones are reported.
+
+Both work on plain column arrays, so serving a single lead needs no DataFrame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from scoring.contract import (
+    LEAD_BOOLEAN_FEATURES,
+    LEAD_CATEGORICAL_FEATURES,
+    LEAD_ORDINAL_FEATURES,
+    PII_COLUMNS,
+    TouchType,
+)
+
+OTHER = "__other__"
+DAY_NS = 86_400 * 10**9
+NAT = np.iinfo(np.int64).min
+
+TOUCH_WEIGHTS: dict[str, float] = {
+    TouchType.PAGE_VIEW: 0.2,
+    TouchType.PRICING_PAGE_VIEW: 1.5,
+    TouchType.EMAIL_OPEN: 0.1,
+    TouchType.EMAIL_CLICK: 0.5,
+    TouchType.CONTENT_DOWNLOAD: 1.0,
+    TouchType.WEBINAR_REGISTERED: 0.7,
+    TouchType.WEBINAR_ATTENDED: 1.5,
+    TouchType.DEMO_REQUEST: 3.0,
+    TouchType.FORM_SUBMIT: 1.0,
+    TouchType.CHAT: 1.0,
+    TouchType.CALL: 1.5,
+}
+"""How much one touch of each type says about intent; used for the engagement index."""
+
+TOUCH_TYPES: tuple[str, ...] = tuple(t.value for t in TouchType)
+HALF_LIFE_DAYS = 14.0
+LOOKBACK_DAYS = 365.0
+
+TOUCH_FEATURES: tuple[str, ...] = (
+    *(f"n_{t}" for t in TOUCH_TYPES),
+    "n_touches_14d",
+    "n_touches_90d",
+    "engagement_recency",
+    "days_since_last_touch",
+    "days_since_first_touch",
+    "days_since_demo_request",
+    "days_since_pricing_page_view",
+)
+"""Columns produced by :func:`touch_features`, in order."""
+
+LEAD_TIME_FEATURES: tuple[str, ...] = ("lead_age_days", "month_of_year")
+"""Columns derived from the lead's own timestamps and ``as_of``."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which input columns the model sees, and how each is encoded.
+
+    The default is the data contract's lead fields plus touch aggregates; a flat CRM
+    export declares its own columns (see ``training.importing``).
+    """
+
+    categorical: tuple[str, ...] = LEAD_CATEGORICAL_FEATURES
+    ordinal: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(LEAD_ORDINAL_FEATURES)
+    )
+    boolean: tuple[str, ...] = LEAD_BOOLEAN_FEATURES
+    numeric: tuple[str, ...] = ()
+    use_touches: bool = True
+
+    def __post_init__(self) -> None:
+        leaked = PII_COLUMNS & set(self.input_columns)
+        if leaked:
+            raise ValueError(f"personal data cannot be a feature: {sorted(leaked)}")
+
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        extra = (*TOUCH_FEATURES, *LEAD_TIME_FEATURES) if self.use_touches else ()
+        return (*self.numeric, *extra)
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """Lead fields a caller provides (touch aggregates are computed, not provided)."""
+        return (*self.categorical, *self.ordinal, *self.boolean, *self.numeric)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "categorical": list(self.categorical),
+            "ordinal": {k: list(v) for k, v in self.ordinal.items()},
+            "boolean": list(self.boolean),
+            "numeric": list(self.numeric),
+            "use_touches": self.use_touches,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        return cls(
+            categorical=tuple(data["categorical"]),
+            ordinal={k: tuple(v) for k, v in data["ordinal"].items()},
+            boolean=tuple(data["boolean"]),
+            numeric=tuple(data["numeric"]),
+            use_touches=bool(data["use_touches"]),
+        )
+
+
+def _to_ns(values: Any) -> np.ndarray:
+    """Timestamps (anything pandas parses, tz-aware or UTC-naive) as int64 ns since epoch."""
+    stamps = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    if isinstance(stamps, pd.Timestamp):
+        return np.array([stamps.value], dtype=np.int64)
+    index = pd.DatetimeIndex(stamps).as_unit("ns")
+    out = index.asi8.copy()
+    out[index.isna()] = NAT
+    return out
+
+
+def touch_features(
+    touch_lead_pos: np.ndarray,
+    touch_at_ns: np.ndarray,
+    touch_type: np.ndarray,
+    as_of_ns: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Aggregate touches strictly before each lead's ``as_of`` into engagement columns.
+
+    ``touch_lead_pos[i]`` is the row of the lead (in ``as_of_ns``) that touch ``i``
+    belongs to. Touches at or after ``as_of``, or more than a year before it, are
+    ignored: the scoring moment decides what the model may know.
+    """
+    n_leads = len(as_of_ns)
+    out: dict[str, np.ndarray] = {}
+    pos = np.asarray(touch_lead_pos, dtype=np.int64)
+    at = np.asarray(touch_at_ns, dtype=np.int64)
+    types = np.asarray(touch_type, dtype=object)
+    valid = (at != NAT) & (pos >= 0)
+    age = np.full(len(at), np.nan)
+    age[valid] = (as_of_ns[pos[valid]] - at[valid]) / DAY_NS
+    keep = valid & (age > 0) & (age <= LOOKBACK_DAYS)
+    pos, age, types = pos[keep], age[keep], types[keep]
+
+    type_code = pd.Categorical(types, categories=list(TOUCH_TYPES)).codes
+    known = type_code >= 0
+    counts = np.zeros((n_leads, len(TOUCH_TYPES)))
+    np.add.at(counts, (pos[known], type_code[known]), 1.0)
+    for j, name in enumerate(TOUCH_TYPES):
+        out[f"n_{name}"] = counts[:, j]
+
+    out["n_touches_14d"] = np.bincount(pos[age <= 14], minlength=n_leads).astype(float)
+    out["n_touches_90d"] = np.bincount(pos[age <= 90], minlength=n_leads).astype(float)
+    weights = np.array([TOUCH_WEIGHTS[t] for t in TOUCH_TYPES])
+    w = np.where(known, weights[np.clip(type_code, 0, None)], 0.0) * np.power(
+        0.5, age / HALF_LIFE_DAYS
+    )
+    out["engagement_recency"] = np.bincount(pos, weights=w, minlength=n_leads)
+    out["days_since_last_touch"] = _group_min(pos, age, n_leads)
+    out["days_since_first_touch"] = -_group_min(pos, -age, n_leads)
+    for name in ("demo_request", "pricing_page_view"):
+        sel = types == name
+        out[f"days_since_{name}"] = _group_min(pos[sel], age[sel], n_leads)
+    return out
+
+
+def _group_min(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    result = np.full(n, np.inf)
+    np.minimum.at(result, pos, values)
+    result[np.isinf(result)] = np.nan
+    return result
+
+
+def lead_time_features(created_at_ns: np.ndarray, as_of_ns: np.ndarray) -> dict[str, np.ndarray]:
+    """Lead age at the scoring moment and the calendar month (seasonality)."""
+    age = np.where(created_at_ns == NAT, np.nan, (as_of_ns - created_at_ns) / DAY_NS)
+    month = pd.DatetimeIndex(as_of_ns.astype("datetime64[ns]")).month.to_numpy(dtype=float)
+    return {"lead_age_days": age, "month_of_year": month}
+
+
+def frame_features(
+    leads: pd.DataFrame, touches: pd.DataFrame | None, as_of: pd.Series | Sequence[Any]
+) -> pd.DataFrame:
+    """Training-side entry point: lead fields plus point-in-time touch features.
+
+    ``as_of`` holds one scoring moment per lead (typically ``leads["mql_at"]``).
+    """
+    as_of_ns = _to_ns(as_of)
+    result = leads.reset_index(drop=True).copy()
+    if touches is not None:
+        index = pd.Index(leads["lead_id"].to_numpy())
+        pos = index.get_indexer(touches["lead_id"].to_numpy())
+        agg = touch_features(pos, _to_ns(touches["at"]), touches["type"].to_numpy(), as_of_ns)
+        agg.update(lead_time_features(_to_ns(leads["created_at"]), as_of_ns))
+        result = pd.concat([result, pd.DataFrame(agg)], axis=1)
+    return result
+
+
+def record_features(
+    records: Sequence[Mapping[str, Any]], as_of_ns: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Serving-side entry point: the same columns from request dicts, no DataFrame.
+
+    Each record carries its own ``touches`` list of ``{"at", "type"}`` mappings.
+    """
+    pos: list[int] = []
+    at: list[Any] = []
+    types: list[str] = []
+    for i, record in enumerate(records):
+        for touch in record.get("touches") or ():
+            pos.append(i)
+            at.append(touch["at"])
+            types.append(str(touch["type"]))
+    at_ns = _to_ns(at) if at else np.empty(0, dtype=np.int64)
+    agg = touch_features(
+        np.asarray(pos, dtype=np.int64), at_ns, np.asarray(types, dtype=object), as_of_ns
+    )
+    created = _to_ns([r.get("created_at") for r in records])
+    agg.update(lead_time_features(created, as_of_ns))
+    return agg
+
+
+class LeadEncoder(TransformerMixin, BaseEstimator):
+    """Encode lead columns into a float matrix LightGBM can split on.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+        Which columns are categorical, ordinal, boolean and numeric.
+    min_category_count : int
+        Categories seen fewer times than this in training share the ``__other__``
+        code, as do categories never seen at all.
+    """
+
+    def __init__(self, spec: FeatureSpec | None = None, min_category_count: int = 20) -> None:
+        self.spec = spec
+        self.min_category_count = min_category_count
+
+    def _spec(self) -> FeatureSpec:
+        return self.spec if self.spec is not None else FeatureSpec()
+
+    def fit(self, X: pd.DataFrame | Mapping[str, Any], y: Any = None) -> LeadEncoder:
+        spec = self._spec()
+        self.vocabularies_: dict[str, dict[str, int]] = {}
+        self.rare_values_: dict[str, frozenset[str]] = {}
+        for col in spec.categorical:
+            values = pd.Series(_column(X, col), dtype=object).dropna().astype(str)
+            counts = values.value_counts()
+            frequent = counts >= self.min_category_count
+            kept = sorted(counts[frequent].index)
+            vocab = {v: i for i, v in enumerate(kept)}
+            vocab[OTHER] = len(kept)
+            self.vocabularies_[col] = vocab
+            self.rare_values_[col] = frozenset(counts[~frequent].index)
+        self.feature_names_out_ = np.array(
+            [*spec.categorical, *spec.ordinal, *spec.boolean, *spec.numeric_columns], dtype=object
+        )
+        self.categorical_indices_ = list(range(len(spec.categorical)))
+        self.n_features_in_ = len(spec.input_columns)
+        return self
+
+    def transform(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        return self.encode(X)[0]
+
+    def encode(self, X: pd.DataFrame | Mapping[str, Any]) -> tuple[np.ndarray, list[set[str]]]:
+        """Return the matrix and, per row, the categorical fields whose value was never seen."""
+        spec = self._spec()
+        n = _length(X)
+        matrix = np.full((n, len(self.feature_names_out_)), np.nan)
+        unseen: list[set[str]] = [set() for _ in range(n)]
+        j = 0
+        for col in spec.categorical:
+            vocab = self.vocabularies_[col]
+            other = vocab[OTHER]
+            values = _column(X, col)
+            codes = np.empty(n)
+            for i, v in enumerate(values):
+                if v is None or (isinstance(v, float) and np.isnan(v)):
+                    codes[i] = np.nan
+                    continue
+                code = vocab.get(str(v))
+                if code is None:
+                    code = other
+                    if not self._is_rare_known(col, str(v)):
+                        unseen[i].add(col)
+                codes[i] = code
+            matrix[:, j] = codes
+            j += 1
+        for col, order in spec.ordinal.items():
+            rank = {v: float(i) for i, v in enumerate(order)}
+            values = _column(X, col)
+            matrix[:, j] = [rank.get(str(v), np.nan) if v is not None else np.nan for v in values]
+            for i, v in enumerate(values):
+                if (
+                    v is not None
+                    and not (isinstance(v, float) and np.isnan(v))
+                    and str(v) not in rank
+                ):
+                    unseen[i].add(col)
+            j += 1
+        for col in spec.boolean:
+            matrix[:, j] = [_as_bool(v) for v in _column(X, col)]
+            j += 1
+        for col in spec.numeric_columns:
+            matrix[:, j] = pd.to_numeric(pd.Series(_column(X, col)), errors="coerce").to_numpy(
+                dtype=float
+            )
+            j += 1
+        return matrix, unseen
+
+    def _is_rare_known(self, col: str, value: str) -> bool:
+        """Rare values were seen in training (they trained ``__other__``): not flagged."""
+        return value in self.rare_values_.get(col, ())
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return self.feature_names_out_
+
+
+def _length(X: pd.DataFrame | Mapping[str, Any]) -> int:
+    if isinstance(X, pd.DataFrame):
+        return len(X)
+    first = next(iter(X.values()), ())
+    return len(first)
+
+
+def _column(X: pd.DataFrame | Mapping[str, Any], col: str) -> np.ndarray:
+    if isinstance(X, pd.DataFrame):
+        if col not in X.columns:
+            return np.full(len(X), None, dtype=object)
+        series = X[col]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
+            return series.to_numpy(dtype=float)
+        return series.astype(object).where(series.notna(), None).to_numpy()
+    values = X.get(col)
+    if values is None:
+        return np.full(_length(X), None, dtype=object)
+    return np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+
+
+def _as_bool(value: Any) -> float:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in {"true", "yes", "y", "1"}:
+            return 1.0
+        if low in {"false", "no", "n", "0"}:
+            return 0.0
+        return np.nan
+    return float(bool(value))

@@ -1,0 +1,466 @@
+"""The leadscore HTTP API (FastAPI).
+
+Start it with ``leadscore serve`` (or ``uvicorn serving.app:create_app --factory``).
+Everything stateful — the model, the database, the decision log writer, the model
+poller — is created in the lifespan, never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from scoring.explain import REJECTION_TEXT
+from scoring.model import Scores
+from scoring.policy import BANDS
+from scoring.settings import Settings
+from serving.auth import Principal, Role, require_roles
+from serving.decision_log import DecisionLog
+from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
+from serving.observability import Metrics, ObservabilityMiddleware
+from serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    Lead,
+    ModelInfo,
+    ScoreRequest,
+    ScoreResponse,
+)
+from serving.storage import IdempotencyConflict, Store, make_engine, upgrade
+
+log = logging.getLogger("leadscore.api")
+
+Scorer = Annotated[Principal, Depends(require_roles(Role.SCORER))]
+Sales = Annotated[Principal, Depends(require_roles(Role.SALES))]
+Reader = Annotated[Principal, Depends(require_roles(Role.SCORER, Role.SALES, Role.MARKETING))]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "the key's role may not do this"},
+    413: {"model": ErrorResponse, "description": "request body too large"},
+    422: {"model": ErrorResponse, "description": "invalid input; `detail` names each field"},
+}
+
+
+# --- application state -------------------------------------------------------------------
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_model(request: Request) -> LoadedModel:
+    model = request.app.state.models.current
+    if model is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet")
+    return model
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.ensure_home()
+    engine = make_engine(settings.resolved_database_url)
+    await run_in_threadpool(upgrade, engine)
+    store = Store(engine)
+    if settings.bootstrap_admin_key:
+        await run_in_threadpool(
+            store.ensure_api_key, settings.bootstrap_admin_key, "bootstrap-admin", Role.ADMIN
+        )
+    app.state.store = store
+    app.state.decision_log = DecisionLog(store)
+    app.state.decision_log.start()
+    manager = ModelManager(settings)
+    app.state.models = manager
+    try:
+        await run_in_threadpool(manager.start)
+        app.state.metrics.model_version.set(float(manager.version or 0))
+    except ModelUnavailable as exc:
+        log.error("starting without a model: %s", exc)
+    poller = asyncio.create_task(_poll(app)) if settings.model_poll_seconds > 0 else None
+    try:
+        yield
+    finally:
+        if poller is not None:
+            poller.cancel()
+        app.state.decision_log.close()
+        manager.close()
+        engine.dispose()
+
+
+async def _poll(app: FastAPI) -> None:
+    """Swap to a new champion when the alias moves (the checks run off the event loop)."""
+    manager: ModelManager = app.state.models
+    while True:
+        await asyncio.sleep(app.state.settings.model_poll_seconds)
+        message = await run_in_threadpool(manager.try_refresh)
+        if message.startswith("swapped"):
+            app.state.metrics.model_version.set(float(manager.version or 0))
+            log.info(message)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field; never echoes the submitted value (it may be personal data)."""
+    items = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid value"))
+        field = _field(error.get("loc", ()))
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif error.get("type") == "json_invalid":
+            message = "request body is not valid JSON"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+            if ":" in message and message.split(":", 1)[0].isidentifier():
+                field, message = message.split(":", 1)[0], message.split(":", 1)[1].strip()
+        items.append({"field": field, "message": message})
+    return JSONResponse({"detail": items}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled %s on %s", exc.__class__.__name__, request.url.path)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _finite(value: float | None, digits: int = 6) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+def score_leads(
+    model: LoadedModel,
+    leads: Sequence[Lead],
+    as_of: Sequence[datetime],
+    reasons: int,
+    request_id: str,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Scores]:
+    """Score leads; return the API results and the decision-log rows."""
+    records = [lead.record() for lead in leads]
+    scorer = model.scorer
+    scores = scorer.score_records(records, as_of, reasons=reasons)
+    threshold = scorer.policy.handoff_threshold
+    results: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    touch_columns = scorer.feature_names[len(scorer.spec.input_columns) :]
+    for i, record in enumerate(records):
+        p_won = float(scores.p_won[i])
+        rejection = scores.likely_rejection[i]
+        result = {
+            "lead_id": record["lead_id"],
+            "request_id": request_id,
+            "as_of": as_of[i].isoformat(),
+            "p_sql": _finite(scores.p_sql[i]) if scores.p_sql is not None else None,
+            "p_won": round(p_won, 6),
+            "fit_score": _finite(scores.fit_score[i], 1),
+            "engagement_score": _finite(scores.engagement_score[i], 1)
+            if scores.engagement_score is not None
+            else None,
+            "decision": BANDS[scores.bands[i]].value,
+            "threshold": round(threshold, 6),
+            "distance_to_threshold": round(p_won - threshold, 6),
+            "likely_rejection": None
+            if rejection is None
+            else {
+                "reason": rejection[0],
+                "probability": round(rejection[1], 4),
+                "text": REJECTION_TEXT.get(rejection[0], rejection[0]),
+            },
+            "reasons": scores.reasons[i] if scores.reasons is not None else None,
+            "unseen_categories": sorted(scores.unseen[i]),
+            "model": {"name": model.name, "version": model.version},
+        }
+        results.append(result)
+        features: dict[str, Any] = {c: record.get(c) for c in scorer.spec.input_columns}
+        features["created_at"] = record.get("created_at")
+        features["as_of"] = as_of[i]
+        features.update(
+            zip(
+                touch_columns,
+                (_finite(v) for v in scores.matrix[i, -len(touch_columns) :]),
+                strict=True,
+            )
+            if touch_columns
+            else ()
+        )
+        rows.append(
+            {
+                "request_id": request_id,
+                "lead_id": record["lead_id"],
+                "scored_at": _now(),
+                "as_of": as_of[i],
+                "model_name": model.name,
+                "model_version": model.version,
+                "features": features,
+                "p_sql": result["p_sql"],
+                "p_won": result["p_won"],
+                "fit_score": result["fit_score"] if result["fit_score"] is not None else -1.0,
+                "engagement_score": result["engagement_score"]
+                if result["engagement_score"] is not None
+                else -1.0,
+                "decision": result["decision"],
+                "threshold": result["threshold"],
+                "reasons": result["reasons"]["positive"] + result["reasons"]["negative"]
+                if result["reasons"]
+                else [],
+                "likely_rejection_reason": rejection[0] if rejection else None,
+            }
+        )
+    return results, rows, scores
+
+
+def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
+    metrics: Metrics = app.state.metrics
+    for result in results:
+        metrics.decisions.labels(result["decision"]).inc()
+        metrics.scores.observe(result["p_won"])
+        for field in result["unseen_categories"]:
+            metrics.unseen.labels(field).inc()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Nothing is loaded until the lifespan starts."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="leadscore",
+        version="0.1.0",
+        summary="Calibrated lead scores, handoff decisions and reasons; sales feedback in.",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    )
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"])
+    def score(
+        body: ScoreRequest,
+        request: Request,
+        model: ModelDep,
+        settings: SettingsDep,
+        _: Scorer,
+        reasons: Annotated[
+            int | None, Query(ge=0, le=20, description="Top reasons each way")
+        ] = None,
+    ) -> JSONResponse:
+        """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
+        request_id = uuid.uuid4().hex
+        k = settings.top_reasons if reasons is None else reasons
+        results, rows, _scores = score_leads(model, [body], [body.as_of or _now()], k, request_id)
+        request.app.state.decision_log.submit(rows)
+        _observe(request.app, results)
+        return JSONResponse(results[0])
+
+    @app.post("/v1/score/batch", response_model=BatchResponse, tags=["scoring"])
+    def score_batch(
+        body: BatchRequest,
+        request: Request,
+        model: ModelDep,
+        settings: SettingsDep,
+        _: Scorer,
+    ) -> JSONResponse:
+        """Score up to ``batch_max_leads`` leads at once (vectorised); reasons on request."""
+        if len(body.leads) > settings.batch_max_leads:
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "field": "leads",
+                            "message": f"at most {settings.batch_max_leads} leads per batch",
+                        }
+                    ]
+                },
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        request_id = uuid.uuid4().hex
+        as_of = body.as_of or _now()
+        k = settings.top_reasons if body.reasons else 0
+        results, rows, _scores = score_leads(
+            model, body.leads, [as_of] * len(body.leads), k, request_id
+        )
+        request.app.state.decision_log.submit(rows)
+        _observe(request.app, results)
+        return JSONResponse({"request_id": request_id, "results": results})
+
+    @app.get("/v1/leads/{lead_id}/decision", tags=["sales"])
+    def last_decision(
+        lead_id: Annotated[str, Path(max_length=64, pattern=r"^[\w.:\-]+$")],
+        request: Request,
+        store: StoreDep,
+        _: Sales,
+    ) -> dict[str, Any]:
+        """The last decision served for a lead, with its reasons (for sales review)."""
+        request.app.state.decision_log.flush()
+        row = store.last_decision(lead_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no decision for this lead")
+        return {k: v for k, v in row.items() if k != "features"}
+
+    @app.post(
+        "/v1/feedback",
+        response_model=FeedbackResponse,
+        status_code=status.HTTP_201_CREATED,
+        tags=["sales"],
+        responses={
+            409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}
+        },
+    )
+    def feedback(
+        body: FeedbackRequest,
+        request: Request,
+        store: StoreDep,
+        principal: Sales,
+        idempotency_key: Annotated[
+            str,
+            Header(
+                min_length=8,
+                max_length=128,
+                pattern=r"^[\w.:\-]+$",
+                description="One key per feedback event: a retry with the same key and "
+                "body gets the same answer.",
+            ),
+        ],
+    ) -> JSONResponse:
+        """Record a sales decision or deal outcome. 201 only after a durable commit."""
+        request.app.state.decision_log.flush()
+        try:
+            row, created = store.add_feedback(
+                body.model_dump(exclude_none=True, mode="json"),
+                idempotency_key=idempotency_key,
+                actor=principal.name,
+            )
+        except IdempotencyConflict:
+            return JSONResponse(
+                {"detail": "Idempotency-Key was already used with a different body"},
+                status_code=status.HTTP_409_CONFLICT,
+            )
+        except ValueError as exc:
+            return JSONResponse(
+                {"detail": [{"field": "body", "message": str(exc)}]},
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        if created:
+            request.app.state.metrics.feedback.labels(row["kind"]).inc()
+        payload = {
+            "id": row["id"],
+            "lead_id": row["lead_id"],
+            "kind": row["kind"],
+            "received_at": row["received_at"].isoformat(),
+            "decision_id": row["decision_id"],
+            "replayed": not created,
+        }
+        return JSONResponse(
+            payload,
+            status_code=status.HTTP_201_CREATED,
+            headers={"Idempotent-Replayed": "true" if not created else "false"},
+        )
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"])
+    def model_info(model: ModelDep, _: Reader) -> dict[str, Any]:
+        """The serving model: version, training date, test metrics, threshold policy."""
+        meta = model.scorer.metadata
+        return {
+            "name": model.name,
+            "version": model.version,
+            "alias": "champion",
+            "loaded_at": model.loaded_at,
+            "source": model.source,
+            "trained_at": meta.get("trained_at"),
+            "metrics": meta.get("metrics", {}),
+            "policy": model.scorer.policy.to_dict(),
+            "stages": model.scorer.stage_names,
+        }
+
+    @app.post("/v1/admin/reload", tags=["admin"])
+    async def reload(request: Request, _: Admin) -> dict[str, Any]:
+        """Check the registry now and swap if the champion moved."""
+        manager: ModelManager = request.app.state.models
+        message = await run_in_threadpool(manager.try_refresh)
+        request.app.state.metrics.model_version.set(float(manager.version or 0))
+        return {"result": message, "version": manager.version}
+
+    @app.post("/v1/admin/promote", tags=["admin"])
+    async def promote(request: Request, principal: Admin) -> dict[str, Any]:
+        """Run the promotion gate (challenger vs champion on recent data), then reload."""
+        from training.registry import promote as run_gate
+
+        settings: Settings = request.app.state.settings
+        decision = await run_in_threadpool(run_gate, settings, None, principal.name)
+        manager: ModelManager = request.app.state.models
+        message = await run_in_threadpool(manager.try_refresh)
+        return {
+            "promoted": decision.promoted,
+            "reason": decision.reason,
+            "reload": message,
+            "version": manager.version,
+        }
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(request: Request) -> JSONResponse:
+        """A model is loaded and the API can score."""
+        manager: ModelManager = request.app.state.models
+        if manager.current is None:
+            return JSONResponse(
+                {"status": "no model", "error": manager.last_error}, status_code=503
+            )
+        return JSONResponse(
+            {"status": "ready", "version": manager.version, "source": manager.current.source}
+        )
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics: requests, latency, decisions, score distribution."""
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    return app

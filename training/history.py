@@ -1,0 +1,71 @@
+"""A CRM history: the four canonical tables plus the moment the export was taken."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from scoring.contract import TABLES
+
+
+@dataclass
+class CRMHistory:
+    """The four tables of ``scoring.contract`` as pandas frames.
+
+    ``snapshot_at`` is when the export was taken: outcomes after it are unknown, which
+    decides which leads are mature enough to label. ``oracle`` is only set by the
+    synthetic generator: per lead, the true probabilities the generator drew from
+    (``p_sql_true``, ``p_won_true``), so evaluation can report how close a model gets.
+    """
+
+    leads: pd.DataFrame
+    touches: pd.DataFrame
+    feedback: pd.DataFrame
+    outcomes: pd.DataFrame
+    snapshot_at: pd.Timestamp
+    oracle: pd.DataFrame | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {
+            "leads": self.leads,
+            "touches": self.touches,
+            "feedback": self.feedback,
+            "outcomes": self.outcomes,
+        }
+
+    def save(self, folder: Path) -> Path:
+        """Write the tables as Parquet-free CSV files (readable by any CRM or spreadsheet)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in self.tables().items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        if self.oracle is not None:
+            self.oracle.to_csv(folder / "oracle.csv", index=False)
+        (folder / "SNAPSHOT").write_text(self.snapshot_at.isoformat() + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> CRMHistory:
+        """Read a folder written by :meth:`save` (or laid out the same way by hand)."""
+        frames: dict[str, pd.DataFrame] = {}
+        for name, columns in TABLES.items():
+            path = folder / f"{name}.csv"
+            frame = pd.read_csv(path, dtype={"lead_id": str}, keep_default_na=True)
+            for col in ("created_at", "mql_at", "at", "closed_at"):
+                if col in frame.columns:
+                    frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce")
+            if name != "leads":  # leads may carry a flat export's extra feature columns
+                frame = frame[[c for c in columns if c in frame.columns]]
+            frames[name] = frame
+        oracle_path = folder / "oracle.csv"
+        oracle = pd.read_csv(oracle_path, dtype={"lead_id": str}) if oracle_path.exists() else None
+        snapshot_file = folder / "SNAPSHOT"
+        if snapshot_file.exists():
+            snapshot = pd.Timestamp(snapshot_file.read_text().strip())
+        else:
+            snapshot = max(frames["leads"]["mql_at"].max(), frames["touches"]["at"].max())
+        if snapshot.tzinfo is None:
+            snapshot = snapshot.tz_localize("UTC")
+        return cls(oracle=oracle, snapshot_at=snapshot, **frames)

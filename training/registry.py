@@ -1,0 +1,266 @@
+"""MLflow: runs, the registered model, and the promotion gate.
+
+Every training run logs its parameters, a fingerprint of its data, its metrics, plots
+and a model card, and registers one pyfunc model version (the scorer, its calibrators,
+its threshold policy and its explanation metadata) with the alias ``challenger``.
+:func:`promote` moves ``champion`` to the challenger only if it beats the champion on
+the challenger's own test period — the most recent mature data — by a margin;
+otherwise it leaves the champion where it is and says why. Aliases only: MLflow's
+stages are deprecated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from scoring.model import LeadScorer
+from scoring.pyfunc import SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame
+from scoring.settings import Settings
+from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
+from training.history import CRMHistory
+from training.train import TrainConfig, TrainResult
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TEST_FRAME = "evaluation/test_frame.csv.gz"
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the one absolute store of these settings; create the experiment."""
+    settings.ensure_home()
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.resolved_registry_uri)
+    client = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
+    if client.get_experiment_by_name(settings.experiment_name) is None:
+        client.create_experiment(
+            settings.experiment_name, artifact_location=settings.artifact_root.as_uri()
+        )
+    mlflow.set_experiment(settings.experiment_name)
+    return client
+
+
+def data_fingerprint(history: CRMHistory) -> dict[str, Any]:
+    """Row counts, date range and a content hash: which data a model was trained on."""
+    digest = hashlib.sha256()
+    info: dict[str, Any] = {}
+    for name, frame in history.tables().items():
+        info[f"rows_{name}"] = len(frame)
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    info["mql_from"] = str(history.leads["mql_at"].min())
+    info["mql_to"] = str(history.leads["mql_at"].max())
+    info["snapshot_at"] = str(history.snapshot_at)
+    info["sha256"] = digest.hexdigest()
+    return info
+
+
+@dataclass
+class Registration:
+    run_id: str
+    version: str
+    metrics: dict[str, float]
+
+
+def log_and_register(
+    result: TrainResult,
+    history: CRMHistory,
+    config: TrainConfig,
+    settings: Settings,
+    *,
+    baseline: dict[str, Any] | None = None,
+    data_source: str = "synthetic",
+    extra_params: dict[str, Any] | None = None,
+    extra_tags: dict[str, str] | None = None,
+) -> Registration:
+    """Log a finished training run to MLflow and register it as the challenger."""
+    client = configure(settings)
+    fingerprint = data_fingerprint(history)
+    metrics = flat_metrics(result.info["evaluation"])
+    if baseline:
+        metrics.update(flat_metrics({"won": baseline}, prefix="baseline"))
+    scorer = result.scorer
+    scorer.metadata.update(
+        {
+            "data": fingerprint,
+            "data_source": data_source,
+            "metrics": metrics,
+            "label_rules": config.label_rules,
+        }
+    )
+    with (
+        mlflow.start_run(run_name=f"train-{data_source}") as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        tmp_path = Path(tmp)
+        mlflow.log_params({**config.params(), **(extra_params or {})})
+        mlflow.log_params({f"data_{k}": v for k, v in fingerprint.items()})
+        mlflow.set_tags({"data_source": data_source, **(extra_tags or {})})
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(result.info, "evaluation/evaluation.json")
+        mlflow.log_dict(scorer.policy.to_dict(), "policy.json")
+        for path in plot_all(scorer, result.frame, result.split, tmp_path / "plots"):
+            mlflow.log_artifact(str(path), "plots")
+        card = model_card(settings.model_name, result.info, baseline or {}, fingerprint)
+        mlflow.log_text(card, "model_card.md")
+        test_rows = result.frame[result.split == "test"]
+        test_path = tmp_path / "test_frame.csv.gz"
+        test_rows.to_csv(test_path, index=False)
+        mlflow.log_artifact(str(test_path), "evaluation")
+
+        scorer_dir = scorer.save(tmp_path / SCORER_ARTIFACT)
+        example_records = _example_records(test_rows, history, n=2)
+        columns = ["created_at", "mql_at", *scorer.spec.input_columns]
+        example = pyfunc_frame(example_records, columns).astype(str)
+        output = LeadScorerModel._predict_with(scorer, example)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LeadScorerModel(),
+            artifacts={SCORER_ARTIFACT: str(scorer_dir)},
+            signature=infer_signature(example, output),
+            input_example=example,
+            registered_model_name=settings.model_name,
+            await_registration_for=60,
+        )
+        version = str(info.registered_model_version)
+        run_id = run.info.run_id
+    client.set_registered_model_alias(settings.model_name, CHALLENGER, version)
+    for key, value in {
+        "handoff_threshold": f"{scorer.policy.handoff_threshold:.6f}",
+        "policy_method": scorer.policy.method,
+        "data_sha256": fingerprint["sha256"],
+        settings.promotion_metric: str(metrics.get(f"test_{settings.promotion_metric}")),
+    }.items():
+        client.set_model_version_tag(settings.model_name, version, key, value)
+    return Registration(run_id, version, metrics)
+
+
+def _example_records(rows: pd.DataFrame, history: CRMHistory, n: int) -> list[dict[str, Any]]:
+    """A few real test-period leads, with their touches, as the API would receive them."""
+    sample = rows.head(n)
+    touches = history.touches[history.touches["lead_id"].isin(sample["lead_id"])]
+    records = []
+    for _, lead in sample.iterrows():
+        mine = touches[(touches["lead_id"] == lead["lead_id"]) & (touches["at"] < lead["mql_at"])]
+        record = {k: (None if pd.isna(v) else v) for k, v in lead.items()}
+        record["touches"] = [
+            {"at": t.isoformat(), "type": ty}
+            for t, ty in zip(mine["at"], mine["type"], strict=True)
+        ]
+        records.append(record)
+    return records
+
+
+def download_scorer(settings: Settings, ref: str, dest: Path) -> Path:
+    """Download a registered version (``"champion"``, ``"3"``) and return its scorer folder."""
+    uri = _model_uri(settings, ref)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    return local / "artifacts" / SCORER_ARTIFACT
+
+
+def _model_uri(settings: Settings, ref: str) -> str:
+    sep = "/" if ref.isdigit() else "@"
+    return f"models:/{settings.model_name}{sep}{ref}"
+
+
+def resolve_version(client: MlflowClient, settings: Settings, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(settings.model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+@dataclass
+class PromotionDecision:
+    promoted: bool
+    challenger: str | None
+    champion_before: str | None
+    champion_after: str | None
+    reason: str
+    scores: dict[str, float]
+
+
+def promote(
+    settings: Settings, challenger: str | None = None, actor: str = "cli"
+) -> PromotionDecision:
+    """Move ``champion`` to the challenger only if it wins on recent data by the margin."""
+    client = configure(settings)
+    challenger = challenger or resolve_version(client, settings, CHALLENGER)
+    champion = resolve_version(client, settings, CHAMPION)
+    if challenger is None:
+        return PromotionDecision(False, None, champion, champion, "no challenger registered", {})
+    if champion == challenger:
+        return PromotionDecision(
+            False, challenger, champion, champion, "the challenger is already champion", {}
+        )
+    if champion is None:
+        _set_champion(client, settings, challenger, actor, "first model: no champion to beat")
+        return PromotionDecision(
+            True, challenger, None, challenger, "first model: no champion to beat", {}
+        )
+
+    run_id = client.get_model_version(settings.model_name, challenger).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        test_file = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=TEST_FRAME, dst_path=str(tmp_path / "data")
+        )
+        frame = pd.read_csv(test_file, dtype={"lead_id": str})
+        for col in ("created_at", "mql_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+        split = pd.Series("test", index=frame.index)
+        scores: dict[str, float] = {}
+        for label, version in (("challenger", challenger), ("champion", champion)):
+            scorer = LeadScorer.load(download_scorer(settings, version, tmp_path / label))
+            evaluation = evaluate_split(scorer, frame, split, scorer.spec)
+            metric = flat_metrics(evaluation, prefix="test").get(
+                f"test_{settings.promotion_metric}"
+            )
+            scores[label] = float("nan") if metric is None else metric
+    gain = scores["challenger"] - scores["champion"]
+    metric_name = settings.promotion_metric
+    if gain >= settings.promotion_margin:
+        reason = (
+            f"challenger v{challenger} {metric_name} {scores['challenger']:.4f} beats champion "
+            f"v{champion} {scores['champion']:.4f} by {gain:+.4f} "
+            f"(margin {settings.promotion_margin})"
+        )
+        _set_champion(client, settings, challenger, actor, reason)
+        return PromotionDecision(True, challenger, champion, challenger, reason, scores)
+    reason = (
+        f"champion v{champion} kept: challenger v{challenger} {metric_name} "
+        f"{scores['challenger']:.4f} vs {scores['champion']:.4f} ({gain:+.4f}) is below the "
+        f"margin {settings.promotion_margin} on the challenger's test period"
+    )
+    client.set_model_version_tag(
+        settings.model_name,
+        challenger,
+        "promotion",
+        json.dumps({"promoted": False, "reason": reason}),
+    )
+    return PromotionDecision(False, challenger, champion, champion, reason, scores)
+
+
+def _set_champion(
+    client: MlflowClient, settings: Settings, version: str, actor: str, reason: str
+) -> None:
+    client.set_registered_model_alias(settings.model_name, CHAMPION, version)
+    client.set_model_version_tag(
+        settings.model_name,
+        version,
+        "promotion",
+        json.dumps({"promoted": True, "by": actor, "reason": reason}),
+    )

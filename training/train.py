@@ -1,0 +1,302 @@
+"""Training: from a CRM history to a calibrated :class:`~scoring.model.LeadScorer`.
+
+Steps, each a function so tests and notebooks can run them one at a time:
+
+1. :func:`build_dataset` — point-in-time features at each lead's MQL moment plus the
+   stage labels of ``training.labels``;
+2. :func:`time_split` — train / validation / test by MQL date, the latest mature
+   period being the test (a lead is *mature* once its labels can no longer change);
+3. :func:`fit_scorer` — one scikit-learn ``Pipeline`` (encoder + LightGBM) per stage,
+   early-stopped and calibrated on validation, plus the fit-only, rejection-reason and
+   threshold pieces;
+4. :func:`train` — all of the above, plus evaluation on the test period against a
+   logistic-regression baseline (``training.evaluate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from scoring.calibration import choose_calibrator
+from scoring.contract import RejectionReason, SalesDecision
+from scoring.features import FeatureSpec, LeadEncoder, frame_features
+from scoring.model import LeadScorer, StageModel, quantiles
+from training.history import CRMHistory
+from training.labels import LabelRules, stage_labels
+from training.threshold import PolicyInputs, choose_policy
+
+STAGE_LABELS: dict[str, str] = {"sql": "y_sql", "won_given_sql": "y_won_given_sql", "won": "y_won"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (logged as MLflow parameters)."""
+
+    seed: int = 42
+    label_rules: LabelRules = "aware"
+    maturity_days: int = 180
+    test_days: int = 60
+    valid_days: int = 60
+    n_estimators: int = 400
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_child_samples: int = 40
+    early_stopping_rounds: int = 40
+    max_bad_share: float = 0.05
+    stages: tuple[str, ...] = ("sql", "won_given_sql")
+    split: Literal["time", "stratified"] = "time"
+    """``stratified`` is for flat exports without a usable time column."""
+    policy: PolicyInputs = field(default_factory=PolicyInputs)
+
+    def params(self) -> dict[str, Any]:
+        flat = {k: v for k, v in self.__dict__.items() if k != "policy"}
+        flat["stages"] = ",".join(self.stages)
+        flat.pop("__doc__", None)
+        flat.update({f"policy_{k}": v for k, v in self.policy.__dict__.items()})
+        return flat
+
+
+@dataclass
+class TrainResult:
+    scorer: LeadScorer
+    frame: pd.DataFrame
+    split: pd.Series
+    info: dict[str, Any]
+
+
+def build_dataset(history: CRMHistory, rules: LabelRules = "aware") -> pd.DataFrame:
+    """Features as of each lead's MQL moment, joined to its stage labels."""
+    frame = frame_features(history.leads, history.touches, history.leads["mql_at"])
+    labels = stage_labels(history, rules).drop(columns=["mql_at"])
+    frame = frame.merge(labels, on="lead_id", how="left")
+    if history.oracle is not None:
+        frame = frame.merge(history.oracle, on="lead_id", how="left")
+    return frame
+
+
+def time_split(mql_at: pd.Series, snapshot_at: pd.Timestamp, config: TrainConfig) -> pd.Series:
+    """Label each row train / valid / test / immature by its MQL date."""
+    mature_end = snapshot_at - pd.Timedelta(days=config.maturity_days)
+    test_start = mature_end - pd.Timedelta(days=config.test_days)
+    valid_start = test_start - pd.Timedelta(days=config.valid_days)
+    split = np.select(
+        [mql_at > mature_end, mql_at > test_start, mql_at > valid_start],
+        ["immature", "test", "valid"],
+        default="train",
+    )
+    return pd.Series(split, index=mql_at.index, name="split")
+
+
+def stratified_split(y: pd.Series, config: TrainConfig, share: float = 0.2) -> pd.Series:
+    """Random train / valid / test (``share`` each for valid and test), stratified on ``y``.
+
+    Only for data without a trustworthy time column; a time split is always preferred
+    because a random split lets the future leak into training.
+    """
+    rng = np.random.default_rng(config.seed)
+    split = pd.Series("immature", index=y.index, name="split")
+    for value in y.dropna().unique():
+        idx = y.index[y == value].to_numpy()
+        rng.shuffle(idx)
+        n_test = round(len(idx) * share)
+        split[idx[:n_test]] = "test"
+        split[idx[n_test : 2 * n_test]] = "valid"
+        split[idx[2 * n_test :]] = "train"
+    return split
+
+
+def _lgbm(config: TrainConfig, objective: str = "binary", **extra: Any) -> lgb.LGBMClassifier:
+    params: dict[str, Any] = {
+        "objective": objective,
+        "n_estimators": config.n_estimators,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_child_samples": config.min_child_samples,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+        "random_state": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "n_jobs": 2,
+        "verbose": -1,
+    }
+    return lgb.LGBMClassifier(**(params | extra))
+
+
+def fit_stage(
+    spec: FeatureSpec,
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    valid: pd.DataFrame,
+    y_valid: np.ndarray,
+    config: TrainConfig,
+) -> tuple[Pipeline, dict[str, float]]:
+    """One stage: ``Pipeline([encode, LightGBM])``, early-stopped on validation."""
+    encoder = LeadEncoder(spec).fit(train)
+    pipe = Pipeline([("encode", LeadEncoder(spec)), ("model", _lgbm(config))])
+    pipe.fit(
+        train,
+        y_train,
+        model__eval_X=(encoder.transform(valid),),
+        model__eval_y=(y_valid,),
+        model__categorical_feature=encoder.categorical_indices_,
+        model__callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    return pipe, {"best_iteration": float(pipe.named_steps["model"].best_iteration_ or 0)}
+
+
+def fit_scorer(
+    frame: pd.DataFrame,
+    split: pd.Series,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[LeadScorer, dict[str, Any]]:
+    """Fit every piece of a :class:`LeadScorer` on train, calibrate and tune on valid."""
+    info: dict[str, Any] = {}
+    train_rows, valid_rows = frame[split == "train"], frame[split == "valid"]
+    encoder = LeadEncoder(spec).fit(train_rows)
+    stages: list[StageModel] = []
+    for name in config.stages:
+        label = STAGE_LABELS[name]
+        tr = train_rows[train_rows[label].notna()]
+        va = valid_rows[valid_rows[label].notna()]
+        if tr[label].nunique() < 2 or va[label].nunique() < 2:
+            raise ValueError(f"stage {name}: need both classes in train and validation")
+        pipe, stage_info = fit_stage(
+            spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config
+        )
+        booster = pipe.named_steps["model"].booster_
+        raw_valid = booster.predict(encoder.transform(va), raw_score=True)
+        calibrator, cal_scores = choose_calibrator(
+            raw_valid, va[label].to_numpy(), seed=config.seed
+        )
+        stages.append(StageModel(name, booster, calibrator))
+        info[name] = {
+            **stage_info,
+            "calibration": calibrator.method,
+            **{f"calibration_logloss_{k}": v for k, v in cal_scores.items()},
+            "train_rows": len(tr),
+            "valid_rows": len(va),
+        }
+
+    scorer = LeadScorer(
+        spec=spec,
+        encoder=encoder,
+        stages=stages,
+        policy=choose_policy(np.zeros(1), None, pd.Series([pd.Timestamp(0)]), config.policy),
+        metadata=dict(metadata or {}),
+    )
+    train_matrix = encoder.transform(train_rows)
+    fit_label = STAGE_LABELS[config.stages[0]]
+    scorer.fit_feature_idx = scorer.fit_feature_mask()
+    has_fit = train_rows[fit_label].notna().to_numpy()
+    if scorer.fit_feature_idx and has_fit.sum() > 100:
+        fit_clf = _lgbm(config, n_estimators=150)
+        fit_idx = scorer.fit_feature_idx
+        cat_in_fit = [i for i, j in enumerate(fit_idx) if j in encoder.categorical_indices_]
+        fit_clf.fit(
+            train_matrix[has_fit][:, fit_idx],
+            train_rows.loc[has_fit, fit_label].to_numpy(),
+            categorical_feature=cat_in_fit,
+        )
+        scorer.fit_model = fit_clf.booster_
+        scorer.fit_quantiles = quantiles(
+            scorer.fit_model.predict(train_matrix[:, fit_idx], raw_score=True)
+        )
+    if scorer._engagement_idx is not None:
+        scorer.engagement_quantiles = quantiles(train_matrix[:, scorer._engagement_idx])
+    scorer.reason_model, scorer.reason_classes = _fit_reason_model(
+        train_rows, train_matrix, encoder, config
+    )
+
+    valid_matrix = encoder.transform(valid_rows)
+    probs = scorer.stage_probabilities(valid_matrix)
+    p_won = np.prod(list(probs.values()), axis=0)
+    p_sql = probs.get("sql")
+    y_sql = valid_rows["y_sql"].to_numpy() if "y_sql" in valid_rows else None
+    if y_sql is not None and np.isnan(y_sql).any():
+        y_sql = None
+    scorer.policy = choose_policy(p_won, p_sql, valid_rows["mql_at"], config.policy, y_sql)
+    info["policy"] = scorer.policy.to_dict()
+    return scorer, info
+
+
+def _fit_reason_model(
+    rows: pd.DataFrame, matrix: np.ndarray, encoder: LeadEncoder, config: TrainConfig
+) -> tuple[lgb.Booster | None, list[str]]:
+    """P(reason | rejected): why sales would turn this lead down, if it did."""
+    if "first_decision" not in rows:
+        return None, []
+    rejected = (rows["first_decision"] == SalesDecision.REJECTED.value).to_numpy()
+    reasons = rows["first_reason"].to_numpy()
+    counts = pd.Series(reasons[rejected]).value_counts()
+    classes = sorted(c for c in counts[counts >= 20].index if c in set(RejectionReason))
+    if len(classes) < 2:
+        return None, []
+    keep = rejected & np.isin(reasons, classes)
+    y = pd.Categorical(reasons[keep], categories=classes).codes
+    clf = _lgbm(config, objective="multiclass", n_estimators=150)
+    clf.fit(matrix[keep], y, categorical_feature=encoder.categorical_indices_)
+    return clf.booster_, [str(c) for c in classes]
+
+
+def baseline_model(spec: FeatureSpec) -> Pipeline:
+    """Logistic regression on one-hot categories and scaled log-counts: the honest baseline."""
+    categorical = [*spec.categorical, *spec.ordinal, *spec.boolean]
+    numeric = list(spec.numeric_columns)
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                make_pipeline(
+                    FunctionTransformer(lambda x: x.astype(str), feature_names_out="one-to-one"),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+                ),
+                categorical,
+            ),
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    StandardScaler(),
+                ),
+                numeric,
+            ),
+        ]
+    )
+    return Pipeline([("features", pre), ("model", LogisticRegression(C=0.5, max_iter=2000))])
+
+
+def train(
+    history: CRMHistory,
+    config: TrainConfig | None = None,
+    spec: FeatureSpec | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Build the dataset, split it in time, fit and evaluate a scorer (no MLflow here)."""
+    from training.evaluate import evaluate_split
+
+    config = config or TrainConfig()
+    spec = spec or FeatureSpec()
+    frame = build_dataset(history, config.label_rules)
+    if config.split == "stratified":
+        split = stratified_split(frame[STAGE_LABELS[config.stages[-1]]], config)
+    else:
+        split = time_split(frame["mql_at"], history.snapshot_at, config)
+    scorer, info = fit_scorer(frame, split, spec, config, metadata)
+    info["evaluation"] = evaluate_split(scorer, frame, split, spec)
+    info["split_rows"] = split.value_counts().to_dict()
+    return TrainResult(scorer, frame, split, info)
