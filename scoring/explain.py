@@ -188,8 +188,10 @@ class Phrasebook:
             return "no website activity"
         if field_name == "recent_engagement":
             recent = n("n_touches_14d", 0)
-            if recent > 0:
+            if recent > 0 and positive:
                 return f"active recently: {_times(recent, 'touch')} in the last 14 days"
+            if recent > 0:
+                return f"little recent activity: {_times(recent, 'touch')} in the last 14 days"
             last = n("days_since_last_touch", math.nan)
             if math.isnan(last):
                 return "no recorded activity"

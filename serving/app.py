@@ -141,7 +141,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         if error.get("type") == "extra_forbidden":
             message = "unknown field"
         elif error.get("type") == "json_invalid":
-            message = "request body is not valid JSON"
+            field, message = "body", "request body is not valid JSON"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
             if ":" in message and message.split(":", 1)[0].isidentifier():
@@ -391,7 +391,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "kind": row["kind"],
             "received_at": row["received_at"].isoformat(),
             "decision_id": row["decision_id"],
-            "replayed": not created,
         }
         return JSONResponse(
             payload,

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import logging
 import os
 import shutil
@@ -25,11 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from scoring.model import ArtifactError, LeadScorer, verify_folder
+from scoring.model import MANIFEST, ArtifactError, LeadScorer, verify_folder
 from scoring.settings import Settings
 
 log = logging.getLogger("leadscore.model")
 CURRENT_FILE = "CURRENT"
+CHECKED_MARKER = ".checked"
 CHECK_TIMEOUT_SECONDS = 120
 SMOKE_LEAD = {
     "lead_id": "smoke-test",
@@ -62,7 +64,16 @@ def smoke_test(folder: Path) -> LeadScorer:
 
 
 def check_in_child(folder: Path) -> None:
-    """Run :func:`smoke_test` in a separate interpreter; raise if it fails or crashes."""
+    """Run :func:`smoke_test` in a separate interpreter; raise if it fails or crashes.
+
+    A folder that passed once carries a marker with the hash of its manifest, so a
+    restart does not pay for the child process again; any change to the files changes
+    the manifest (or fails its checksums) and so re-runs the check.
+    """
+    marker = folder / CHECKED_MARKER
+    manifest_hash = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    if marker.is_file() and marker.read_text().strip() == manifest_hash:
+        return
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "serving.model_loading", str(folder)],
@@ -76,6 +87,7 @@ def check_in_child(folder: Path) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         raise ArtifactError(f"model failed its check in a child process: {tail[0][:300]}")
+    marker.write_text(manifest_hash + "\n")
 
 
 class ModelManager:

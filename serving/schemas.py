@@ -171,7 +171,6 @@ class FeedbackResponse(BaseModel):
     kind: str
     received_at: datetime
     decision_id: str | None
-    replayed: bool = Field(description="True when this Idempotency-Key was seen before.")
 
 
 class ModelInfo(BaseModel):

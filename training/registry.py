@@ -37,12 +37,21 @@ CHALLENGER = "challenger"
 TEST_FRAME = "evaluation/test_frame.csv.gz"
 
 
-def configure(settings: Settings) -> MlflowClient:
-    """Point MLflow at the one absolute store of these settings; create the experiment."""
-    settings.ensure_home()
+def use_store(settings: Settings) -> MlflowClient:
+    """Point MLflow's process-wide URIs at the one absolute store of these settings.
+
+    MLflow's fluent API and ``models:/`` downloads read the global URIs, whose default is
+    ``mlflow.db`` in the current folder: every entry point goes through here first.
+    """
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     mlflow.set_registry_uri(settings.resolved_registry_uri)
-    client = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
+    return MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """:func:`use_store`, plus the experiment (with its artifact folder) for new runs."""
+    settings.ensure_home()
+    client = use_store(settings)
     if client.get_experiment_by_name(settings.experiment_name) is None:
         client.create_experiment(
             settings.experiment_name, artifact_location=settings.artifact_root.as_uri()
@@ -164,6 +173,7 @@ def _example_records(rows: pd.DataFrame, history: CRMHistory, n: int) -> list[di
 def download_scorer(settings: Settings, ref: str, dest: Path) -> Path:
     """Download a registered version (``"champion"``, ``"3"``) and return its scorer folder."""
     uri = _model_uri(settings, ref)
+    use_store(settings)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)

@@ -1,0 +1,402 @@
+"""The scoring API as a client sees it: happy paths, roles, bad input, idempotency."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.tables import Role
+from tests.model_fixtures import Registry, admin_headers
+
+PII = {"name": "Olga Petrova", "email": "olga.petrova@example.org", "phone": "+7-916-555-0199"}
+
+LEAD: dict[str, Any] = {
+    "lead_id": "api-lead-1",
+    "created_at": "2026-03-01T09:00:00Z",
+    "channel": "webinar",
+    "campaign": "webinar_q2_ai",
+    "industry": "software",
+    "company_size": "201-500",
+    "country": "DE",
+    "region": "EMEA",
+    "revenue_band": "10M-50M",
+    "seniority": "director",
+    "department": "marketing",
+    "consent_email": True,
+    **PII,
+    "touches": [
+        {"at": "2026-03-20T10:00:00Z", "type": "webinar_attended"},
+        {"at": "2026-03-27T10:00:00Z", "type": "pricing_page_view"},
+        {"at": "2026-03-28T10:00:00Z", "type": "demo_request"},
+    ],
+}
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def key(client: TestClient, role: Role) -> dict[str, str]:
+    raw = client.app.state.store.create_api_key(f"test-{role.value}", role)
+    return {"X-API-Key": raw}
+
+
+def score(client: TestClient, body: dict[str, Any], **params: Any) -> Any:
+    return client.post("/v1/score", json=body, headers=admin_headers(), params=params)
+
+
+# --- happy paths -------------------------------------------------------------------------
+
+
+def test_score_returns_calibrated_stages_decision_and_reasons(client: TestClient) -> None:
+    response = score(client, {**LEAD, "as_of": "2026-03-30T09:00:00Z"}, reasons=20)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 0 < body["p_won"] <= body["p_sql"] < 1
+    assert body["decision"] in {"hand_to_sales", "nurture", "disqualify"}
+    assert math.isclose(
+        body["distance_to_threshold"], body["p_won"] - body["threshold"], abs_tol=1e-6
+    )
+    assert 0 <= body["fit_score"] <= 100 and 0 <= body["engagement_score"] <= 100
+    assert body["model"] == {"name": "leadscore", "version": "1"}
+    reasons = body["reasons"]["positive"] + body["reasons"]["negative"]
+    assert reasons and all(r["text"] and "_" not in r["text"].split()[0] for r in reasons)
+    assert any("demo" in r["text"] for r in body["reasons"]["positive"])
+    assert body["unseen_categories"] == []
+    assert not any(value in response.text for value in PII.values())
+
+
+def test_decision_follows_the_threshold(client: TestClient, registry: Registry) -> None:
+    hot = score(client, {**LEAD, "as_of": "2026-03-30T09:00:00Z"}).json()
+    cold = score(
+        client,
+        {
+            **LEAD,
+            "lead_id": "cold",
+            "industry": "government",
+            "company_size": "1-10",
+            "seniority": "intern",
+            "touches": [],
+            "as_of": "2026-03-30T09:00:00Z",
+        },
+    ).json()
+    assert hot["p_won"] > cold["p_won"]
+    for body in (hot, cold):
+        handed = body["p_won"] >= body["threshold"]
+        assert (body["decision"] == "hand_to_sales") == handed
+    if hot["decision"] == "hand_to_sales":
+        assert hot["likely_rejection"]["reason"] in registry.result.scorer.reason_classes
+        assert hot["likely_rejection"]["text"]
+
+
+def test_unseen_category_is_flagged_not_dropped(client: TestClient) -> None:
+    body = score(client, {**LEAD, "industry": "asteroid mining", "company_size": "huge"}).json()
+    assert body["unseen_categories"] == ["company_size", "industry"]
+    assert body["p_won"] > 0
+
+
+def test_batch_matches_single_scores(client: TestClient) -> None:
+    leads = [{**LEAD, "lead_id": f"b{i}", "touches": LEAD["touches"][: i % 4]} for i in range(8)]
+    as_of = "2026-03-30T09:00:00Z"
+    batch = client.post(
+        "/v1/score/batch",
+        json={"leads": leads, "as_of": as_of, "reasons": True},
+        headers=admin_headers(),
+    )
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    assert [r["lead_id"] for r in results] == [lead["lead_id"] for lead in leads]
+    for lead, result in zip(leads, results, strict=True):
+        single = score(client, {**lead, "as_of": as_of}).json()
+        assert math.isclose(single["p_won"], result["p_won"], rel_tol=1e-9)
+        assert single["reasons"] == result["reasons"]
+    no_reasons = client.post("/v1/score/batch", json={"leads": leads}, headers=admin_headers())
+    assert all(r["reasons"] is None for r in no_reasons.json()["results"])
+
+
+def test_batch_size_limit_names_the_field(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(batch_max_leads=5)
+    response = client.post("/v1/score/batch", json={"leads": [LEAD] * 6}, headers=admin_headers())
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "leads"
+
+
+def test_last_decision_for_sales_review(client: TestClient) -> None:
+    score(client, {**LEAD, "as_of": "2026-03-30T09:00:00Z"})
+    latest = score(client, {**LEAD, "touches": [], "as_of": "2026-04-30T09:00:00Z"}).json()
+    response = client.get("/v1/leads/api-lead-1/decision", headers=key(client, Role.SALES))
+    assert response.status_code == 200
+    decision = response.json()
+    assert decision["p_won"] == pytest.approx(latest["p_won"])
+    assert decision["model_version"] == "1"
+    assert decision["reasons"]
+    assert not any(value in response.text for value in PII.values())
+    assert client.get("/v1/leads/nobody/decision", headers=admin_headers()).status_code == 404
+
+
+def test_model_endpoint_describes_the_serving_version(client: TestClient) -> None:
+    body = client.get("/v1/model", headers=key(client, Role.SCORER)).json()
+    assert body["version"] == "1" and body["source"] == "registry"
+    assert body["stages"] == ["sql", "won_given_sql"]
+    assert 0 < body["policy"]["handoff_threshold"] < 1
+    assert body["metrics"]["test_roc_auc_won"] > 0.6
+
+
+def test_ops_endpoints(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    score(client, LEAD)
+    metrics = client.get("/metrics").text
+    assert 'leadscore_requests_total{method="POST",route="/v1/score",status="200"}' in metrics
+    assert "leadscore_decisions_total" in metrics and "leadscore_p_won_bucket" in metrics
+
+
+# --- feedback ---------------------------------------------------------------------------
+
+FEEDBACK = {
+    "lead_id": "api-lead-1",
+    "kind": "rejected",
+    "reason": "too_early",
+    "at": "2026-03-30T12:00:00Z",
+    "contact_attempts": 3,
+    "first_response_hours": 5.5,
+    "comment": "call back next quarter, olga.petrova@example.org",
+}
+
+
+def test_feedback_is_idempotent(client: TestClient) -> None:
+    sales = key(client, Role.SALES)
+    score(client, LEAD)
+    first = client.post(
+        "/v1/feedback", json=FEEDBACK, headers={**sales, "Idempotency-Key": "fb-000001"}
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["decision_id"]
+    again = client.post(
+        "/v1/feedback", json=FEEDBACK, headers={**sales, "Idempotency-Key": "fb-000001"}
+    )
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = client.post(
+        "/v1/feedback",
+        json={**FEEDBACK, "reason": "no_budget"},
+        headers={**sales, "Idempotency-Key": "fb-000001"},
+    )
+    assert other.status_code == 409
+    assert client.app.state.store.count_feedback() == 1
+    frame = client.app.state.store.feedback_frame()
+    assert frame.loc[0, "reason"] == "too_early"
+
+
+def test_feedback_outcomes_are_stored(client: TestClient) -> None:
+    sales = key(client, Role.SALES)
+    for i, body in enumerate(
+        [
+            {"lead_id": "x1", "kind": "accepted", "at": "2026-03-01T10:00:00Z"},
+            {"lead_id": "x1", "kind": "won", "at": "2026-06-01T10:00:00Z", "amount": 72_000},
+            {"lead_id": "x2", "kind": "returned_to_nurture", "at": "2026-03-01T10:00:00Z"},
+            {"lead_id": "x3", "kind": "lost", "at": "2026-06-01T10:00:00Z"},
+        ]
+    ):
+        response = client.post(
+            "/v1/feedback", json=body, headers={**sales, "Idempotency-Key": f"fb-x-{i:04d}"}
+        )
+        assert response.status_code == 201, response.text
+    assert client.app.state.store.count_feedback() == 4
+
+
+# --- roles --------------------------------------------------------------------------------
+
+ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, set[Role]]] = [
+    ("POST", "/v1/score", LEAD, {Role.SCORER}),
+    ("POST", "/v1/score/batch", {"leads": [LEAD]}, {Role.SCORER}),
+    ("GET", "/v1/leads/api-lead-1/decision", None, {Role.SALES}),
+    ("POST", "/v1/feedback", FEEDBACK, {Role.SALES}),
+    ("GET", "/v1/model", None, {Role.SCORER, Role.SALES, Role.MARKETING}),
+    ("POST", "/v1/admin/reload", None, set()),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "allowed"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS]
+)
+def test_every_endpoint_refuses_the_wrong_role(
+    client: TestClient, method: str, path: str, body: dict[str, Any] | None, allowed: set[Role]
+) -> None:
+    assert client.request(method, path, json=body).status_code == 401
+    assert (
+        client.request(method, path, json=body, headers={"X-API-Key": "lsk_nope"}).status_code
+        == 401
+    )
+    score(client, LEAD)
+    for role in Role:
+        headers = {**key(client, role), "Idempotency-Key": f"roles-{role.value}-key"}
+        status = client.request(method, path, json=body, headers=headers).status_code
+        if role in allowed or role is Role.ADMIN:
+            assert status in {200, 201}, (role, status)
+        else:
+            assert status == 403, (role, status)
+
+
+def test_revoked_key_is_refused(client: TestClient) -> None:
+    store = client.app.state.store
+    raw = store.create_api_key("rotating", Role.SCORER)
+    assert client.post("/v1/score", json=LEAD, headers={"X-API-Key": raw}).status_code == 200
+    store.revoke_api_key("rotating")
+    assert client.post("/v1/score", json=LEAD, headers={"X-API-Key": raw}).status_code == 401
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def _without(field: str) -> dict[str, Any]:
+    return {k: v for k, v in LEAD.items() if k != field}
+
+
+MALFORMED_SCORES: list[tuple[str, Any, str]] = [
+    ("unknown field", {**LEAD, "compnay_size": "11-50"}, "compnay_size"),
+    ("missing lead_id", _without("lead_id"), "lead_id"),
+    ("empty lead_id", {**LEAD, "lead_id": ""}, "lead_id"),
+    ("lead_id with spaces", {**LEAD, "lead_id": "a b"}, "lead_id"),
+    ("lead_id too long", {**LEAD, "lead_id": "x" * 65}, "lead_id"),
+    ("bad date", {**LEAD, "created_at": "yesterday"}, "created_at"),
+    ("bad as_of", {**LEAD, "as_of": "2026-13-45"}, "as_of"),
+    ("number as industry", {**LEAD, "industry": 42}, "industry"),
+    ("huge string", {**LEAD, "industry": "x" * 5000}, "industry"),
+    (
+        "touch type unknown",
+        {**LEAD, "touches": [{"at": "2026-03-01T00:00:00Z", "type": "hug"}]},
+        "touches.0.type",
+    ),
+    ("touch without time", {**LEAD, "touches": [{"type": "demo_request"}]}, "touches.0.at"),
+    (
+        "touch extra field",
+        {**LEAD, "touches": [{"at": "2026-03-01T00:00:00Z", "type": "chat", "x": 1}]},
+        "touches.0.x",
+    ),
+    ("touches not a list", {**LEAD, "touches": "many"}, "touches"),
+    ("consent not bool", {**LEAD, "consent_email": "perhaps"}, "consent_email"),
+    ("NaN attribute", {**LEAD, "attributes": {"visits": float("nan")}}, "attributes.visits"),
+    ("Infinity attribute", {**LEAD, "attributes": {"visits": float("inf")}}, "attributes.visits"),
+    ("absurd attribute", {**LEAD, "attributes": {"visits": 1e300}}, "attributes.visits"),
+    ("email too long", {**LEAD, "email": "a" * 400 + "@example.org"}, "email"),
+    ("body is a list", [LEAD], "body"),
+    ("body is not JSON", "{not json", "body"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "field"), MALFORMED_SCORES, ids=[c[0] for c in MALFORMED_SCORES]
+)
+def test_malformed_score_is_a_422_naming_the_field(
+    client: TestClient, case: str, body: Any, field: str
+) -> None:
+    if isinstance(body, str):
+        response = client.post(
+            "/v1/score",
+            content=body,
+            headers={**admin_headers(), "Content-Type": "application/json"},
+        )
+    else:
+        response = client.post(
+            "/v1/score",
+            content=json.dumps(body, allow_nan=True),
+            headers={**admin_headers(), "Content-Type": "application/json"},
+        )
+    assert response.status_code == 422, response.text
+    fields = [item["field"] for item in response.json()["detail"]]
+    assert any(f == field or f.startswith(field) for f in fields), fields
+    for value in (*PII.values(), "x" * 100, "yesterday", "perhaps"):
+        assert value not in response.text
+
+
+MALFORMED_FEEDBACK: list[tuple[str, dict[str, Any], str]] = [
+    ("rejected without reason", {**FEEDBACK, "reason": None}, "reason"),
+    ("reason on acceptance", {**FEEDBACK, "kind": "accepted"}, "reason"),
+    ("unknown kind", {**FEEDBACK, "kind": "maybe"}, "kind"),
+    ("unknown reason", {**FEEDBACK, "reason": "too_expensive"}, "reason"),
+    ("negative attempts", {**FEEDBACK, "contact_attempts": -1}, "contact_attempts"),
+    ("absurd amount", {**FEEDBACK, "kind": "won", "reason": None, "amount": 1e30}, "amount"),
+    ("negative hours", {**FEEDBACK, "first_response_hours": -3}, "first_response_hours"),
+    ("missing time", {k: v for k, v in FEEDBACK.items() if k != "at"}, "at"),
+    ("comment too long", {**FEEDBACK, "comment": "olga.petrova@example.org " * 200}, "comment"),
+    ("unknown field", {**FEEDBACK, "email": PII["email"]}, "email"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "field"), MALFORMED_FEEDBACK, ids=[c[0] for c in MALFORMED_FEEDBACK]
+)
+def test_malformed_feedback_is_a_422_naming_the_field(
+    client: TestClient, case: str, body: dict[str, Any], field: str
+) -> None:
+    response = client.post(
+        "/v1/feedback", json=body, headers={**admin_headers(), "Idempotency-Key": "bad-feedback-1"}
+    )
+    assert response.status_code == 422, response.text
+    assert field in [item["field"] for item in response.json()["detail"]]
+    assert PII["email"] not in response.text
+    assert client.app.state.store.count_feedback() == 0
+
+
+def test_feedback_needs_an_idempotency_key(client: TestClient) -> None:
+    response = client.post("/v1/feedback", json=FEEDBACK, headers=admin_headers())
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "idempotency-key"
+
+
+def test_body_size_limit_is_a_413(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_body_bytes=4096)
+    big = {**LEAD, "touches": [{"at": "2026-03-01T00:00:00Z", "type": "page_view"}] * 200}
+    response = client.post("/v1/score", json=big, headers=admin_headers())
+    assert response.status_code == 413
+
+    def chunks():  # no Content-Length: the limit must hold for a streamed body too
+        yield json.dumps(big).encode()
+
+    streamed = client.post(
+        "/v1/score",
+        content=chunks(),
+        headers={**admin_headers(), "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
+def test_openapi_documents_every_endpoint(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/score",
+        "/v1/score/batch",
+        "/v1/leads/{lead_id}/decision",
+        "/v1/feedback",
+        "/v1/model",
+    ):
+        assert path in paths
+
+
+def test_no_personal_data_in_logs(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    score(client, LEAD)
+    client.post("/v1/score", json={**LEAD, "bogus": 1})
+    client.post(
+        "/v1/feedback", json=FEEDBACK, headers={**admin_headers(), "Idempotency-Key": "log-test-1"}
+    )
+    assert not any(v in caplog.text for v in PII.values())
+
+
+def test_decision_log_keeps_no_personal_data(client: TestClient) -> None:
+    score(client, LEAD)
+    client.app.state.decision_log.flush()
+    frame = client.app.state.store.decisions_for_training()
+    dumped = frame.to_json()
+    assert not any(value in dumped for value in PII.values())
+    features = frame.iloc[-1]["features"]
+    assert features["industry"] == "software"
+    assert np.isfinite(features["engagement_recency"])
