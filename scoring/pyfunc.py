@@ -20,6 +20,8 @@ import pandas as pd
 from scoring.model import LeadScorer
 
 SCORER_ARTIFACT = "scorer"
+PYFUNC_TIME_COLUMNS: tuple[str, ...] = ("created_at", "mql_at", "as_of")
+"""Timestamps a pyfunc row carries; ``as_of`` (else ``mql_at``) is the scoring moment."""
 
 
 class LeadScorerModel(mlflow.pyfunc.PythonModel):
@@ -38,6 +40,8 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
         """Score a pyfunc input frame (also used to build the logged signature)."""
         records = pyfunc_records(model_input)
         as_of = [r.get("as_of") or r.get("mql_at") for r in records]
+        if any(moment is None for moment in as_of):
+            raise ValueError("every row needs as_of (or mql_at): the moment to score it at")
         scores = scorer.score_records(records, as_of)
         return pd.DataFrame(
             {

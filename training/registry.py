@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from scoring.model import LeadScorer
-from scoring.pyfunc import SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame
+from scoring.pyfunc import PYFUNC_TIME_COLUMNS, SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame
 from scoring.settings import Settings
 from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
 from training.history import CRMHistory
@@ -129,7 +129,7 @@ def log_and_register(
 
         scorer_dir = scorer.save(tmp_path / SCORER_ARTIFACT)
         example_records = _example_records(test_rows, history, n=2)
-        columns = ["created_at", "mql_at", *scorer.spec.input_columns]
+        columns = [*PYFUNC_TIME_COLUMNS, *scorer.spec.input_columns]
         example = pyfunc_frame(example_records, columns).astype(str)
         output = LeadScorerModel._predict_with(scorer, example)
         info = mlflow.pyfunc.log_model(
@@ -162,6 +162,7 @@ def _example_records(rows: pd.DataFrame, history: CRMHistory, n: int) -> list[di
     for _, lead in sample.iterrows():
         mine = touches[(touches["lead_id"] == lead["lead_id"]) & (touches["at"] < lead["mql_at"])]
         record = {k: (None if pd.isna(v) else v) for k, v in lead.items()}
+        record["as_of"] = lead["mql_at"]
         record["touches"] = [
             {"at": t.isoformat(), "type": ty}
             for t, ty in zip(mine["at"], mine["type"], strict=True)
@@ -228,7 +229,10 @@ def promote(
         test_file = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=TEST_FRAME, dst_path=str(tmp_path / "data")
         )
-        frame = pd.read_csv(test_file, dtype={"lead_id": str})
+        # keep_default_na=False: region "NA" (North America) must not become NaN
+        frame = pd.read_csv(
+            test_file, dtype={"lead_id": str}, keep_default_na=False, na_values=[""]
+        )
         for col in ("created_at", "mql_at"):
             frame[col] = pd.to_datetime(frame[col], utc=True)
         split = pd.Series("test", index=frame.index)
