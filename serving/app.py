@@ -317,11 +317,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
         request_id = uuid.uuid4().hex
-        as_of = body.as_of or _now()
+        default_as_of = body.as_of or _now()
+        as_of = [lead.as_of or default_as_of for lead in body.leads]
         k = settings.top_reasons if body.reasons else 0
-        results, rows, _scores = score_leads(
-            model, body.leads, [as_of] * len(body.leads), k, request_id
-        )
+        results, rows, _scores = score_leads(model, body.leads, as_of, k, request_id)
         request.app.state.decision_log.submit(rows)
         _observe(request.app, results)
         return JSONResponse({"request_id": request_id, "results": results})

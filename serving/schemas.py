@@ -73,7 +73,9 @@ class Lead(Strict):
 
     def record(self) -> dict[str, Any]:
         """The lead as the scorer reads it: contract fields plus attributes, touches as dicts."""
-        data = self.model_dump(exclude={"attributes", "touches", "name", "email", "phone"})
+        data = self.model_dump(
+            exclude={"attributes", "touches", "name", "email", "phone", "as_of"}
+        )
         data.update(self.attributes)
         data["touches"] = [{"at": t.at, "type": t.type.value} for t in self.touches]
         return data
@@ -88,8 +90,10 @@ class ScoreRequest(Lead):
 
 
 class BatchRequest(Strict):
-    leads: list[Lead] = Field(min_length=1)
-    as_of: datetime | None = None
+    leads: list[ScoreRequest] = Field(min_length=1)
+    as_of: datetime | None = Field(
+        default=None, description="Default scoring moment for leads without their own as_of."
+    )
     reasons: bool = Field(default=False, description="Reasons cost ~1 ms a lead; off by default.")
 
 

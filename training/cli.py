@@ -62,6 +62,14 @@ def train_cmd(
     ] = "capacity",
     daily_capacity: Annotated[float, typer.Option(help="Handoffs sales can take a day.")] = 12.0,
     promote_after: Annotated[bool, typer.Option("--promote/--no-promote")] = False,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            help="--data is a flat CRM export (csv/xlsx): import it with this mapping, a YAML "
+            "file or a built-in name (x_education, olist, amocrm, bitrix24). Stages, split "
+            "and label rules then come from the mapping (docs/importing.md)."
+        ),
+    ] = None,
 ) -> None:
     """Train on a CRM history (or synthetic data), log to MLflow, register a challenger."""
     from training.pipeline import load_history, run_training
@@ -70,18 +78,124 @@ def train_cmd(
     from training.train import TrainConfig
 
     settings = Settings(seed=seed)
-    history, source = load_history(data, leads=leads, months=months, seed=seed)
-    _progress(f"data: {source}, {len(history.leads):,} leads")
-    config = TrainConfig(
-        seed=seed,
-        label_rules=label_rules,  # type: ignore[arg-type]
-        policy=PolicyInputs(method=threshold_method, daily_capacity=daily_capacity),  # type: ignore[arg-type]
+    policy = PolicyInputs(method=threshold_method, daily_capacity=daily_capacity)  # type: ignore[arg-type]
+    spec = None
+    if mapping is not None:
+        from training.importing import training_inputs
+
+        history, spec, config, source = training_inputs(
+            data, mapping, seed=seed, policy=policy, progress=_progress
+        )
+    else:
+        history, source = load_history(data, leads=leads, months=months, seed=seed)
+        _progress(f"data: {source}, {len(history.leads):,} leads")
+        config = TrainConfig(seed=seed, label_rules=label_rules, policy=policy)  # type: ignore[arg-type]
+    outcome = run_training(
+        history, settings, config, spec=spec, data_source=source, progress=_progress
     )
-    outcome = run_training(history, settings, config, data_source=source, progress=_progress)
     typer.echo(json.dumps(outcome.result.info["evaluation"].get("won", {}), indent=1))
     if promote_after:
         decision = promote(settings)
         _progress(("promoted: " if decision.promoted else "not promoted: ") + decision.reason)
+
+
+@app.command()
+def retrain(
+    data: DataOpt = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="A running server to reload at once, e.g. http://127.0.0.1:8000"),
+    ] = None,
+    admin_key: Annotated[str | None, typer.Option(envvar="LEADSCORE_ADMIN_KEY")] = None,
+    maturity_days: Annotated[int, typer.Option(help="Days before a lead's labels count")] = 180,
+    seed: SeedOpt = 42,
+) -> None:
+    """Retrain on the CRM history plus the feedback received through the API; gate; promote."""
+    import httpx
+
+    from training.history import CRMHistory
+    from training.retrain import retrain as run_retrain
+    from training.train import TrainConfig
+
+    settings = Settings(seed=seed)
+    folder = data or _latest_data(settings)
+    base = CRMHistory.load(folder)
+    store = _store()
+    _progress(f"base history: {folder} ({len(base.leads):,} leads)")
+    outcome = run_retrain(
+        base,
+        store.decisions_for_training(),
+        store.feedback_frame(),
+        settings,
+        TrainConfig(seed=seed, maturity_days=maturity_days),
+        progress=_progress,
+        actor="cli-retrain",
+    )
+    if server and outcome.promotion.promoted:
+        response = httpx.post(
+            f"{server.rstrip('/')}/v1/admin/reload",
+            headers={"X-API-Key": admin_key or ""},
+            timeout=120,
+        )
+        _progress(f"server reload: {response.status_code} {response.text[:200]}")
+
+
+def _latest_data(settings: Settings) -> Path:
+    """The newest history folder the demo or ``generate`` left under the home folder."""
+    folders = sorted((settings.home / "data").glob("*/leads.csv"), key=lambda p: p.stat().st_mtime)
+    if not folders:
+        raise typer.BadParameter(
+            "no --data given and no history under the home folder", param_hint="--data"
+        )
+    return folders[-1].parent
+
+
+@app.command()
+def simulate(
+    weeks: int = 12,
+    leads_per_week: int = 300,
+    base_leads: Annotated[
+        int | None, typer.Option(help="History size; default 78 weeks' worth")
+    ] = None,
+    seed: SeedOpt = 11,
+    drift: Annotated[bool, typer.Option(help="paid_social quality falls from --drift-week")] = True,
+    drift_week: int = 3,
+    retrain_every: Annotated[int, typer.Option(help="0 = frozen model")] = 1,
+    label_rules: str = "aware",
+    home: Annotated[
+        Path | None, typer.Option(help="Folder for this run (default: a new temp one)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the weekly table as CSV")] = None,
+) -> None:
+    """Run weeks of the funnel against a server: score, sales feedback, weekly retraining."""
+    import tempfile
+
+    from training.simulate import SimConfig, summarise
+    from training.simulate import simulate as run
+
+    cfg = SimConfig(
+        weeks=weeks,
+        leads_per_week=leads_per_week,
+        base_leads=base_leads,
+        seed=seed,
+        drift=drift,
+        drift_week=drift_week,
+        retrain_every=retrain_every,
+        label_rules=label_rules,  # type: ignore[arg-type]
+    )
+    folder = home or Path(tempfile.mkdtemp(prefix="leadscore-sim-"))
+    _progress(f"simulation home: {folder}")
+    table = run(folder, cfg, progress=_progress)
+    typer.echo(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
+    typer.echo(json.dumps(summarise(table, drift_week)))
+    if out:
+        table.to_csv(out, index=False)
+
+
+def _has_tabulate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tabulate") is not None
 
 
 @app.command(name="promote")
@@ -215,6 +329,32 @@ Try, once the server below is up:
 
 
 @app.command()
+def benchmark(
+    dataset: Annotated[str, typer.Option(help="x-education, olist or all")] = "all",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the public datasets; default ../shared/datasets."),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Stratified CV folds.")] = 5,
+    seed: SeedOpt = 0,
+    write: Annotated[
+        Path | None, typer.Option(help="Update this dataset's section of a markdown file.")
+    ] = None,
+) -> None:
+    """Model quality on public lead datasets: logistic regression vs LightGBM vs leadscore."""
+    from training.benchmark import DATASETS, run_benchmark, to_markdown, write_markdown
+
+    keys = list(DATASETS) if dataset == "all" else [dataset]
+    for key in keys:
+        if key not in DATASETS:
+            raise typer.BadParameter(f"unknown dataset {key!r}; choose from {list(DATASETS)}")
+        result = run_benchmark(key, data_dir, folds=folds, seed=seed, progress=_progress)
+        typer.echo(to_markdown(result))
+        if write is not None:
+            _progress(f"updated {write_markdown(result, write)}")
+
+
+@app.command()
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -257,6 +397,25 @@ def _store():
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     return Store(engine)
+
+
+@app.command()
+def ablation(
+    data: DataOpt = None,
+    leads: LeadsOpt = 20_000,
+    months: int = 18,
+    seed: SeedOpt = 42,
+) -> None:
+    """Train with rejection-aware and plain labels; compare both on the aware test truth."""
+    from training.ablation import format_table, label_ablation
+    from training.pipeline import load_history
+    from training.train import TrainConfig
+
+    history, source = load_history(data, leads=leads, months=months, seed=seed)
+    _progress(f"data: {source}, {len(history.leads):,} leads; training aware and plain")
+    result = label_ablation(history, TrainConfig(seed=seed))
+    typer.echo(format_table(result))
+    typer.echo(f"training rows whose y_sql differs: {json.dumps(result['label_changes'])}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,63 @@
+"""The whole loop against a real server process.
+
+score → sales feedback over HTTP → retrain on history + feedback → promotion gate →
+the running server answers with the new version. The first champion is deliberately
+weak (three stumps), so the challenger trained on the same history plus the feedback
+is genuinely better and the gate has a real reason to promote it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scoring.settings import Settings
+from training.pipeline import run_training
+from training.registry import promote
+from training.simulate import SIM_ADMIN_KEY, SimConfig, Simulation, running_server, sim_train_config
+from training.synthetic import generate
+from training.train import TrainConfig
+
+
+@pytest.mark.slow
+def test_feedback_retrain_promote_and_serve_the_new_version(tmp_path: Path) -> None:
+    cfg = SimConfig(weeks=2, leads_per_week=150, base_leads=4_000, seed=5, drift=False)
+    settings = Settings(home=tmp_path, seed=cfg.seed, promotion_metric="roc_auc_sql")
+    base = generate(cfg.history_leads, months=18, seed=cfg.seed)
+    weak = TrainConfig(
+        seed=cfg.seed, n_estimators=3, num_leaves=2, policy=sim_train_config(cfg).policy
+    )
+    run_training(base, settings, weak, data_source="weak-first-champion")
+    assert promote(settings).champion_after == "1"
+
+    with running_server(settings) as url:
+        table = Simulation(url, settings, base, cfg, progress=lambda _: None).run()
+        headers = {"X-API-Key": SIM_ADMIN_KEY}
+        served = httpx.get(f"{url}/v1/model", headers=headers).json()
+        review = httpx.get(f"{url}/v1/leads/{_any_handed_lead(settings)}/decision", headers=headers)
+
+    week1, week2 = table.iloc[0], table.iloc[1]
+    assert week1["handoffs"] > 0 and week1["accepted"] + week1["rejected"] > 0
+    assert week1["model_version"] == "1"
+    assert week1["promoted"] == "v2", "the better challenger was not promoted"
+    assert week2["model_version"] == "2", "the server did not switch to the new champion"
+    assert served["version"] == "2"
+    assert review.status_code == 200 and review.json()["decision"] == "hand_to_sales"
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
+    run = client.get_run(client.get_model_version("leadscore", "2").run_id)
+    # the run records which feedback it used: every lead scored in week 1, their feedback
+    assert int(run.data.params["feedback_decisions"]) == week1["mqls"]
+    assert int(run.data.params["feedback_sales_decisions"]) > 0
+    assert run.data.params["feedback_first_at"] != "None"
+
+
+def _any_handed_lead(settings: Settings) -> str:
+    from serving.storage import Store, make_engine
+
+    store = Store(make_engine(settings.resolved_database_url))
+    return str(store.feedback_frame()["lead_id"].iloc[0])

@@ -1,0 +1,164 @@
+"""Retraining from sales feedback: the loop that makes the next model better.
+
+The training set for a challenger is the CRM history the champion learned from, plus
+every lead the server scored (from the decision log, with the features *as serving saw
+them*) labelled by the feedback sales sent back through the API. The challenger is
+registered, compared with the champion on the most recent mature period by the
+promotion gate, and promoted only if it wins; a running server picks the new champion
+up by polling the alias (or at once through ``POST /v1/admin/reload``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from scoring.contract import FEEDBACK_COLUMNS, Outcome, SalesDecision
+from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES
+from scoring.settings import Settings
+from training.history import CRMHistory
+from training.pipeline import Progress, TrainingOutcome, run_training
+from training.registry import PromotionDecision, promote
+from training.train import TrainConfig
+
+SALES_KINDS = {k.value for k in SalesDecision}
+OUTCOME_KINDS = {k.value for k in Outcome}
+
+
+@dataclass
+class FeedbackUsed:
+    """Which feedback a retrained model saw: logged with the run, for traceability."""
+
+    decisions: int
+    leads: int
+    feedback_rows: int
+    sales_decisions: int
+    outcomes: int
+    first_at: str | None
+    last_at: str | None
+
+    def params(self) -> dict[str, Any]:
+        return {f"feedback_{k}": v for k, v in self.__dict__.items()}
+
+
+def served_history(
+    decisions: pd.DataFrame, feedback: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, FeedbackUsed]:
+    """Turn the decision log and API feedback into contract tables.
+
+    Returns (leads, served_features, feedback, outcomes, summary). A lead's scoring
+    moment is its *first* decision — the handoff — so later re-scores do not leak
+    what happened after it.
+    """
+    first = decisions.sort_values("scored_at").drop_duplicates("lead_id", keep="first")
+    feature_rows = []
+    for lead_id, as_of, features in zip(
+        first["lead_id"], first["as_of"], first["features"], strict=True
+    ):
+        row = {"lead_id": lead_id, **{k: v for k, v in (features or {}).items() if k != "touches"}}
+        row["mql_at"] = as_of
+        feature_rows.append(row)
+    served = pd.DataFrame(feature_rows)
+    if served.empty:
+        served = pd.DataFrame(columns=["lead_id", "mql_at", "created_at"])
+    served["mql_at"] = pd.to_datetime(served["mql_at"], utc=True, format="ISO8601")
+    served["created_at"] = pd.to_datetime(
+        served.get("created_at", served["mql_at"]), utc=True, errors="coerce", format="ISO8601"
+    ).fillna(served["mql_at"])
+    computed = (*TOUCH_FEATURES, *LEAD_TIME_FEATURES)
+    leads = served[[c for c in served.columns if c not in computed and c != "as_of"]].copy()
+    served_features = served[["lead_id", *[c for c in computed if c in served.columns]]]
+
+    fb = feedback.copy()
+    sales = fb[fb["kind"].isin(SALES_KINDS)].rename(columns={"kind": "decision"})
+    sales = sales.reindex(columns=list(FEEDBACK_COLUMNS))
+    closed = fb[fb["kind"].isin(OUTCOME_KINDS)]
+    outcomes = pd.DataFrame(
+        {
+            "lead_id": closed["lead_id"],
+            "outcome": closed["kind"],
+            "amount": closed["amount"],
+            "closed_at": closed["at"],
+            "loss_reason": None,
+        }
+    )
+    summary = FeedbackUsed(
+        decisions=len(decisions),
+        leads=len(first),
+        feedback_rows=len(fb),
+        sales_decisions=len(sales),
+        outcomes=len(outcomes),
+        first_at=str(fb["at"].min()) if len(fb) else None,
+        last_at=str(fb["at"].max()) if len(fb) else None,
+    )
+    return leads, served_features, sales, outcomes, summary
+
+
+def merge_feedback(
+    base: CRMHistory, decisions: pd.DataFrame, feedback: pd.DataFrame
+) -> tuple[CRMHistory, FeedbackUsed]:
+    """The base history plus the served leads and their feedback, as one history."""
+    leads, served_features, sales, outcomes, summary = served_history(decisions, feedback)
+    served_ids = set(leads["lead_id"])
+    merged_leads = pd.concat(
+        [base.leads[~base.leads["lead_id"].isin(served_ids)], leads], ignore_index=True
+    )
+    merged_outcomes = pd.concat([base.outcomes, outcomes], ignore_index=True).drop_duplicates(
+        "lead_id", keep="last"
+    )
+    latest = [base.snapshot_at]
+    # the data's own clock (feedback times, scoring moments), not when the server ran
+    for frame, col in ((sales, "at"), (outcomes, "closed_at"), (decisions, "as_of")):
+        if len(frame):
+            latest.append(pd.Timestamp(frame[col].max()))
+    history = CRMHistory(
+        leads=merged_leads,
+        touches=base.touches,
+        feedback=pd.concat([base.feedback, sales], ignore_index=True),
+        outcomes=merged_outcomes,
+        snapshot_at=max(latest),
+        oracle=base.oracle,
+        extra={**base.extra, "served_features": served_features},
+    )
+    return history, summary
+
+
+@dataclass
+class RetrainOutcome:
+    training: TrainingOutcome
+    promotion: PromotionDecision
+    feedback: FeedbackUsed
+
+
+def retrain(
+    base: CRMHistory,
+    decisions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    settings: Settings,
+    config: TrainConfig | None = None,
+    *,
+    progress: Progress = lambda _: None,
+    actor: str = "retrain",
+) -> RetrainOutcome:
+    """Train a challenger on history + served feedback and put it through the gate."""
+    history, used = merge_feedback(base, decisions, feedback)
+    progress(
+        f"feedback: {used.feedback_rows} events on {used.leads} served leads "
+        f"({used.first_at} … {used.last_at})"
+    )
+    training = run_training(
+        history,
+        settings,
+        config,
+        data_source="history+feedback",
+        progress=progress,
+        extra_params=used.params(),
+        extra_tags={"trigger": actor},
+    )
+    decision = promote(
+        settings, training.registration.version if training.registration else None, actor=actor
+    )
+    progress(("promoted: " if decision.promoted else "not promoted: ") + decision.reason)
+    return RetrainOutcome(training, decision, used)
