@@ -1,0 +1,1 @@
+"""Alembic revision files of the serving database, applied in order by ``storage.upgrade``."""

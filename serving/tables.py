@@ -1,0 +1,228 @@
+"""The serving side's durable tables: API keys, the decision log and sales feedback.
+
+These declarative classes are the *model* of the schema; the schema itself is created and
+evolved only by the Alembic migrations in ``serving/migrations`` (``storage.upgrade``), so
+that a server never starts against a half-made database. ``tests/test_storage.py``
+compares the migrated schema with this metadata, so the two cannot silently drift.
+
+Timestamps are stored as UTC and always read back timezone-aware (UTC), on SQLite too,
+where the column itself cannot hold an offset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from scoring.contract import HandoffDecision, Outcome, RejectionReason, SalesDecision
+
+
+class Role(StrEnum):
+    """What an API key may do. ``admin`` may do everything; the rest are scoped by endpoint."""
+
+    SCORER = "scorer"  # systems that ask for scores (CRM, marketing automation)
+    SALES = "sales"  # sends accept / reject / outcome feedback
+    MARKETING = "marketing"  # reads reports and the decision log
+    ADMIN = "admin"  # manages keys and models; allowed everywhere
+
+
+class FeedbackKind(StrEnum):
+    """What a feedback event says: the SLA decision, the deal outcome, or a disagreement."""
+
+    ACCEPTED = SalesDecision.ACCEPTED.value
+    REJECTED = SalesDecision.REJECTED.value
+    RETURNED_TO_NURTURE = SalesDecision.RETURNED_TO_NURTURE.value
+    WON = Outcome.WON.value
+    LOST = Outcome.LOST.value
+    DISAGREE = "disagree"  # sales thinks the score was wrong, without a CRM decision yet
+
+
+# Column sizes: PostgreSQL enforces them, SQLite does not, so ``storage`` checks them in
+# Python and both backends refuse the same inputs.
+ID_LEN = 32  # uuid4().hex
+LEAD_ID_LEN = 255
+REQUEST_ID_LEN = 128
+NAME_LEN = 128
+MODEL_VERSION_LEN = 64
+CATEGORY_LEN = 128
+IDEMPOTENCY_KEY_LEN = 255
+HASH_LEN = 64  # sha256 hex
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so later migrations can drop or alter them by name."""
+
+
+def sql_in(column: str, values: list[str]) -> str:
+    """A ``column IN ('a', 'b')`` check expression (values are our own enum members)."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and returned timezone-aware on every backend.
+
+    SQLite keeps ``DateTime`` as text without an offset, so an aware value written there
+    would come back naive; converting to UTC on the way in and tagging UTC on the way out
+    makes both backends return the same, comparable values. Naive inputs are taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+"""JSON on SQLite, JSONB on PostgreSQL (indexable, de-duplicated keys)."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention (see :data:`NAMING_CONVENTION`)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class ApiKey(Base):
+    """An API key. Only the sha256 of the raw key is stored, so a leaked database leaks no key.
+
+    A name is unique among *active* keys (a partial unique index), so a revoked key's
+    name can be reused when the key is rotated.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN))
+    role: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(sql_in("role", [r.value for r in Role]), name="role"),
+        Index(
+            "uq_api_keys_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+
+class Decision(Base):
+    """One score the server returned: the decision log, the audit trail and a training source.
+
+    ``features`` is the lead's non-PII input and computed features exactly as serving saw
+    them, and ``feature_hash`` the sha256 of their canonical JSON, so a disputed score can
+    be reproduced. Segment columns are copied out of ``features`` for reporting filters.
+    """
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(REQUEST_ID_LEN))
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN))
+    scored_at: Mapped[datetime]
+    as_of: Mapped[datetime]
+    model_name: Mapped[str] = mapped_column(String(NAME_LEN))
+    model_version: Mapped[str] = mapped_column(String(MODEL_VERSION_LEN))
+    feature_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    p_sql: Mapped[float | None] = mapped_column(Double)
+    p_won: Mapped[float] = mapped_column(Double)
+    fit_score: Mapped[float] = mapped_column(Double)
+    engagement_score: Mapped[float] = mapped_column(Double)
+    decision: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[float] = mapped_column(Double)
+    reasons: Mapped[list[Any]] = mapped_column(JSONType)
+    likely_rejection_reason: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    industry: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    company_size: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    country: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+
+    __table_args__ = (
+        CheckConstraint(sql_in("decision", [d.value for d in HandoffDecision]), name="decision"),
+        Index("ix_decisions_lead_id_scored_at", "lead_id", "scored_at"),
+        Index("ix_decisions_scored_at", "scored_at"),
+    )
+
+
+class Feedback(Base):
+    """One feedback event from sales (or the CRM on its behalf): the model's training signal.
+
+    ``idempotency_key`` is unique, so a retried request cannot create a second row; the
+    ``body_hash`` tells a genuine retry from a different request that reused a key.
+    ``comment`` is free text that may contain anything, personal data included: it is
+    stored, never logged and never a feature.
+    """
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN))
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    contact_attempts: Mapped[int | None] = mapped_column(Integer)
+    first_response_hours: Mapped[float | None] = mapped_column(Double)
+    amount: Mapped[float | None] = mapped_column(Double)
+    comment: Mapped[str | None] = mapped_column(Text)
+    decision_id: Mapped[str | None] = mapped_column(
+        String(ID_LEN), ForeignKey("decisions.id", ondelete="SET NULL")
+    )
+    actor: Mapped[str] = mapped_column(String(NAME_LEN))
+    idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LEN), unique=True)
+    body_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+
+    __table_args__ = (
+        CheckConstraint(sql_in("kind", [k.value for k in FeedbackKind]), name="kind"),
+        CheckConstraint("kind <> 'rejected' OR reason IS NOT NULL", name="rejected_has_reason"),
+        Index("ix_feedback_lead_id_at", "lead_id", "at"),
+        Index("ix_feedback_received_at", "received_at"),
+    )
+
+
+REJECTION_REASONS: frozenset[str] = frozenset(r.value for r in RejectionReason)
+"""Accepted values of ``feedback.reason`` and ``decisions.likely_rejection_reason``."""
