@@ -214,6 +214,7 @@ def score_leads(
         features: dict[str, Any] = {c: record.get(c) for c in scorer.spec.input_columns}
         features["created_at"] = record.get("created_at")
         features["as_of"] = as_of[i]
+        features["touches"] = _timeline(record["touches"], as_of[i])
         features.update(
             zip(
                 touch_columns,
@@ -247,6 +248,15 @@ def score_leads(
             }
         )
     return results, rows, scores
+
+
+TIMELINE_TOUCHES = 50
+
+
+def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, str]]:
+    """The latest touches before the scoring moment, for the lead page's timeline."""
+    before = sorted((t for t in touches if t["at"] < as_of), key=lambda t: t["at"])
+    return [{"at": t["at"].isoformat(), "type": t["type"]} for t in before[-TIMELINE_TOUCHES:]]
 
 
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
@@ -461,4 +471,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
         )
 
+    from serving.report_api import router as reports_router
+
+    app.include_router(reports_router)  # /v1/reports/{funnel,rejections,sla,calibration,drift}
     return app

@@ -8,10 +8,17 @@ used, stored or echoed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from scoring.contract import HandoffDecision, RejectionReason, TouchType
 
@@ -25,6 +32,14 @@ Attribute = Annotated[float, Field(ge=-1e12, le=1e12)] | bool | Name
 MAX_TOUCHES = 5_000
 
 
+def _as_utc(value: datetime) -> datetime:
+    """Times without a zone are taken as UTC, so every comparison is between aware times."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Instant = Annotated[datetime, AfterValidator(_as_utc)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=2_000)
 
@@ -32,7 +47,7 @@ class Strict(BaseModel):
 class Touch(Strict):
     """One interaction before (or after) the scoring moment; only earlier ones count."""
 
-    at: datetime
+    at: Instant
     type: TouchType
     channel: Name | None = None
 
@@ -41,8 +56,8 @@ class Lead(Strict):
     """A lead in the data contract's fields. See ``docs/data-contract.md``."""
 
     lead_id: LeadId
-    created_at: datetime | None = None
-    mql_at: datetime | None = None
+    created_at: Instant | None = None
+    mql_at: Instant | None = None
     channel: Name | None = None
     campaign: Name | None = None
     industry: Name | None = None
@@ -73,9 +88,7 @@ class Lead(Strict):
 
     def record(self) -> dict[str, Any]:
         """The lead as the scorer reads it: contract fields plus attributes, touches as dicts."""
-        data = self.model_dump(
-            exclude={"attributes", "touches", "name", "email", "phone", "as_of"}
-        )
+        data = self.model_dump(exclude={"attributes", "touches", "name", "email", "phone", "as_of"})
         data.update(self.attributes)
         data["touches"] = [{"at": t.at, "type": t.type.value} for t in self.touches]
         return data
@@ -84,14 +97,14 @@ class Lead(Strict):
 class ScoreRequest(Lead):
     """A lead plus the scoring moment (default: now) and how many reasons to return."""
 
-    as_of: datetime | None = Field(
+    as_of: Instant | None = Field(
         default=None, description="Score as of this moment; default: the time of the request."
     )
 
 
 class BatchRequest(Strict):
     leads: list[ScoreRequest] = Field(min_length=1)
-    as_of: datetime | None = Field(
+    as_of: Instant | None = Field(
         default=None, description="Default scoring moment for leads without their own as_of."
     )
     reasons: bool = Field(default=False, description="Reasons cost ~1 ms a lead; off by default.")
@@ -122,7 +135,7 @@ class ModelRef(BaseModel):
 class ScoreResponse(BaseModel):
     lead_id: str
     request_id: str
-    as_of: datetime
+    as_of: Instant
     p_sql: float | None = Field(description="Calibrated P(accepted as SQL | MQL)")
     p_won: float = Field(description="Calibrated P(won | MQL)")
     fit_score: float | None = Field(description="0-100: better ICP fit than this % of past MQLs")
@@ -154,7 +167,7 @@ class FeedbackRequest(Strict):
     lead_id: LeadId
     kind: FeedbackKind
     reason: RejectionReason | None = Field(default=None, description="Mandatory when rejected.")
-    at: datetime
+    at: Instant
     contact_attempts: int | None = Field(default=None, ge=0, le=1_000)
     first_response_hours: float | None = Field(default=None, ge=0, le=24 * 365)
     amount: float | None = Field(default=None, ge=0, le=1e10)
