@@ -378,3 +378,35 @@ def test_drift_at_can_be_chosen() -> None:
     crypto = h.leads[h.leads["industry"] == "crypto"]
     assert len(crypto) > 0
     assert crypto["created_at"].min() >= pd.Timestamp("2025-10-01", tz="UTC")
+
+
+def test_hidden_drift_changes_acceptance_but_not_what_the_model_sees() -> None:
+    kwargs = {
+        "months": 6,
+        "start": "2026-01-01",
+        "seed": 3,
+        "drift": True,
+        "drift_at": "2026-03-01",
+    }
+    plain = generate(6_000, **kwargs)
+    hidden = generate(6_000, hidden_drift_channel="paid_search", **kwargs)
+    # what a model can see at scoring time is identical ...
+    pd.testing.assert_frame_equal(plain.leads, hidden.leads)
+
+    def before_mql(history: CRMHistory) -> pd.DataFrame:
+        touches = history.touches.merge(history.leads[["lead_id", "mql_at"]], on="lead_id")
+        early = touches[touches["at"] < touches["mql_at"]]
+        return early[["lead_id", "at", "type"]].reset_index(drop=True)  # the model's inputs
+
+    pd.testing.assert_frame_equal(before_mql(plain), before_mql(hidden))
+
+    # ... but after drift_at sales accepts far fewer paid_search leads
+    def acceptance(history: CRMHistory) -> float:
+        first = history.feedback.drop_duplicates("lead_id").merge(history.leads, on="lead_id")
+        late = first[
+            (first["channel"] == "paid_search")
+            & (first["mql_at"] >= pd.Timestamp("2026-03-01", tz="UTC"))
+        ]
+        return float((late["decision"] == "accepted").mean())
+
+    assert acceptance(hidden) < acceptance(plain) / 2

@@ -158,8 +158,11 @@ def simulate(
         int | None, typer.Option(help="History size; default 78 weeks' worth")
     ] = None,
     seed: SeedOpt = 11,
-    drift: Annotated[bool, typer.Option(help="paid_social quality falls from --drift-week")] = True,
+    drift: Annotated[
+        bool, typer.Option(help="A channel silently gets worse from --drift-week")
+    ] = True,
     drift_week: int = 3,
+    drift_channel: str = "paid_search",
     retrain_every: Annotated[int, typer.Option(help="0 = frozen model")] = 1,
     label_rules: str = "aware",
     home: Annotated[
@@ -180,6 +183,7 @@ def simulate(
         seed=seed,
         drift=drift,
         drift_week=drift_week,
+        drift_channel=drift_channel,
         retrain_every=retrain_every,
         label_rules=label_rules,  # type: ignore[arg-type]
     )
@@ -196,6 +200,47 @@ def _has_tabulate() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("tabulate") is not None
+
+
+@app.command()
+def rescore(
+    as_of: Annotated[
+        str | None, typer.Option(help="Score as of this moment (ISO); default: now")
+    ] = None,
+) -> None:
+    """Re-score open leads (nurtured or awaiting sales) and list who crossed the threshold."""
+    import tempfile
+
+    import pandas as pd
+
+    from scoring.model import LeadScorer
+    from serving.rescore import rescore_open_leads
+    from training.registry import CHAMPION, configure, download_scorer, resolve_version
+
+    settings = Settings()
+    client = configure(settings)
+    version = resolve_version(client, settings, CHAMPION)
+    if version is None:
+        raise typer.BadParameter("no champion registered yet: run `leadscore train --promote`")
+    with tempfile.TemporaryDirectory() as tmp:
+        scorer = LeadScorer.load(download_scorer(settings, version, Path(tmp)))
+    store = _store()
+    moment = pd.Timestamp(as_of or pd.Timestamp.now(tz="UTC"))
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
+    crossings, rows = rescore_open_leads(
+        scorer,
+        store.decisions_for_training(),
+        store.feedback_frame(),
+        moment.to_pydatetime(),
+        version,
+        settings.model_name,
+    )
+    store.record_decisions(rows)
+    _progress(f"re-scored {len(rows)} open leads as of {moment.isoformat()} with v{version}")
+    for c in crossings:
+        arrow = "↑ now hand to sales" if c.after == "hand_to_sales" else f"↓ now {c.after}"
+        typer.echo(f"  {c.lead_id}: P(won) {c.p_won_before:.3f} → {c.p_won_after:.3f}  {arrow}")
+    _progress(f"{len(crossings)} crossed the threshold")
 
 
 @app.command(name="promote")
@@ -352,6 +397,48 @@ def benchmark(
         typer.echo(to_markdown(result))
         if write is not None:
             _progress(f"updated {write_markdown(result, write)}")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for index.html, its PNG charts and JSON.")],
+    data: DataOpt = None,
+    costs: Annotated[
+        Path | None,
+        typer.Option(help="Spend per channel (JSON/YAML/CSV): enables CAC, LTV:CAC, ROMI."),
+    ] = None,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Also report the serving decision log.")
+    ] = False,
+    leads: LeadsOpt = 20_000,
+    months: int = 18,
+    seed: SeedOpt = 42,
+    drift: Annotated[bool, typer.Option(help="Synthetic data only: plant a drift.")] = False,
+    start: Annotated[str | None, typer.Option(help="Leads from this date (ISO).")] = None,
+    end: Annotated[str | None, typer.Option(help="Leads before this date (ISO).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Registered version/alias to score the history with.")
+    ] = None,
+) -> None:
+    """Funnel, rejection reasons, SLA, calibration and drift as HTML with PNG charts."""
+    from serving.report_html import report_command
+
+    for path in report_command(
+        out,
+        data=data,
+        costs=costs,
+        from_store=from_store,
+        leads=leads,
+        months=months,
+        seed=seed,
+        drift=drift,
+        start=start,
+        end=end,
+        model=model,
+        settings=Settings(seed=seed),
+        progress=_progress,
+    ):
+        _progress(f"wrote {path}")
 
 
 @app.command()

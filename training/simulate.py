@@ -14,9 +14,11 @@ Against a *running* server, week after week:
    put through the promotion gate; the server is told to reload.
 
 Leads the server does not hand over get no sales feedback — as in real life, the loop
-only learns from what it sends. A drift scenario makes ``paid_social`` leads much worse
-(and a new industry appear) from ``drift_week`` on: a frozen model keeps handing them
-over; the loop learns from the rejections.
+only learns from what it sends. A drift scenario makes one channel's leads
+(``paid_search`` by default) silently worse from ``drift_week`` on — they look the
+same, sales just accepts far fewer of them (on top of the generator's paid-social
+decline and a new industry): a frozen model keeps handing them over; the loop learns
+it from the rejections.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class SimConfig:
     seed: int = 11
     drift: bool = True
     drift_week: int = 3
+    drift_channel: str = "paid_search"
+    """The channel whose leads silently get worse (same look, far fewer accepted)."""
     retrain_every: int = 1
     """Retrain (and gate) every N weeks; 0 freezes the first champion."""
     label_rules: Literal["aware", "plain"] = "aware"
@@ -81,7 +85,7 @@ class WeekRow:
     accepted: int
     rejected: int
     acceptance_rate: float
-    paid_social_handoffs: int
+    drift_channel_handoffs: int
     won: int
     revenue: float
     model_version: str
@@ -192,6 +196,7 @@ class Simulation:
             seed=cfg.seed,
             drift=cfg.drift,
             drift_at=str((start + cfg.drift_week * WEEK).date()) if cfg.drift else None,
+            hidden_drift_channel=cfg.drift_channel if cfg.drift else None,
         )
         leads = world.leads.sort_values("mql_at")
         touches = {k: g for k, g in world.touches.groupby("lead_id")}
@@ -270,7 +275,7 @@ class Simulation:
                 accepted=accepted,
                 rejected=rejected,
                 acceptance_rate=round(accepted / max(len(handed_first), 1), 3),
-                paid_social_handoffs=int(
+                drift_channel_handoffs=int(
                     batch[batch["lead_id"].isin(handed)]["channel"].eq("paid_social").sum()
                 ),
                 won=sum(1 for b in closed if b["kind"] == "won"),
@@ -321,7 +326,8 @@ def _store(settings: Settings):
 def _format_row(row: WeekRow) -> str:
     return (
         f"week {row.week:>2} {row.start}: {row.mqls:>4} MQLs, {row.handoffs:>3} handed "
-        f"({row.paid_social_handoffs:>2} paid social), acceptance {row.acceptance_rate:.0%}, "
+        f"({row.drift_channel_handoffs:>2} from the drifting channel), "
+        f"acceptance {row.acceptance_rate:.0%}, "
         f"{row.won:>2} won ${row.revenue:,.0f}, model v{row.model_version} {row.promoted}"
     )
 

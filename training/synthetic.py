@@ -113,7 +113,7 @@ median won deal ~$70K, median observed cycle ~85 days, median first response ~4.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from itertools import pairwise
 from typing import NamedTuple, TypeVar
 
@@ -162,6 +162,9 @@ _CHANNELS: dict[Channel, _ChannelRow] = {
     Channel.PARTNER: _ChannelRow(0.05, 0.4, 0.2, 0.03),
     Channel.OTHER: _ChannelRow(0.02, -0.3, -0.2, 0.10),
 }
+
+# The unobservable drift (hidden_drift_channel): acceptance logit penalty after drift_at.
+_HIDDEN_DRIFT_PENALTY = 3.0
 
 # After drift_at (drift=True only): paid social starts buying cheap, low-quality leads.
 _DRIFT_PAID_SOCIAL = _ChannelRow(0.0, -1.8, -1.5, 0.15)
@@ -537,6 +540,7 @@ def generate(
     seed: int = 42,
     drift: bool = False,
     drift_at: str | None = None,
+    hidden_drift_channel: str | None = None,
 ) -> CRMHistory:
     """Generate a synthetic CRM history with the planted mechanisms of the module doc.
 
@@ -544,6 +548,11 @@ def generate(
     outcomes and touches after it are not in the tables, as in a real export.
     ``drift_at`` is only meaningful with ``drift=True`` (default: the first of the month
     two thirds into the window). The same arguments always give identical frames.
+
+    ``hidden_drift_channel`` (with ``drift=True``) adds a drift no feature shows: from
+    ``drift_at`` that channel's leads look exactly as before (same touches, same
+    firmographics) but sales accepts far fewer of them — bought or bot-inflated leads.
+    Only sales feedback can reveal it; the funnel simulation uses it to show the loop.
 
     Leads are simulated in blocks by creation month, each block with its own random
     stream derived from ``seed``. That is why ``drift=True`` and ``drift=False`` with the
@@ -556,7 +565,12 @@ def generate(
         raise ValueError("months must be at least 1")
     if drift_at is not None and not drift:
         raise ValueError("drift_at is only used with drift=True")
+    if hidden_drift_channel is not None and not drift:
+        raise ValueError("hidden_drift_channel is only used with drift=True")
     window = _make_window(start, months, drift, drift_at)
+    if hidden_drift_channel is not None:
+        hidden = list(_CHANNELS).index(Channel(hidden_drift_channel))
+        window = replace(window, hidden_channel=hidden)
     created = _draw_arrivals(_block_rng(seed, 0), n_leads, window)
     block = np.searchsorted(window.month_edges, created, side="right") - 1
     edges = np.searchsorted(block, np.arange(months + 1))
@@ -647,6 +661,7 @@ class _Window:
     drift_day: float  # drift_at in days since start (inf without drift)
     epoch_day: float  # start in days since 1970-01-01 (for weekdays)
     month_edges: np.ndarray  # block boundaries in days since start (months + 1 values)
+    hidden_channel: int = -1  # channel code with an unobservable drift (-1: none)
 
 
 def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
@@ -763,6 +778,7 @@ class _Population:
     industry_win: np.ndarray
     intent: np.ndarray
     readiness: np.ndarray
+    hidden_penalty: np.ndarray  # logit penalty of the unobservable drift (0 without)
 
     @property
     def n(self) -> int:
@@ -832,6 +848,7 @@ def _draw_population(rng: np.random.Generator, created: np.ndarray, window: _Win
     channel_p = _normalised([r.share for r in _CHANNELS.values()])
     channel = rng.choice(len(_CHANNELS), size=n, p=channel_p)
     drifted_social = post_drift & (channel == list(_CHANNELS).index(Channel.PAID_SOCIAL))
+    hidden_drift = post_drift & (channel == window.hidden_channel)
     _, camp_intent, camp_fit, camp_weights = _campaign_table()
     campaign = _choice_by_group(rng, channel, camp_weights)
 
@@ -899,6 +916,7 @@ def _draw_population(rng: np.random.Generator, created: np.ndarray, window: _Win
         industry_win=np.zeros(n),
         intent=np.zeros(n),
         readiness=np.zeros(n),
+        hidden_penalty=np.where(hidden_drift, _HIDDEN_DRIFT_PENALTY, 0.0),
     )
     _copy_duplicates(rng, pop)
     _draw_latents(rng, pop, drifted_social, camp_intent, camp_fit, channel_row)
@@ -1179,6 +1197,7 @@ def _draw_sales_path(
         + _SQL_ENGAGEMENT * engagement
         + _conversion_season(window, pop.mql)
         + sql_noise
+        - pop.hidden_penalty
     )
     p_accept[flagged] = 0.0
     reason_p = _softmax(_reason_logits(pop, engagement, total))
