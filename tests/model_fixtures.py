@@ -20,6 +20,7 @@ from training.history import CRMHistory
 from training.pipeline import run_training
 from training.registry import log_and_register, promote
 from training.synthetic import generate
+from training.threshold import PolicyInputs
 from training.train import TrainConfig, TrainResult
 
 ADMIN_KEY = "lsk_test_admin_key_0123456789abcdef"
@@ -59,7 +60,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     settings = Settings(home=root / "trainer", tracking_uri=tracking_uri)
     history = generate(4_000, months=18, seed=7)
-    config = TrainConfig(seed=7)
+    # ~7 MQLs a day in this small history: sales capacity of 2.5 a day hands over ~30 %
+    config = TrainConfig(seed=7, policy=PolicyInputs(daily_capacity=2.5))
     outcome = run_training(history, settings, config, data_source="synthetic-test")
     decision = promote(settings)
     assert decision.promoted, decision.reason
