@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -122,8 +123,16 @@ class FeatureSpec:
         )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_BOUNDS = (pd.Timestamp.min.value, pd.Timestamp.max.value)
+
+
 def _to_ns(values: Any) -> np.ndarray:
     """Timestamps (anything pandas parses, tz-aware or UTC-naive) as int64 ns since epoch."""
+    if isinstance(values, list):
+        fast = _datetimes_to_ns(values)
+        if fast is not None:
+            return fast
     stamps = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     if isinstance(stamps, pd.Timestamp):
         return np.array([stamps.value], dtype=np.int64)
@@ -131,6 +140,32 @@ def _to_ns(values: Any) -> np.ndarray:
     out = index.asi8.copy()
     out[index.isna()] = NAT
     return out
+
+
+def _datetimes_to_ns(values: list[Any]) -> np.ndarray | None:
+    """:func:`_to_ns` without pandas for what a request holds: ``datetime`` objects and None.
+
+    Returns None (use pandas) as soon as a value is anything else — a string, a
+    ``pd.Timestamp`` (it carries nanoseconds) — or outside pandas' nanosecond range.
+    A single request costs microseconds here instead of ~0.3 ms per ``pd.to_datetime``.
+    """
+    out = np.empty(len(values), dtype=np.int64)
+    low, high = _NS_BOUNDS
+    for i, value in enumerate(values):
+        if value is None:
+            out[i] = NAT
+            continue
+        if type(value) is not datetime:
+            return None
+        delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+        ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
+        if not low <= ns <= high:
+            return None
+        out[i] = ns
+    return out
+
+
+_TOUCH_TYPE_CODE: dict[str, int] = {t: i for i, t in enumerate(TOUCH_TYPES)}
 
 
 def touch_features(
@@ -156,7 +191,9 @@ def touch_features(
     keep = valid & (age > 0) & (age <= LOOKBACK_DAYS)
     pos, age, types = pos[keep], age[keep], types[keep]
 
-    type_code = pd.Categorical(types, categories=list(TOUCH_TYPES)).codes
+    type_code = np.fromiter(
+        (_TOUCH_TYPE_CODE.get(t, -1) for t in types), dtype=np.int64, count=len(types)
+    )
     known = type_code >= 0
     counts = np.zeros((n_leads, len(TOUCH_TYPES)))
     np.add.at(counts, (pos[known], type_code[known]), 1.0)
@@ -188,7 +225,10 @@ def _group_min(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 def lead_time_features(created_at_ns: np.ndarray, as_of_ns: np.ndarray) -> dict[str, np.ndarray]:
     """Lead age at the scoring moment and the calendar month (seasonality)."""
     age = np.where(created_at_ns == NAT, np.nan, (as_of_ns - created_at_ns) / DAY_NS)
-    month = pd.DatetimeIndex(as_of_ns.astype("datetime64[ns]")).month.to_numpy(dtype=float)
+    month = np.full(len(as_of_ns), np.nan)
+    known = as_of_ns != NAT
+    months_since_epoch = as_of_ns[known].astype("datetime64[ns]").astype("datetime64[M]")
+    month[known] = months_since_epoch.astype(np.int64) % 12 + 1
     return {"lead_age_days": age, "month_of_year": month}
 
 
@@ -258,7 +298,7 @@ class LeadEncoder(TransformerMixin, BaseEstimator):
         self.vocabularies_: dict[str, dict[str, int]] = {}
         self.rare_values_: dict[str, frozenset[str]] = {}
         for col in spec.categorical:
-            values = pd.Series(_column(X, col), dtype=object).dropna().astype(str)
+            values = pd.Series(_column(X, col), dtype=object).dropna().map(category_key)
             counts = values.value_counts()
             frequent = counts >= self.min_category_count
             kept = sorted(counts[frequent].index)
@@ -292,10 +332,11 @@ class LeadEncoder(TransformerMixin, BaseEstimator):
                 if v is None or (isinstance(v, float) and np.isnan(v)):
                     codes[i] = np.nan
                     continue
-                code = vocab.get(str(v))
+                key = category_key(v)
+                code = vocab.get(key)
                 if code is None:
                     code = other
-                    if not self._is_rare_known(col, str(v)):
+                    if not self._is_rare_known(col, key):
                         unseen[i].add(col)
                 codes[i] = code
             matrix[:, j] = codes
@@ -316,9 +357,13 @@ class LeadEncoder(TransformerMixin, BaseEstimator):
             matrix[:, j] = [_as_bool(v) for v in _column(X, col)]
             j += 1
         for col in spec.numeric_columns:
-            matrix[:, j] = pd.to_numeric(pd.Series(_column(X, col)), errors="coerce").to_numpy(
-                dtype=float
-            )
+            values = _column(X, col)
+            if values.dtype.kind in "biuf":  # already numbers (touch features, numeric frames)
+                matrix[:, j] = values
+            else:
+                matrix[:, j] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(
+                    dtype=float
+                )
             j += 1
         return matrix, unseen
 
@@ -351,6 +396,17 @@ def _column(X: pd.DataFrame | Mapping[str, Any], col: str) -> np.ndarray:
     if values is None:
         return np.full(_length(X), None, dtype=object)
     return np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+
+
+def category_key(value: Any) -> str:
+    """How a category value is spelled in the vocabulary.
+
+    JSON has one number type: a category sent as ``3`` may arrive as ``3.0``. Whole
+    numbers are spelled without the fraction, so ``3``, ``3.0`` and ``"3"`` are one value.
+    """
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _as_bool(value: Any) -> float:

@@ -30,8 +30,10 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from scoring.calibration import choose_calibrator
 from scoring.contract import RejectionReason, SalesDecision
+from scoring.drift import reference_profile
 from scoring.features import FeatureSpec, LeadEncoder, frame_features
 from scoring.model import LeadScorer, StageModel, quantiles
+from scoring.policy import ThresholdPolicy
 from training.history import CRMHistory
 from training.labels import LabelRules, stage_labels
 from training.threshold import PolicyInputs, choose_policy
@@ -128,8 +130,7 @@ def stratified_split(y: pd.Series, config: TrainConfig, share: float = 0.2) -> p
     rng = np.random.default_rng(config.seed)
     split = pd.Series("immature", index=y.index, name="split")
     for value in y.dropna().unique():
-        idx = y.index[y == value].to_numpy()
-        rng.shuffle(idx)
+        idx = rng.permutation(y.index[y == value].to_numpy())  # to_numpy() is read-only
         n_test = round(len(idx) * share)
         split[idx[:n_test]] = "test"
         split[idx[n_test : 2 * n_test]] = "valid"
@@ -230,7 +231,9 @@ def fit_scorer(
         spec=spec,
         encoder=encoder,
         stages=stages,
-        policy=choose_policy(np.zeros(1), None, pd.Series([pd.Timestamp(0)]), config.policy),
+        # a stand-in until the validation scores exist to choose the real one (below);
+        # not choose_policy(): acceptance_rate cannot run without scores
+        policy=ThresholdPolicy(1.0, config.policy.disqualify_below, "unset"),
         metadata=dict(metadata or {}),
     )
     train_matrix = encoder.transform(train_rows)
@@ -264,6 +267,9 @@ def fit_scorer(
     if y_sql is not None and np.isnan(y_sql).any():
         y_sql = None
     scorer.policy = choose_policy(p_won, p_sql, valid_rows["mql_at"], config.policy, y_sql)
+    # what the model learned from, compact: serving measures drift (PSI) against it
+    train_p_won = np.prod(list(scorer.stage_probabilities(train_matrix).values()), axis=0)
+    scorer.metadata["reference_profile"] = reference_profile(train_rows.assign(p_won=train_p_won))
     info["policy"] = scorer.policy.to_dict()
     return scorer, info
 

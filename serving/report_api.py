@@ -1,0 +1,224 @@
+"""JSON report endpoints for dashboards (Power BI, Tableau): ``/v1/reports/...``.
+
+Every endpoint computes one section of :func:`serving.reports.build_report` from the
+serving store — the decision log and the sales feedback — for the leads first scored in
+``[start, end)``, grouped by ``group_by``. Rows are flat (``dimension``, ``group``, then
+the figures), so a BI tool can load them as one table. Readable by ``marketing`` (and
+``admin``). The drift endpoint also sets the ``leadscore_drift_psi`` gauge in
+``/metrics``, so an alert rule can watch it.
+
+Wire it in with ``app.include_router(serving.report_api.router)``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from serving.auth import Principal, Role, require_roles
+from serving.reports import (
+    DIMENSIONS,
+    GROUPABLE,
+    CostInputs,
+    ReportData,
+    build_report,
+    from_store,
+)
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+Marketing = Annotated[Principal, Depends(require_roles(Role.MARKETING))]
+Start = Annotated[
+    datetime | None,
+    Query(description="Leads first scored at or after this moment (ISO 8601; naive = UTC)."),
+]
+End = Annotated[datetime | None, Query(description="Leads first scored before this moment.")]
+GroupBy = Annotated[
+    list[str] | None,
+    Query(
+        description="Group rows by these lead fields (repeat the parameter); default: "
+        + ", ".join(DIMENSIONS)
+        + ". Allowed: "
+        + ", ".join(GROUPABLE)
+        + ".",
+        max_length=len(GROUPABLE),
+    ),
+]
+
+
+def _unprocessable(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{"field": field, "message": message}]
+    )
+
+
+def _group_by(values: list[str] | None) -> list[str]:
+    if not values:
+        return list(DIMENSIONS)
+    bad = [v for v in values if v not in GROUPABLE]
+    if bad:
+        raise _unprocessable("group_by", f"unknown field(s) {bad}; allowed: {list(GROUPABLE)}")
+    return list(dict.fromkeys(values))
+
+
+def _store_inputs(request: Request) -> ReportData:
+    """The store's decision log and feedback as report inputs (pending decisions flushed)."""
+    state = request.app.state
+    decision_log = getattr(state, "decision_log", None)
+    if decision_log is not None:
+        decision_log.flush()
+    store = state.store
+    decisions = store.decisions_for_training()
+    feedback = store.feedback_frame()
+    profile: dict[str, Any] | None = None
+    name: str | None = None
+    models = getattr(state, "models", None)
+    current = getattr(models, "current", None)
+    if current is not None:
+        stored = current.scorer.metadata.get("reference_profile")
+        if isinstance(stored, dict) and stored.get("columns"):
+            profile = stored
+            name = f"training data of {current.name} v{current.version}"
+    return from_store(decisions, feedback, reference=profile, reference_name=name)
+
+
+def _section(
+    request: Request,
+    section: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    group_by: list[str],
+    costs: CostInputs | None = None,
+) -> dict[str, Any]:
+    if start is not None and end is not None and end <= start:
+        raise _unprocessable("end", "end must be after start")
+    data = _store_inputs(request)
+    report = build_report(
+        data, costs=costs, group_by=group_by, start=start, end=end, sections=[section]
+    )
+    body = report.pop(section)
+    notes = [*report.pop("notes"), *body.pop("notes", [])]
+    body.pop("warnings", None)  # the report's warnings include the section's
+    return {**report, **body, "notes": notes}
+
+
+def _costs(
+    request: Request,
+    costs: str | None,
+    retention_multiple: float | None,
+    gross_margin: float | None,
+) -> CostInputs:
+    base: CostInputs = getattr(request.app.state, "report_costs", None) or CostInputs()
+    data = base.to_dict()
+    if costs:
+        try:
+            given = json.loads(costs)
+        except ValueError:
+            raise _unprocessable("costs", "costs is not valid JSON") from None
+        if not isinstance(given, dict):
+            raise _unprocessable("costs", "costs must be a JSON object")
+        data.update(given)
+    if retention_multiple is not None:
+        data["retention_multiple"] = retention_multiple
+    if gross_margin is not None:
+        data["gross_margin"] = gross_margin
+    try:
+        return CostInputs.from_dict(data)
+    except ValueError as exc:
+        raise _unprocessable("costs", str(exc)) from None
+
+
+@router.get("/funnel")
+def funnel(
+    request: Request,
+    _: Marketing,
+    start: Start = None,
+    end: End = None,
+    group_by: GroupBy = None,
+    costs: Annotated[
+        str | None,
+        Query(
+            max_length=20_000,
+            description='Spend for the period as JSON: {"channels": {"paid_search": '
+            '{"marketing": 120000, "sales": 40000}}, "campaigns": {...}}. Enables CAC, '
+            "LTV:CAC and ROMI.",
+        ),
+    ] = None,
+    retention_multiple: Annotated[
+        float | None,
+        Query(gt=0, le=100, description="LTV = average won amount × this (default 3)."),
+    ] = None,
+    gross_margin: Annotated[
+        float | None,
+        Query(gt=0, le=1, description="Profit = won revenue × this, for ROMI (default 1)."),
+    ] = None,
+) -> JSONResponse:
+    """Lead → MQL → SQL → won by channel, campaign and segment; CAC, LTV:CAC, ROMI."""
+    inputs = _costs(request, costs, retention_multiple, gross_margin)
+    return JSONResponse(
+        _section(
+            request, "funnel", start=start, end=end, group_by=_group_by(group_by), costs=inputs
+        )
+    )
+
+
+@router.get("/rejections")
+def rejections(
+    request: Request,
+    _: Marketing,
+    start: Start = None,
+    end: End = None,
+    group_by: GroupBy = None,
+) -> JSONResponse:
+    """Rejection reason tags per group: counts, shares, lift — what marketing must fix."""
+    return JSONResponse(
+        _section(request, "rejections", start=start, end=end, group_by=_group_by(group_by))
+    )
+
+
+@router.get("/sla")
+def sla(
+    request: Request,
+    _: Marketing,
+    start: Start = None,
+    end: End = None,
+    group_by: GroupBy = None,
+) -> JSONResponse:
+    """Handoff SLA: accept/reject within 8 h, first contact within 24 h, ≥ 3 attempts."""
+    return JSONResponse(
+        _section(request, "sla", start=start, end=end, group_by=_group_by(group_by))
+    )
+
+
+@router.get("/calibration")
+def calibration(
+    request: Request,
+    _: Marketing,
+    start: Start = None,
+    end: End = None,
+) -> JSONResponse:
+    """Predicted vs observed conversion by score band (P(SQL) vs accepted, P(won) vs won)."""
+    return JSONResponse(_section(request, "calibration", start=start, end=end, group_by=[]))
+
+
+@router.get("/drift")
+def drift(
+    request: Request,
+    _: Marketing,
+    start: Start = None,
+    end: End = None,
+) -> JSONResponse:
+    """PSI per feature and for P(won) against the training reference; sets the gauge."""
+    body = _section(request, "drift", start=start, end=end, group_by=[])
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        for entry in [*body["features"], *([body["score"]] if body["score"] else [])]:
+            # a PSI from too few rows is mostly noise: leave the gauge as it was
+            if entry["psi"] is not None and entry["status"] != "insufficient_data":
+                metrics.drift_psi.labels(entry["feature"]).set(entry["psi"])
+    return JSONResponse(body)
