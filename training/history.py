@@ -52,7 +52,8 @@ class CRMHistory:
         frames: dict[str, pd.DataFrame] = {}
         for name, columns in TABLES.items():
             path = folder / f"{name}.csv"
-            frame = pd.read_csv(path, dtype={"lead_id": str}, keep_default_na=True)
+            # only an empty cell is missing: region "NA" is North America, not NaN
+            frame = pd.read_csv(path, dtype={"lead_id": str}, keep_default_na=False, na_values=[""])
             for col in ("created_at", "mql_at", "at", "closed_at"):
                 if col in frame.columns:
                     frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce")

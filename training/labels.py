@@ -48,7 +48,10 @@ def stage_labels(
     """
     leads = history.leads[["lead_id", "mql_at"]].copy()
     fb = history.feedback.sort_values(["lead_id", "at"], kind="stable")
-    first = fb.groupby("lead_id", sort=False).first()[["decision", "reason", "at"]]
+    # the first *row* per lead: groupby().first() would take the first non-null value of
+    # each column separately and pair a later row's reason with the first decision
+    first = fb.drop_duplicates("lead_id", keep="first").set_index("lead_id")
+    first = first[["decision", "reason", "at"]]
     first.columns = ["first_decision", "first_reason", "first_at"]
     accepted = fb[fb["decision"] == SalesDecision.ACCEPTED].groupby("lead_id")["at"].min()
     out = leads.join(first, on="lead_id").join(accepted.rename("sql_at"), on="lead_id")

@@ -140,6 +140,8 @@ def log_and_register(
             input_example=example,
             registered_model_name=settings.model_name,
             await_registration_for=60,
+            # stated, not inferred: MLflow's inference runs the model in a subprocess
+            pip_requirements=model_requirements(),
         )
         version = str(info.registered_model_version)
         run_id = run.info.run_id
@@ -152,6 +154,16 @@ def log_and_register(
     }.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
     return Registration(run_id, version, metrics)
+
+
+SERVING_PACKAGES = ("mlflow", "lightgbm", "numpy", "pandas", "scikit-learn")
+
+
+def model_requirements() -> list[str]:
+    """The packages the pyfunc needs, pinned to the versions it was trained with."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in SERVING_PACKAGES]
 
 
 def _example_records(rows: pd.DataFrame, history: CRMHistory, n: int) -> list[dict[str, Any]]:

@@ -66,10 +66,16 @@ def choose_policy(
                 float(np.nextafter(cut, np.inf)) if allowed == 0 else float(cut), breakeven
             )
     elif inputs.method == "acceptance_rate":
+        if y_sql is None and p_sql is None:
+            raise ValueError("acceptance_rate needs P(SQL) or observed acceptance (y_sql)")
         accepted = np.asarray(y_sql if y_sql is not None else p_sql, dtype=float)
         order = np.argsort(-p_won)
         running = np.cumsum(accepted[order]) / np.arange(1, len(order) + 1)
-        ok = np.flatnonzero(running >= inputs.min_acceptance_rate)
+        # a threshold hands over *every* lead with that score, so only the end of a run
+        # of tied scores is a possible cut (isotonic calibration makes many ties)
+        ranked = p_won[order]
+        last_of_tie = np.append(ranked[1:] != ranked[:-1], True)
+        ok = np.flatnonzero((running >= inputs.min_acceptance_rate) & last_of_tie)
         threshold = float(p_won[order][ok[-1]]) if ok.size else float(p_won.max())
     else:
         raise ValueError(f"unknown threshold method {inputs.method!r}")

@@ -64,10 +64,20 @@ class TrainConfig:
     split: Literal["time", "stratified"] = "time"
     """``stratified`` is for flat exports without a usable time column."""
     policy: PolicyInputs = field(default_factory=PolicyInputs)
+    recency_half_life_days: float | None = None
+    """Sample weight ``0.5 ** (age / half_life)`` by MQL age (relative to the newest
+    training row) for the stages in ``recency_stages``: recent feedback counts more than
+    old history, so a drift shows up in the model before it dominates the data. ``None``
+    (the default) weighs every row the same."""
+    recency_stages: tuple[str, ...] = ("sql",)
+    """Stages the recency weight applies to. Not ``won_given_sql`` by default: its newest
+    labels are the deals that closed fastest (right-censoring), and up-weighting them
+    would teach the model the fast closers' profile."""
 
     def params(self) -> dict[str, Any]:
         flat = {k: v for k, v in self.__dict__.items() if k != "policy"}
         flat["stages"] = ",".join(self.stages)
+        flat["recency_stages"] = ",".join(self.recency_stages)
         flat.pop("__doc__", None)
         flat.update({f"policy_{k}": v for k, v in self.policy.__dict__.items()})
         return flat
@@ -166,6 +176,7 @@ def fit_stage(
     y_valid: np.ndarray,
     config: TrainConfig,
     encoder: LeadEncoder | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[Pipeline, dict[str, float]]:
     """One stage: ``Pipeline([encode, LightGBM])``, early-stopped on validation.
 
@@ -173,18 +184,28 @@ def fit_stage(
     pipeline because every stage booster must see the *same* category codes the scorer
     will feed it. Refitting it on this stage's rows (e.g. only the SQLs) would build a
     different vocabulary and silently shift the codes. Without it, one is fitted here.
+    ``sample_weight`` (e.g. :func:`recency_weights`) goes to LightGBM only; the
+    validation rows stay unweighted.
     """
     encoder = encoder if encoder is not None else LeadEncoder(spec).fit(train)
     pipe = Pipeline([("encode", FrozenEstimator(encoder)), ("model", _lgbm(config))])
+    weights = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     pipe.fit(
         train,
         y_train,
+        **weights,
         model__eval_X=(encoder.transform(valid),),
         model__eval_y=(y_valid,),
         model__categorical_feature=encoder.categorical_indices_,
         model__callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     return pipe, {"best_iteration": float(pipe.named_steps["model"].best_iteration_ or 0)}
+
+
+def recency_weights(mql_at: pd.Series, half_life_days: float) -> np.ndarray:
+    """``0.5 ** (age / half_life)``, the age in days before the newest ``mql_at``."""
+    age = (mql_at.max() - mql_at).dt.total_seconds().to_numpy() / 86_400
+    return np.power(0.5, age / half_life_days)
 
 
 def fit_scorer(
@@ -210,8 +231,11 @@ def fit_scorer(
             info.setdefault("validation_fallback", []).append(name)
         if tr[label].nunique() < 2 or va[label].nunique() < 2:
             raise ValueError(f"stage {name}: need both classes in train and validation")
+        weight = None
+        if config.recency_half_life_days and name in config.recency_stages:
+            weight = recency_weights(tr["mql_at"], config.recency_half_life_days)
         pipe, stage_info = fit_stage(
-            spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder
+            spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder, weight
         )
         booster = pipe.named_steps["model"].booster_
         raw_valid = booster.predict(encoder.transform(va), raw_score=True)
@@ -226,6 +250,9 @@ def fit_scorer(
             "train_rows": len(tr),
             "valid_rows": len(va),
         }
+        if weight is not None:
+            # Kish's effective sample size: how many equally weighted rows the weights are worth
+            info[name]["train_effective_rows"] = float(weight.sum() ** 2 / (weight**2).sum())
 
     scorer = LeadScorer(
         spec=spec,

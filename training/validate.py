@@ -45,6 +45,10 @@ VOCABULARIES: dict[tuple[str, str], frozenset[str]] = {
     ("outcomes", "outcome"): frozenset(o.value for o in Outcome),
     **{("leads", col): frozenset(values) for col, values in LEAD_ORDINAL_FEATURES.items()},
 }
+ORPHANED = "its lead was dropped (see the leads problems)"
+"""A touch, decision or outcome of a lead dropped as invalid: reported and dropped too,
+but it is the lead's problem, so it neither counts towards its own table's bad share
+nor crowds the real causes out of the error message."""
 
 
 class ValidationFailed(ValueError):
@@ -77,6 +81,7 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
     for table in ("leads", "touches", "feedback", "outcomes"):
         frame = history.tables()[table].reset_index(drop=True)
         bad = np.zeros(len(frame), dtype=bool)
+        own = np.zeros(len(frame), dtype=bool)  # bad for a reason of this table's own
 
         def flag(
             mask: pd.Series | np.ndarray,
@@ -84,9 +89,12 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
             problem: str,
             t: str = table,
             bad: np.ndarray = bad,
+            own: np.ndarray = own,
         ) -> None:
             rows = np.flatnonzero(np.asarray(mask, dtype=bool))
             bad[rows] = True
+            if problem != ORPHANED:
+                own[rows] = True
             problems.extend(
                 {"table": t, "row": int(r), "column": column, "problem": problem} for r in rows
             )
@@ -127,7 +135,10 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
             flag(frame["mql_at"] < frame["created_at"], "mql_at", "MQL before the lead was created")
         else:
             assert lead_ids is not None
-            flag(~frame["lead_id"].astype(str).isin(lead_ids), "lead_id", "no such lead in leads")
+            ids = frame["lead_id"].astype(str)
+            exported = ids.isin(history.leads["lead_id"].astype(str))
+            flag(~exported, "lead_id", "no such lead in leads")
+            flag(exported & ~ids.isin(lead_ids), "lead_id", ORPHANED)
         if table == "feedback" and "reason" in frame.columns:
             no_reason = (frame["decision"] == SalesDecision.REJECTED.value) & frame["reason"].isna()
             flag(no_reason, "reason", "a rejection needs a reason tag")
@@ -137,7 +148,7 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
                 "amount",
                 "a won deal needs an amount",
             )
-        shares[table] = float(bad.mean()) if len(frame) else 0.0
+        shares[table] = float(own.mean()) if len(frame) else 0.0
         # leads keep extra columns: a flat export's own features (see training.importing)
         keep = list(frame.columns) if table == "leads" else [c for c in TABLES[table] if c in frame]
         clean[table] = frame.loc[~bad, keep]
@@ -149,7 +160,8 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
     too_bad = {t: s for t, s in shares.items() if s > max_bad_share}
     if too_bad:
         worst = ", ".join(f"{t} {s:.1%}" for t, s in too_bad.items())
-        top = report.groupby(["table", "column", "problem"]).size().sort_values(ascending=False)
+        causes = report[report["problem"] != ORPHANED]
+        top = causes.groupby(["table", "column", "problem"]).size().sort_values(ascending=False)
         raise ValidationFailed(
             f"too many bad rows to train (limit {max_bad_share:.0%} per table): {worst}. "
             f"Most common problems:\n{top.head(5).to_string()}",
