@@ -128,7 +128,9 @@ def _days(value: float) -> str:
 
 def _times(n: float, noun: str) -> str:
     n = round(n)
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}" + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
 
 
 class Phrasebook:
@@ -184,7 +186,7 @@ class Phrasebook:
         if field_name == "website_activity":
             visits = sum(n(f"n_{t}", 0) for t in ("page_view", "form_submit", "chat", "call"))
             if visits > 0:
-                return f"{_times(visits, 'website visit, form, chat or call')} in the last year"
+                return f"website, form, chat or call activity: {round(visits)} in the last year"
             return "no website activity"
         if field_name == "recent_engagement":
             recent = n("n_touches_14d", 0)
@@ -246,11 +248,11 @@ def top_reasons(
 ) -> list[dict[str, list[dict[str, Any]]]]:
     """The k strongest positive and k strongest negative fields per lead, as phrases."""
     result: list[dict[str, list[dict[str, Any]]]] = []
-    order = np.argsort(-field_contrib, axis=1)
-    for i in range(field_contrib.shape[0]):
-        contrib = field_contrib[i]
-        positive = [j for j in order[i, :k] if contrib[j] > 0]
-        negative = [j for j in order[i, ::-1][:k] if contrib[j] < 0]
+    # Plain Python lists: indexing numpy arrays element by element costs more than the rest.
+    order = np.argsort(-field_contrib, axis=1).tolist()
+    for i, contrib in enumerate(field_contrib.tolist()):
+        positive = [j for j in order[i][:k] if contrib[j] > 0]
+        negative = [j for j in order[i][::-1][:k] if contrib[j] < 0]
         result.append(
             {
                 "positive": [
