@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, status
@@ -22,12 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from scoring.explain import REJECTION_TEXT
-from scoring.model import Scores
-from scoring.policy import BANDS
 from scoring.settings import Settings
 from serving.auth import Principal, Role, require_roles
-from serving.decision_log import DecisionLog
+from serving.decision_log import DecisionLog, build_outputs, now
 from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
 from serving.schemas import (
@@ -61,15 +57,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # --- application state -------------------------------------------------------------------
 
 
-def get_settings(request: Request) -> Settings:
+# These three are ``async`` although they never await: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hop that costs more than the attribute lookup itself
+# on every request. Nothing here may block.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_model(request: Request) -> LoadedModel:
+async def get_model(request: Request) -> LoadedModel:
     model = request.app.state.models.current
     if model is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded yet")
@@ -158,105 +159,19 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 # --- scoring --------------------------------------------------------------------------------
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _finite(value: float | None, digits: int = 6) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return round(float(value), digits)
-
-
 def score_leads(
     model: LoadedModel,
     leads: Sequence[Lead],
     as_of: Sequence[datetime],
     reasons: int,
     request_id: str,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Scores]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Score leads; return the API results and the decision-log rows."""
     records = [lead.record() for lead in leads]
-    scorer = model.scorer
-    scores = scorer.score_records(records, as_of, reasons=reasons)
-    threshold = scorer.policy.handoff_threshold
-    results: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    touch_columns = scorer.feature_names[len(scorer.spec.input_columns) :]
-    for i, record in enumerate(records):
-        p_won = float(scores.p_won[i])
-        rejection = scores.likely_rejection[i]
-        result = {
-            "lead_id": record["lead_id"],
-            "request_id": request_id,
-            "as_of": as_of[i].isoformat(),
-            "p_sql": _finite(scores.p_sql[i]) if scores.p_sql is not None else None,
-            "p_won": round(p_won, 6),
-            "fit_score": _finite(scores.fit_score[i], 1),
-            "engagement_score": _finite(scores.engagement_score[i], 1)
-            if scores.engagement_score is not None
-            else None,
-            "decision": BANDS[scores.bands[i]].value,
-            "threshold": round(threshold, 6),
-            "distance_to_threshold": round(p_won - threshold, 6),
-            "likely_rejection": None
-            if rejection is None
-            else {
-                "reason": rejection[0],
-                "probability": round(rejection[1], 4),
-                "text": REJECTION_TEXT.get(rejection[0], rejection[0]),
-            },
-            "reasons": scores.reasons[i] if scores.reasons is not None else None,
-            "unseen_categories": sorted(scores.unseen[i]),
-            "model": {"name": model.name, "version": model.version},
-        }
-        results.append(result)
-        features: dict[str, Any] = {c: record.get(c) for c in scorer.spec.input_columns}
-        features["created_at"] = record.get("created_at")
-        features["as_of"] = as_of[i]
-        features["touches"] = _timeline(record["touches"], as_of[i])
-        features.update(
-            zip(
-                touch_columns,
-                (_finite(v) for v in scores.matrix[i, -len(touch_columns) :]),
-                strict=True,
-            )
-            if touch_columns
-            else ()
-        )
-        rows.append(
-            {
-                "request_id": request_id,
-                "lead_id": record["lead_id"],
-                "scored_at": _now(),
-                "as_of": as_of[i],
-                "model_name": model.name,
-                "model_version": model.version,
-                "features": features,
-                "p_sql": result["p_sql"],
-                "p_won": result["p_won"],
-                "fit_score": result["fit_score"] if result["fit_score"] is not None else -1.0,
-                "engagement_score": result["engagement_score"]
-                if result["engagement_score"] is not None
-                else -1.0,
-                "decision": result["decision"],
-                "threshold": result["threshold"],
-                "reasons": result["reasons"]["positive"] + result["reasons"]["negative"]
-                if result["reasons"]
-                else [],
-                "likely_rejection_reason": rejection[0] if rejection else None,
-            }
-        )
-    return results, rows, scores
-
-
-TIMELINE_TOUCHES = 50
-
-
-def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, str]]:
-    """The latest touches before the scoring moment, for the lead page's timeline."""
-    before = sorted((t for t in touches if t["at"] < as_of), key=lambda t: t["at"])
-    return [{"at": t["at"].isoformat(), "type": t["type"]} for t in before[-TIMELINE_TOUCHES:]]
+    scores = model.scorer.score_records(records, as_of, reasons=reasons)
+    return build_outputs(
+        model.scorer, records, as_of, scores, model.name, model.version, request_id
+    )
 
 
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
@@ -300,7 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
         request_id = uuid.uuid4().hex
         k = settings.top_reasons if reasons is None else reasons
-        results, rows, _scores = score_leads(model, [body], [body.as_of or _now()], k, request_id)
+        results, rows = score_leads(model, [body], [body.as_of or now()], k, request_id)
         request.app.state.decision_log.submit(rows)
         _observe(request.app, results)
         return JSONResponse(results[0])
@@ -327,10 +242,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
         request_id = uuid.uuid4().hex
-        default_as_of = body.as_of or _now()
+        default_as_of = body.as_of or now()
         as_of = [lead.as_of or default_as_of for lead in body.leads]
         k = settings.top_reasons if body.reasons else 0
-        results, rows, _scores = score_leads(model, body.leads, as_of, k, request_id)
+        results, rows = score_leads(model, body.leads, as_of, k, request_id)
         request.app.state.decision_log.submit(rows)
         _observe(request.app, results)
         return JSONResponse({"request_id": request_id, "results": results})
@@ -474,4 +389,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from serving.report_api import router as reports_router
 
     app.include_router(reports_router)  # /v1/reports/{funnel,rejections,sla,calibration,drift}
+
+    from serving.pages import install as install_pages
+
+    install_pages(app)  # /ui: sign-in, handoff queue, lead page, marketing overview
     return app
