@@ -67,7 +67,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from sqlalchemy import and_, func, not_, or_, select, type_coerce
 
-from scoring.contract import HandoffDecision, RejectionReason, SalesDecision
+from scoring.contract import (
+    LEAD_COLUMNS,
+    NOT_FEATURES,
+    HandoffDecision,
+    RejectionReason,
+    SalesDecision,
+)
 from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
 from serving.schemas import FeedbackRequest
@@ -122,19 +128,7 @@ SCORE_BANDS: dict[str, tuple[float | None, float | None]] = {
 """P(won) bands of the queue filter: ``[low, high)``."""
 SLA_STATES: tuple[str, ...] = ("overdue", "due_soon", "on_track")
 STATUSES: tuple[str, ...] = ("open", "decided", "all")
-PROFILE_FIELDS: tuple[str, ...] = (
-    "channel",
-    "campaign",
-    "industry",
-    "company_size",
-    "country",
-    "region",
-    "revenue_band",
-    "seniority",
-    "department",
-    "consent_email",
-    "consent_phone",
-)
+PROFILE_FIELDS: tuple[str, ...] = tuple(c for c in LEAD_COLUMNS if c not in NOT_FEATURES)
 """Lead fields shown on the lead page: the decision log keeps no personal data anyway."""
 
 PAGE_ROLES: dict[str, frozenset[Role]] = {

@@ -496,12 +496,6 @@ def test_cli_train_with_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    raises=ValueError,
-    strict=False,
-    reason="training/train.py stratified_split shuffles Index.to_numpy(), read-only under "
-    "pandas 3 copy-on-write",
-)
 def test_flat_import_without_time_trains(tmp_path: Path) -> None:
     deals = _deals(800, seed=5, open_share=0.0)
     frame = kommo_en(deals).drop(columns=["Date created"])
