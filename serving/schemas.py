@@ -32,8 +32,17 @@ Attribute = Annotated[float, Field(ge=-1e12, le=1e12)] | bool | Name
 MAX_TOUCHES = 5_000
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
 def _as_utc(value: datetime) -> datetime:
-    """Times without a zone are taken as UTC, so every comparison is between aware times."""
+    """Times without a zone are taken as UTC, so every comparison is between aware times.
+
+    Years outside 1900-2200 are refused: they are typos, and they would not fit the
+    nanosecond timestamps the feature pipeline computes with.
+    """
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -268,6 +268,12 @@ MALFORMED_SCORES: list[tuple[str, Any, str]] = [
     ("lead_id too long", {**LEAD, "lead_id": "x" * 65}, "lead_id"),
     ("bad date", {**LEAD, "created_at": "yesterday"}, "created_at"),
     ("bad as_of", {**LEAD, "as_of": "2026-13-45"}, "as_of"),
+    ("year 3000", {**LEAD, "created_at": "3000-01-01T00:00:00Z"}, "created_at"),
+    (
+        "touch in 1066",
+        {**LEAD, "touches": [{"at": "1066-10-14T09:00:00Z", "type": "call"}]},
+        "touches.0.at",
+    ),
     ("number as industry", {**LEAD, "industry": 42}, "industry"),
     ("huge string", {**LEAD, "industry": "x" * 5000}, "industry"),
     (
