@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.storage import Store
@@ -50,7 +51,7 @@ class Principal:
     role: Role
 
 
-def api_key_from_request(
+async def api_key_from_request(
     x_api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -65,14 +66,14 @@ def api_key_from_request(
 def require_roles(*roles: Role) -> Callable[..., Principal]:
     """A dependency admitting callers whose key has one of ``roles`` (``admin`` always).
 
-    The returned dependency is synchronous on purpose: a cache miss queries the database,
-    and FastAPI runs sync dependencies in its thread pool instead of on the event loop.
+    The returned dependency answers a cached key on the event loop (no thread-pool hop)
+    and runs the database lookup of a cache miss in the thread pool, never on the loop.
     It also leaves the principal in ``request.state.principal`` for access logs.
     """
     allowed = frozenset(Role(r) for r in roles) | {Role.ADMIN}
     allowed_text = ", ".join(sorted(r.value for r in allowed))
 
-    def dependency(
+    async def dependency(
         request: Request,
         raw_key: Annotated[str | None, Depends(api_key_from_request)],
     ) -> Principal:
@@ -81,7 +82,9 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
                 status.HTTP_401_UNAUTHORIZED, detail="missing API key", headers=_CHALLENGE
             )
         store: Store = request.app.state.store
-        found = store.role_for_key(raw_key)
+        found = store.cached_role_for_key(raw_key)
+        if found is None:
+            found = await run_in_threadpool(store.role_for_key, raw_key)
         if found is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

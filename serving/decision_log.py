@@ -2,8 +2,9 @@
 
 A score request must answer in milliseconds, and a durable SQLite commit costs about
 as much as the scoring itself. Decisions are therefore handed to one background
-thread that writes them in batches (one transaction per batch). Readers that need
-the newest decision (``GET /v1/leads/{id}/decision``, feedback linking) call
+thread that writes them in batches (one transaction per batch; after the first row of a
+batch it lingers up to ``wait_seconds`` for more, unless a reader is waiting). Readers
+that need the newest decision (``GET /v1/leads/{id}/decision``, feedback linking) call
 :meth:`DecisionLog.flush` first. At shutdown the queue is drained.
 """
 
@@ -13,7 +14,8 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,21 +30,26 @@ log = logging.getLogger("leadscore.decisions")
 
 
 class DecisionLog:
-    def __init__(self, store: Store, max_batch: int = 5_000, wait_seconds: float = 0.2) -> None:
+    def __init__(self, store: Store, max_batch: int = 5_000, wait_seconds: float = 0.02) -> None:
         self.store = store
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
-        self._queue: queue.Queue[list[Mapping[str, Any]] | threading.Event | None] = queue.Queue()
+        self._queue: queue.Queue[
+            tuple[int, Callable[[], list[Mapping[str, Any]]]] | threading.Event | None
+        ] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self.failed_rows = 0
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Queue rows for writing; never blocks the caller."""
-        if rows:
-            self._queue.put(list(rows))
+    def submit_lazy(self, count: int, make_rows: Callable[[], list[Mapping[str, Any]]]) -> None:
+        """Queue ``count`` rows that ``make_rows`` builds on the log's thread, not the caller's.
+
+        ``make_rows`` must only read data that nobody changes after this call.
+        """
+        if count:
+            self._queue.put((count, make_rows))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything submitted before this call is written."""
@@ -63,23 +70,46 @@ class DecisionLog:
             item = self._queue.get()
             batch: list[Mapping[str, Any]] = []
             waiters: list[threading.Event] = []
+            deadline: float | None = None
             while True:
                 if item is None:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
                 else:
-                    batch.extend(item)
+                    batch.extend(self._build(*item))
                 if stop or len(batch) >= self.max_batch:
                     break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    # Linger up to ``wait_seconds`` for more rows, so that one durable
+                    # commit covers several requests; never while someone waits (flush).
+                    if waiters or not batch:
+                        break
+                    if deadline is None:
+                        deadline = time.monotonic() + self.wait_seconds
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
             if batch:
                 self._write(batch)
             for waiter in waiters:
                 waiter.set()
+
+    def _build(
+        self, count: int, make_rows: Callable[[], list[Mapping[str, Any]]]
+    ) -> list[Mapping[str, Any]]:
+        try:
+            return make_rows()
+        except Exception as exc:  # never log the rows: they hold lead data
+            self.failed_rows += count
+            log.error("could not build %d decisions: %s", count, exc.__class__.__name__)
+            return []
 
     def _write(self, batch: list[Mapping[str, Any]]) -> None:
         try:
@@ -113,57 +143,98 @@ def build_outputs(
     Used by the score endpoints and by bulk re-scoring, so a decision reads the same
     whichever path made it. The row keeps the lead's non-personal fields, the
     engagement features as computed and the touch timeline: what serving saw.
+    The score endpoints call the two halves, :func:`build_results` and
+    :func:`build_rows`, separately so that the rows are built on the log's thread.
     """
+    results = build_results(scorer, records, as_of, scores, model_name, model_version, request_id)
+    rows = build_rows(
+        scorer, records, as_of, scores, results, model_name, model_version, request_id, now()
+    )
+    return results, rows
+
+
+def build_results(
+    scorer: LeadScorer,
+    records: Sequence[Mapping[str, Any]],
+    as_of: Sequence[datetime],
+    scores: Scores,
+    model_name: str,
+    model_version: str,
+    request_id: str,
+) -> list[dict[str, Any]]:
+    """The API answer for each scored lead (see :func:`build_outputs`)."""
     threshold = scorer.policy.handoff_threshold
+    rounded_threshold = round(threshold, 6)
+    model = {"name": model_name, "version": model_version}
     results: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    touch_columns = scorer.feature_names[len(scorer.spec.input_columns) :]
+    p_sql = scores.p_sql.tolist() if scores.p_sql is not None else None
+    p_won_all = scores.p_won.tolist()
+    fit = scores.fit_score.tolist()
+    engagement = scores.engagement_score.tolist() if scores.engagement_score is not None else None
     for i, record in enumerate(records):
-        p_won = float(scores.p_won[i])
+        p_won = float(p_won_all[i])
         rejection = scores.likely_rejection[i]
-        result = {
-            "lead_id": record["lead_id"],
-            "request_id": request_id,
-            "as_of": as_of[i].isoformat(),
-            "p_sql": _finite(scores.p_sql[i]) if scores.p_sql is not None else None,
-            "p_won": round(p_won, 6),
-            "fit_score": _finite(scores.fit_score[i], 1),
-            "engagement_score": _finite(scores.engagement_score[i], 1)
-            if scores.engagement_score is not None
-            else None,
-            "decision": BANDS[scores.bands[i]].value,
-            "threshold": round(threshold, 6),
-            "distance_to_threshold": round(p_won - threshold, 6),
-            "likely_rejection": None
-            if rejection is None
-            else {
-                "reason": rejection[0],
-                "probability": round(rejection[1], 4),
-                "text": REJECTION_TEXT.get(rejection[0], rejection[0]),
-            },
-            "reasons": scores.reasons[i] if scores.reasons is not None else None,
-            "unseen_categories": sorted(scores.unseen[i]),
-            "model": {"name": model_name, "version": model_version},
-        }
-        results.append(result)
-        features: dict[str, Any] = {c: record.get(c) for c in scorer.spec.input_columns}
+        results.append(
+            {
+                "lead_id": record["lead_id"],
+                "request_id": request_id,
+                "as_of": as_of[i].isoformat(),
+                "p_sql": _finite(p_sql[i]) if p_sql is not None else None,
+                "p_won": round(p_won, 6),
+                "fit_score": _finite(fit[i], 1),
+                "engagement_score": _finite(engagement[i], 1) if engagement is not None else None,
+                "decision": BANDS[scores.bands[i]].value,
+                "threshold": rounded_threshold,
+                "distance_to_threshold": round(p_won - threshold, 6),
+                "likely_rejection": None
+                if rejection is None
+                else {
+                    "reason": rejection[0],
+                    "probability": round(rejection[1], 4),
+                    "text": REJECTION_TEXT.get(rejection[0], rejection[0]),
+                },
+                "reasons": scores.reasons[i] if scores.reasons is not None else None,
+                "unseen_categories": sorted(scores.unseen[i]),
+                "model": dict(model),
+            }
+        )
+    return results
+
+
+def build_rows(
+    scorer: LeadScorer,
+    records: Sequence[Mapping[str, Any]],
+    as_of: Sequence[datetime],
+    scores: Scores,
+    results: Sequence[Mapping[str, Any]],
+    model_name: str,
+    model_version: str,
+    request_id: str,
+    scored_at: datetime,
+) -> list[dict[str, Any]]:
+    """The decision-log row for each scored lead, from its API answer in ``results``."""
+    rows: list[dict[str, Any]] = []
+    input_columns = scorer.spec.input_columns
+    touch_columns = scorer.feature_names[len(input_columns) :]
+    touch_values = (
+        scores.matrix[:, scores.matrix.shape[1] - len(touch_columns) :].tolist()
+        if touch_columns
+        else None
+    )
+    for i, record in enumerate(records):
+        result = results[i]
+        rejection = scores.likely_rejection[i]
+        features: dict[str, Any] = {c: record.get(c) for c in input_columns}
         features["created_at"] = record.get("created_at")
         features["as_of"] = as_of[i]
         features["touches"] = _timeline(record["touches"], as_of[i])
-        features.update(
-            zip(
-                touch_columns,
-                (_finite(v) for v in scores.matrix[i, -len(touch_columns) :]),
-                strict=True,
-            )
-            if touch_columns
-            else ()
-        )
+        if touch_values is not None:
+            features.update(zip(touch_columns, (_finite(v) for v in touch_values[i]), strict=True))
         rows.append(
             {
                 "request_id": request_id,
                 "lead_id": record["lead_id"],
-                "scored_at": now(),
+                "scored_at": scored_at,
                 "as_of": as_of[i],
                 "model_name": model_name,
                 "model_version": model_version,
@@ -182,7 +253,7 @@ def build_outputs(
                 "likely_rejection_reason": rejection[0] if rejection else None,
             }
         )
-    return results, rows
+    return rows
 
 
 TIMELINE_TOUCHES = 50
@@ -190,6 +261,10 @@ TIMELINE_TOUCHES = 50
 
 def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, str]]:
     """The latest touches before the scoring moment, for the lead page's timeline."""
-    stamped = [(pd.Timestamp(t["at"]), str(t["type"])) for t in touches]
+    stamped = [
+        (at if isinstance(at, datetime) else pd.Timestamp(at), str(t["type"]))
+        for t in touches
+        for at in (t["at"],)
+    ]
     before = sorted(t for t in stamped if t[0] < as_of)[-TIMELINE_TOUCHES:]
     return [{"at": at.isoformat(), "type": kind} for at, kind in before]

@@ -99,6 +99,7 @@ _BEGIN_OPTION = "leadscore_sqlite_begin"
 
 _DECISION_COLUMNS: tuple[str, ...] = tuple(c.name for c in Decision.__table__.columns)
 _FEEDBACK_COLUMNS: tuple[str, ...] = tuple(c.name for c in Feedback.__table__.columns)
+_DECISION_COLUMN_SET = frozenset(_DECISION_COLUMNS)
 _DECISION_REQUIRED = frozenset(
     {
         "lead_id",
@@ -310,6 +311,34 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} as JSON")
 
 
+def _clean(value: Any) -> Any:
+    """``_jsonable(_strip_pii(value))`` in one pass, fast for plain JSON-like data.
+
+    Exact built-in types (the decision log's features: dicts, lists, strings, floats,
+    timestamps) are handled inline; anything else takes the general path, so the result
+    is always the same as the two-step version.
+    """
+    kind = type(value)
+    if kind is str:
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            key = k if type(k) is str else str(k)
+            if key not in PII_COLUMNS:
+                out[key] = _clean(v)
+        return out
+    if kind is list or kind is tuple:
+        return [_clean(v) for v in value]
+    if kind is datetime:
+        return _utc(value).isoformat()
+    return _jsonable(_strip_pii(value))
+
+
 def _json_dumps(value: Any) -> str:
     """The engine's JSON serializer: strict (no NaN), so SQLite stores what PostgreSQL would."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -321,8 +350,13 @@ def canonical_json(value: Any) -> str:
     Equal data gives equal text, so its sha256 identifies a feature snapshot or a request
     body independently of key order or formatting.
     """
+    return _canonical_dumps(_jsonable(value))
+
+
+def _canonical_dumps(data: Any) -> str:
+    """Canonical JSON text of data that is already plain JSON (see :func:`canonical_json`)."""
     return json.dumps(
-        _jsonable(value),
+        data,
         sort_keys=True,
         ensure_ascii=False,
         allow_nan=False,
@@ -355,6 +389,11 @@ def _strip_pii(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_strip_pii(v) for v in value]
     return value
+
+
+def _decision_id(base: int, offset: int) -> str:
+    """Hex of a version-4 UUID: ``base`` (random 128 bits) plus ``offset`` (< 2**62)."""
+    return uuid.UUID(int=(base + offset) % (1 << 128), version=4).hex
 
 
 # --- validation helpers ----------------------------------------------------------------
@@ -506,20 +545,29 @@ class Store:
             return
         now = self._now()
         request_id = uuid.uuid4().hex
-        prepared = [self._prepare_decision(row, request_id, now) for row in rows]
+        # One random draw per batch, not one per row: the ids are the batch's random
+        # 128 bits plus the row's position, formatted as version-4 UUIDs. Still distinct
+        # (only the top bits that the version and variant overwrite are lost).
+        id_base = uuid.uuid4().int
+        prepared = [
+            self._prepare_decision(row, request_id, now, _decision_id(id_base, i))
+            for i, row in enumerate(rows)
+        ]
         with self._write.begin() as conn:
             conn.execute(insert(Decision.__table__), prepared)
 
     @staticmethod
-    def _prepare_decision(row: Mapping[str, Any], request_id: str, now: datetime) -> dict[str, Any]:
-        _unknown_keys(row, set(_DECISION_COLUMNS), "decision")
+    def _prepare_decision(
+        row: Mapping[str, Any], request_id: str, now: datetime, default_id: str | None = None
+    ) -> dict[str, Any]:
+        _unknown_keys(row, _DECISION_COLUMN_SET, "decision")
         missing = sorted(k for k in _DECISION_REQUIRED if row.get(k) is None)
         if missing:
             raise ValueError(f"decision row misses required field(s): {', '.join(missing)}")
         raw_features = row["features"]
         if not isinstance(raw_features, Mapping):
             raise ValueError("features must be a mapping")
-        features = _jsonable(_strip_pii(raw_features))
+        features = _clean(raw_features)
         reasons = row.get("reasons")
         if reasons is None:
             reasons = []
@@ -527,14 +575,15 @@ class Store:
             raise ValueError("reasons must be a list")
         scored_at = _timestamp(row.get("scored_at") or now, "scored_at")
         out: dict[str, Any] = {
-            "id": _text(row.get("id") or uuid.uuid4().hex, "id", 32),
+            "id": _text(row.get("id") or default_id or uuid.uuid4().hex, "id", 32),
             "request_id": _text(row.get("request_id") or request_id, "request_id", REQUEST_ID_LEN),
             "lead_id": _text(row["lead_id"], "lead_id", LEAD_ID_LEN),
             "scored_at": scored_at,
             "as_of": _timestamp(row.get("as_of") or scored_at, "as_of"),
             "model_name": _text(row["model_name"], "model_name", NAME_LEN),
             "model_version": _text(str(row["model_version"]), "model_version", MODEL_VERSION_LEN),
-            "feature_hash": row.get("feature_hash") or _sha256(canonical_json(features)),
+            # ``features`` is already plain JSON data: canonical JSON without a second pass
+            "feature_hash": row.get("feature_hash") or _sha256(_canonical_dumps(features)),
             "features": features,
             "p_sql": _number(row.get("p_sql"), "p_sql", required=False, lo=0.0, hi=1.0),
             "p_won": _number(row["p_won"], "p_won", lo=0.0, hi=1.0),
@@ -874,14 +923,9 @@ class Store:
             return None
         key_hash = hash_api_key(raw_key)
         now = time.monotonic()
-        with self._key_lock:
-            cached = self._key_cache.get(key_hash)
-            if cached is not None:
-                expires, principal = cached
-                if expires > now:
-                    self._key_cache.move_to_end(key_hash)
-                    return principal
-                del self._key_cache[key_hash]
+        cached = self._cached_principal(key_hash, now)
+        if cached is not None:
+            return cached
         table = ApiKey.__table__
         with self._engine.connect() as conn:
             found = conn.execute(
@@ -899,6 +943,27 @@ class Store:
                 while len(self._key_cache) > self._key_cache_size:
                     self._key_cache.popitem(last=False)
         return principal
+
+    def cached_role_for_key(self, raw_key: str) -> tuple[str, Role] | None:
+        """What :meth:`role_for_key` would answer from the cache alone, or ``None``.
+
+        Never touches the database, so an event loop may call it; ``None`` means "ask
+        :meth:`role_for_key`" (a miss, an expired entry or no key), never "invalid".
+        """
+        if not raw_key:
+            return None
+        return self._cached_principal(hash_api_key(raw_key), time.monotonic())
+
+    def _cached_principal(self, key_hash: str, now: float) -> tuple[str, Role] | None:
+        with self._key_lock:
+            cached = self._key_cache.get(key_hash)
+            if cached is not None:
+                expires, principal = cached
+                if expires > now:
+                    self._key_cache.move_to_end(key_hash)
+                    return principal
+                del self._key_cache[key_hash]
+        return None
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         """All keys, oldest first: id, name, role, created_at, revoked_at, active. No hashes."""
