@@ -268,7 +268,8 @@ def fit_scorer(
     scorer.fit_feature_idx = scorer.fit_feature_mask()
     has_fit = train_rows[fit_label].notna().to_numpy()
     if scorer.fit_feature_idx and has_fit.sum() > 100:
-        fit_clf = _lgbm(config, n_estimators=150)
+        # small on purpose: it only ranks firmographic fit, and it runs on every request
+        fit_clf = _lgbm(config, n_estimators=60, learning_rate=0.1, num_leaves=7)
         fit_idx = scorer.fit_feature_idx
         cat_in_fit = [i for i, j in enumerate(fit_idx) if j in encoder.categorical_indices_]
         fit_clf.fit(
@@ -322,7 +323,8 @@ def _fit_reason_model(
         return None, []
     keep = rejected & np.isin(reasons, classes)
     y = pd.Categorical(reasons[keep], categories=classes).codes
-    clf = _lgbm(config, objective="multiclass", n_estimators=150)
+    # one tree per class per round: kept small, it runs for every handed-over lead
+    clf = _lgbm(config, objective="multiclass", n_estimators=40, learning_rate=0.1, num_leaves=7)
     clf.fit(matrix[keep], y, categorical_feature=encoder.categorical_indices_)
     return clf.booster_, [str(c) for c in classes]
 
