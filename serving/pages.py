@@ -78,7 +78,7 @@ from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
 from serving.schemas import FeedbackRequest
 from serving.storage import IdempotencyConflict, Store, hash_api_key
-from serving.tables import ApiKey, Decision, Feedback, UTCDateTime
+from serving.tables import Decision, Feedback, UTCDateTime
 
 __all__ = [
     "SESSION_COOKIE",
@@ -257,18 +257,6 @@ def _csrf_token(secret: bytes, sid: str) -> str:
     return hmac.new(secret, f"csrf|{sid}".encode(), hashlib.sha256).hexdigest()
 
 
-def _principal_for_hash(store: Store, key_hash: str) -> Principal | None:
-    """The active key with this hash (the session's reference), as a principal."""
-    table = ApiKey.__table__
-    with store.engine.connect() as conn:
-        found = conn.execute(
-            select(table.c.name, table.c.role).where(
-                table.c.key_hash == key_hash, table.c.revoked_at.is_(None)
-            )
-        ).first()
-    return None if found is None else Principal(name=str(found.name), role=Role(found.role))
-
-
 @dataclass(frozen=True)
 class PageUser:
     """The signed-in person: their key's name and role, and the form token of the session."""
@@ -304,7 +292,8 @@ def current_user(request: Request) -> PageUser | None:
     session = read_session(secret, request.cookies.get(SESSION_COOKIE))
     if session is None:
         return None
-    principal = _principal_for_hash(request.app.state.store, session["h"])
+    found = request.app.state.store.role_for_key_hash(session["h"])
+    principal = None if found is None else Principal(name=found[0], role=found[1])
     if principal is None:
         return None
     request.state.principal = principal  # for access logs, as serving.auth does

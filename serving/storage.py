@@ -921,7 +921,10 @@ class Store:
         """``(name, role)`` of an active key, or ``None``; looked up by hash, briefly cached."""
         if not raw_key:
             return None
-        key_hash = hash_api_key(raw_key)
+        return self.role_for_key_hash(hash_api_key(raw_key))
+
+    def role_for_key_hash(self, key_hash: str) -> tuple[str, Role] | None:
+        """:meth:`role_for_key` for a caller that only holds the hash (a page session)."""
         now = time.monotonic()
         cached = self._cached_principal(key_hash, now)
         if cached is not None:
