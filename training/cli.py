@@ -152,7 +152,7 @@ def _latest_data(settings: Settings) -> Path:
 
 @app.command()
 def simulate(
-    weeks: int = 12,
+    weeks: int = 16,
     leads_per_week: int = 300,
     base_leads: Annotated[
         int | None, typer.Option(help="History size; default 78 weeks' worth")
@@ -161,14 +161,24 @@ def simulate(
     drift: Annotated[
         bool, typer.Option(help="A channel silently gets worse from --drift-week")
     ] = True,
-    drift_week: int = 3,
+    drift_week: int = 4,
     drift_channel: str = "paid_search",
+    drift_volume: Annotated[
+        float, typer.Option(help="The drifting channel's volume multiplier after the drift")
+    ] = 3.0,
     retrain_every: Annotated[int, typer.Option(help="0 = frozen model")] = 1,
     label_rules: str = "aware",
+    recency_half_life_days: Annotated[
+        float, typer.Option(help="Retraining sample-weight half-life; 0 = all rows equal")
+    ] = 14.0,
     home: Annotated[
         Path | None, typer.Option(help="Folder for this run (default: a new temp one)")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the weekly table as CSV")] = None,
+    control: Annotated[
+        Path | None,
+        typer.Option(help="Weekly CSV of the same run with --no-drift: recovery relative to it"),
+    ] = None,
 ) -> None:
     """Run weeks of the funnel against a server: score, sales feedback, weekly retraining."""
     import tempfile
@@ -184,14 +194,21 @@ def simulate(
         drift=drift,
         drift_week=drift_week,
         drift_channel=drift_channel,
+        drift_volume=drift_volume,
         retrain_every=retrain_every,
         label_rules=label_rules,  # type: ignore[arg-type]
+        recency_half_life_days=recency_half_life_days or None,
     )
     folder = home or Path(tempfile.mkdtemp(prefix="leadscore-sim-"))
     _progress(f"simulation home: {folder}")
     table = run(folder, cfg, progress=_progress)
     typer.echo(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
-    typer.echo(json.dumps(summarise(table, drift_week)))
+    typer.echo(json.dumps(summarise(table, drift_week, cfg.recover_within)))
+    if control is not None:
+        import pandas as pd
+
+        relative = summarise(table, drift_week, cfg.recover_within, control=pd.read_csv(control))
+        typer.echo(json.dumps({"relative_to_control": relative}))
     if out:
         table.to_csv(out, index=False)
 
@@ -445,11 +462,28 @@ def report(
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="uvicorn's per-request log line (costs a little CPU per request).",
+        ),
+    ] = True,
 ) -> None:
-    """Serve the champion over HTTP (FastAPI; OpenAPI at /docs)."""
+    """Serve the champion over HTTP (FastAPI; OpenAPI at /docs).
+
+    uvicorn picks uvloop and httptools (both dependencies) over asyncio and h11.
+    """
     import uvicorn
 
-    uvicorn.run("serving.app:create_app", factory=True, host=host, port=port, workers=1)
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=1,
+        access_log=access_log,
+    )
 
 
 @keys_app.command("create")

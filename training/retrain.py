@@ -38,6 +38,10 @@ class FeedbackUsed:
     outcomes: int
     first_at: str | None
     last_at: str | None
+    history_overlap: int = 0
+    """Served leads whose id is also in the base history: their served row replaces the
+    historical one and their feedback is merged. Expected to be 0 unless the history
+    export already contains leads the server scored; a large number means colliding ids."""
 
     def params(self) -> dict[str, Any]:
         return {f"feedback_{k}": v for k, v in self.__dict__.items()}
@@ -52,7 +56,10 @@ def served_history(
     moment is its *first* decision — the handoff — so later re-scores do not leak
     what happened after it.
     """
-    first = decisions.sort_values("scored_at").drop_duplicates("lead_id", keep="first")
+    first = decisions.sort_values("scored_at", kind="stable").drop_duplicates("lead_id")
+    # a fixed row order (the log's order within one batch need not be): LightGBM's
+    # bagging draws rows by position, so the same data in another order is another model
+    first = first.sort_values(["as_of", "lead_id"], kind="stable")
     feature_rows = []
     for lead_id, as_of, features in zip(
         first["lead_id"], first["as_of"], first["features"], strict=True
@@ -102,6 +109,7 @@ def merge_feedback(
     """The base history plus the served leads and their feedback, as one history."""
     leads, served_features, sales, outcomes, summary = served_history(decisions, feedback)
     served_ids = set(leads["lead_id"])
+    summary.history_overlap = int(base.leads["lead_id"].isin(served_ids).sum())
     merged_leads = pd.concat(
         [base.leads[~base.leads["lead_id"].isin(served_ids)], leads], ignore_index=True
     )
@@ -119,7 +127,9 @@ def merge_feedback(
         feedback=pd.concat([base.feedback, sales], ignore_index=True),
         outcomes=merged_outcomes,
         snapshot_at=max(latest),
-        oracle=base.oracle,
+        # a generator's truth (synthetic bases only) covers the base leads, not the served
+        # ones: a half-NaN oracle would break the evaluation's oracle metrics
+        oracle=base.oracle if leads.empty else None,
         extra={**base.extra, "served_features": served_features},
     )
     return history, summary

@@ -52,20 +52,33 @@ SIM_ADMIN_KEY = "lsk_simulation_admin_key_000000000000"
 
 @dataclass
 class SimConfig:
-    weeks: int = 12
+    weeks: int = 16
     leads_per_week: int = 300
     base_leads: int | None = None
     """Leads in the 18-month history before the simulation; default: the same weekly rate."""
     seed: int = 11
     drift: bool = True
-    drift_week: int = 3
+    drift_week: int = 4
+    """The drift starts after this many weeks (leads created from then on)."""
     drift_channel: str = "paid_search"
     """The channel whose leads silently get worse (same look, far fewer accepted)."""
+    drift_volume: float = 3.0
+    """From the drift on, the drifting channel brings this many times its usual volume
+    (a new lead vendor); 1 = the drift without the volume."""
     retrain_every: int = 1
     """Retrain (and gate) every N weeks; 0 freezes the first champion."""
     label_rules: Literal["aware", "plain"] = "aware"
     handoff_share: float = 0.3
     """Sales capacity as a share of the daily MQL volume (sets the capacity threshold)."""
+    recency_half_life_days: float | None = 14.0
+    """Retraining weighs a lead ``0.5 ** (age / half_life)`` (MQL→SQL stage); None = flat."""
+    valid_days: int = 7
+    """Retraining: the validation period (calibration, capacity threshold, early stopping)."""
+    retrain_trees: int = 0
+    """Retraining: grow this many trees per stage instead of early stopping on the
+    validation period (0 = early stopping)."""
+    recover_within: float = 0.05
+    """``summarise``: recovered = a 3-week mean acceptance within this of the pre-drift mean."""
 
     @property
     def history_leads(self) -> int:
@@ -85,11 +98,39 @@ class WeekRow:
     accepted: int
     rejected: int
     acceptance_rate: float
+    drift_channel_mqls: int
     drift_channel_handoffs: int
+    drift_channel_acceptance: float
+    """Acceptance of the drifting channel's handoffs (NaN when it got none)."""
+    other_acceptance: float
+    """Acceptance of every other channel's handoffs."""
+    p_sql_handed: float
+    """Mean served P(SQL) of the handed leads, ..."""
+    true_p_sql_handed: float
+    """... and the generator's true P(SQL) for them (the oracle)."""
+    p_sql_rest: float
+    """Mean served P(SQL) of the leads *not* handed over (no feedback ever comes for them),
+    against ``true_p_sql_rest``: calibration where the loop is blind."""
+    true_p_sql_rest: float
+    true_won_handed: float
+    """Expected won deals from this week's handoffs: the sum of the generator's true
+    P(won) over them (most of these deals close after the run; a simulation can know)."""
+    true_sql_top: float
+    """Expected SQLs among the week's ``capacity`` best leads by served P(won), whatever
+    was handed over: ranking quality at a fixed volume, comparable across runs (the
+    drifted runs see the same leads every week)."""
+    true_won_top: float
+    """Expected won deals among the same top leads."""
     won: int
     revenue: float
     model_version: str
     promoted: str = ""
+    """After the week: ``vN`` (the challenger was promoted), ``kept`` or empty (frozen)."""
+    gate_rows: int | None = None
+    """Labelled leads (known ``y_sql``) in the challenger's test period, where the gate
+    compares challenger and champion, and their ``promotion_metric`` there:"""
+    gate_challenger: float | None = None
+    gate_champion: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -132,7 +173,7 @@ def running_server(settings: Settings, port: int | None = None) -> Iterator[str]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a busy 2-core machine: imports alone take a while
         while True:
             if process.poll() is not None:
                 raise RuntimeError(
@@ -144,7 +185,7 @@ def running_server(settings: Settings, port: int | None = None) -> Iterator[str]
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 120 s")
+                raise RuntimeError("server did not become ready in 300 s")
             time.sleep(0.3)
         yield url
     finally:
@@ -188,16 +229,8 @@ class Simulation:
     def run(self) -> pd.DataFrame:
         cfg = self.config
         start = self.base.snapshot_at.normalize()
-        months = int(np.ceil(cfg.weeks * 7 / 30.4)) + 1
-        world = generate(
-            int(cfg.leads_per_week * months * 30.4 / 7),
-            months=months,
-            start=str(start.date()),
-            seed=cfg.seed,
-            drift=cfg.drift,
-            drift_at=str((start + cfg.drift_week * WEEK).date()) if cfg.drift else None,
-            hidden_drift_channel=cfg.drift_channel if cfg.drift else None,
-        )
+        world = simulation_world(cfg, start)
+        oracle = world.oracle.set_index("lead_id")
         leads = world.leads.sort_values("mql_at")
         touches = {k: g for k, g in world.touches.groupby("lead_id")}
         no_touches = world.touches.iloc[0:0]
@@ -220,6 +253,19 @@ class Simulation:
                 results += response.json()["results"]
             handed = [r["lead_id"] for r in results if r["decision"] == "hand_to_sales"]
             version = results[0]["model"]["version"] if results else "?"
+            served = pd.DataFrame(
+                {
+                    "lead_id": [r["lead_id"] for r in results],
+                    "p_sql": [r.get("p_sql") for r in results],
+                    "p_won": [r["p_won"] for r in results],
+                    "handed": [r["decision"] == "hand_to_sales" for r in results],
+                },
+                columns=["lead_id", "p_sql", "p_won", "handed"],
+            )
+            served["p_sql"] = pd.to_numeric(served["p_sql"], errors="coerce")
+            served["true_p_sql"] = served["lead_id"].map(oracle["p_sql_true"])
+            served["true_p_won"] = served["lead_id"].map(oracle["p_won_true"])
+            top = served.nlargest(round(cfg.daily_capacity * 7), "p_won", keep="first")
             first = feedback[feedback["lead_id"].isin(handed)]
             for i, fb in enumerate(first.itertuples()):
                 body = {
@@ -263,10 +309,14 @@ class Simulation:
                     raise RuntimeError(
                         f"feedback refused: {response.status_code} {response.text[:300]}"
                     )
-            handed_first = first.drop_duplicates("lead_id")
+            handed_first = first.drop_duplicates("lead_id").merge(
+                batch[["lead_id", "channel"]], on="lead_id", how="left"
+            )
             accepted = int((handed_first["decision"] == "accepted").sum())
             rejected = int((handed_first["decision"] == "rejected").sum())
+            in_drift = handed_first["channel"].eq(cfg.drift_channel)
             closed = [e.body for e in due if e.body["kind"] in ("won", "lost")]
+            is_handed = served["handed"].to_numpy(dtype=bool)
             row = WeekRow(
                 week=week + 1,
                 start=str(w_start.date()),
@@ -274,10 +324,20 @@ class Simulation:
                 handoffs=len(handed),
                 accepted=accepted,
                 rejected=rejected,
-                acceptance_rate=round(accepted / max(len(handed_first), 1), 3),
+                acceptance_rate=_rate(handed_first["decision"]),
+                drift_channel_mqls=int(batch["channel"].eq(cfg.drift_channel).sum()),
                 drift_channel_handoffs=int(
-                    batch[batch["lead_id"].isin(handed)]["channel"].eq("paid_social").sum()
+                    batch[batch["lead_id"].isin(handed)]["channel"].eq(cfg.drift_channel).sum()
                 ),
+                drift_channel_acceptance=_rate(handed_first.loc[in_drift, "decision"]),
+                other_acceptance=_rate(handed_first.loc[~in_drift, "decision"]),
+                p_sql_handed=_mean(served.loc[is_handed, "p_sql"]),
+                true_p_sql_handed=_mean(served.loc[is_handed, "true_p_sql"]),
+                p_sql_rest=_mean(served.loc[~is_handed, "p_sql"]),
+                true_p_sql_rest=_mean(served.loc[~is_handed, "true_p_sql"]),
+                true_won_handed=round(float(served.loc[is_handed, "true_p_won"].sum()), 2),
+                true_sql_top=round(float(top["true_p_sql"].sum()), 2),
+                true_won_top=round(float(top["true_p_won"].sum()), 2),
                 won=sum(1 for b in closed if b["kind"] == "won"),
                 revenue=round(sum(b.get("amount", 0.0) for b in closed), 0),
                 model_version=version,
@@ -294,6 +354,11 @@ class Simulation:
                 row.promoted = (
                     f"v{outcome.promotion.challenger}" if outcome.promotion.promoted else "kept"
                 )
+                gate = outcome.training.result.info["evaluation"].get("sql", {})
+                row.gate_rows = int(gate.get("rows", 0))
+                scores = outcome.promotion.scores
+                row.gate_challenger = _round(scores.get("challenger"))
+                row.gate_champion = _round(scores.get("champion"))
                 http.post("/v1/admin/reload").raise_for_status()
             self.rows.append(row)
             self.progress(_format_row(row))
@@ -301,18 +366,125 @@ class Simulation:
         return pd.DataFrame([r.as_dict() for r in self.rows])
 
 
+def simulation_world(cfg: SimConfig, start: pd.Timestamp) -> CRMHistory:
+    """The leads of the simulated weeks (and everything sales will do with them).
+
+    Two generated worlds from one seed derived from ``cfg.seed`` (so neither replays the
+    base history's random stream): a calm one (``drift=False``) supplies every lead
+    created before the drift, a drifted one (``drift=True``, the hidden drift on
+    ``drift_channel``) every lead created after it. The run without the drift uses the
+    calm world throughout, so it shares the pre-drift weeks lead for lead and is an exact
+    control. Both are generated ``drift_volume`` times larger and thinned back to the
+    usual rate, except the drifting channel's leads created after the drift, which are
+    all kept: that channel's volume is multiplied by ``drift_volume`` (a new lead vendor)
+    while everything else, seasonality included, stays as it was. Lead ids are renumbered
+    ``S000001…`` by creation time (the base history's are ``L…``: a served lead must
+    never be mistaken for a historical one when feedback is merged).
+    """
+    months = int(np.ceil(cfg.weeks * 7 / 30.4)) + 1
+    boost = max(cfg.drift_volume, 1.0)
+    drift_at = start + cfg.drift_week * WEEK
+    seed = int(np.random.SeedSequence([cfg.seed, 1]).generate_state(1)[0])
+    n_leads = int(cfg.leads_per_week * months * 30.4 / 7 * boost)
+
+    def world(drift: bool) -> CRMHistory:
+        return generate(
+            n_leads,
+            months=months,
+            start=str(start.date()),
+            seed=seed,
+            drift=drift,
+            drift_at=str(drift_at.date()) if drift else None,
+            hidden_drift_channel=cfg.drift_channel if drift else None,
+        )
+
+    def kept(history: CRMHistory, stream: int, after: bool | None) -> pd.Series:
+        leads = history.leads
+        keep = np.random.default_rng([cfg.seed, stream]).random(len(leads)) < 1.0 / boost
+        if after is not None:
+            late = (leads["created_at"] >= drift_at).to_numpy()
+            if after:
+                keep = (keep | (leads["channel"] == cfg.drift_channel).to_numpy()) & late
+            else:
+                keep &= ~late
+        return leads.loc[keep, "lead_id"]
+
+    calm = world(False)
+    parts = [(calm, kept(calm, 2, False if cfg.drift else None))]
+    if cfg.drift:
+        drifted = world(True)
+        parts.append((drifted, kept(drifted, 3, True)))
+    tables: dict[str, list[pd.DataFrame]] = {t: [] for t in _WORLD_TABLES}
+    for part, (history, ids) in enumerate(parts):
+        for name in _WORLD_TABLES:
+            frame = getattr(history, name)
+            tables[name].append(frame[frame["lead_id"].isin(set(ids))].assign(_part=part))
+    leads = pd.concat(tables["leads"], ignore_index=True)
+    leads = leads.sort_values(["created_at", "_part", "lead_id"], kind="stable")
+    new_id = {
+        (part, old): f"S{i + 1:06d}"
+        for i, (part, old) in enumerate(zip(leads["_part"], leads["lead_id"], strict=True))
+    }
+
+    def renumbered(name: str) -> pd.DataFrame:
+        frame = pd.concat(tables[name], ignore_index=True)
+        frame["lead_id"] = [
+            new_id[(p, old)] for p, old in zip(frame["_part"], frame["lead_id"], strict=True)
+        ]
+        return frame.drop(columns="_part")
+
+    return CRMHistory(
+        leads=renumbered("leads"),
+        touches=renumbered("touches"),
+        feedback=renumbered("feedback"),
+        outcomes=renumbered("outcomes"),
+        snapshot_at=calm.snapshot_at,
+        oracle=renumbered("oracle"),
+        extra={**calm.extra, "drift_at": drift_at if cfg.drift else None},
+    )
+
+
+_WORLD_TABLES = ("leads", "touches", "feedback", "outcomes", "oracle")
+
+
 def sim_train_config(cfg: SimConfig) -> TrainConfig:
-    """Retraining inside the simulation: labels count after a week, recent test period."""
+    """Retraining inside the simulation, on a weekly clock.
+
+    A lead's first sales decision comes within days (``maturity_days=7``); the gate's test
+    period is the latest mature week and the week before it validates (early stopping,
+    calibration, the capacity threshold), so a challenger trains on everything up to three
+    weeks before the snapshot. Recent feedback weighs more (``recency_half_life_days``).
+    """
     from training.threshold import PolicyInputs
 
     return TrainConfig(
         seed=cfg.seed,
         label_rules=cfg.label_rules,
         maturity_days=7,
-        test_days=21,
-        valid_days=21,
+        test_days=7,
+        valid_days=cfg.valid_days,
+        recency_half_life_days=cfg.recency_half_life_days,
+        **(
+            {"n_estimators": cfg.retrain_trees, "early_stopping_rounds": 0}
+            if cfg.retrain_trees
+            else {}
+        ),
         policy=PolicyInputs(daily_capacity=cfg.daily_capacity),
     )
+
+
+def _rate(decisions: pd.Series) -> float:
+    """Share of first decisions that are ``accepted`` (NaN without any)."""
+    return round(float((decisions == "accepted").mean()), 3) if len(decisions) else float("nan")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _mean(values: pd.Series) -> float:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return round(float(values.mean()), 3) if len(values) else float("nan")
 
 
 def _store(settings: Settings):
@@ -326,7 +498,8 @@ def _store(settings: Settings):
 def _format_row(row: WeekRow) -> str:
     return (
         f"week {row.week:>2} {row.start}: {row.mqls:>4} MQLs, {row.handoffs:>3} handed "
-        f"({row.drift_channel_handoffs:>2} from the drifting channel), "
+        f"({row.drift_channel_handoffs:>2} from the drifting channel, "
+        f"{row.drift_channel_acceptance:.0%} accepted), "
         f"acceptance {row.acceptance_rate:.0%}, "
         f"{row.won:>2} won ${row.revenue:,.0f}, model v{row.model_version} {row.promoted}"
     )
@@ -352,15 +525,79 @@ def simulate(home: Path, cfg: SimConfig, progress: Progress = print) -> pd.DataF
         return Simulation(url, settings, base, cfg, progress).run()
 
 
-def summarise(table: pd.DataFrame, drift_week: int) -> dict[str, float]:
-    """Acceptance before drift, right after it, and at the end (mean of the last 3 weeks)."""
-    before = table[table["week"] <= drift_week]["acceptance_rate"].mean()
-    after = table[(table["week"] > drift_week) & (table["week"] <= drift_week + 3)][
-        "acceptance_rate"
-    ].mean()
-    end = table.tail(3)["acceptance_rate"].mean()
+def summarise(
+    table: pd.DataFrame,
+    drift_week: int,
+    within: float = 0.05,
+    window: int = 3,
+    control: pd.DataFrame | None = None,
+) -> dict[str, float | int | None]:
+    """Acceptance before the drift, in its first 3 weeks, over the last 3, and the recovery.
+
+    ``weeks_to_recover``: how many post-drift weeks pass before the first ``window``-week
+    stretch whose mean weekly acceptance is within ``within`` of the reference (0 = the
+    drift never showed; None = not within the run). The reference is the pre-drift mean,
+    or — given a ``control`` table (the same run without the drift) — the control's mean
+    over the same weeks, which takes seasonality out. Weekly acceptance of ~100 handoffs
+    has a standard error of ~5 points, hence a 3-week mean rather than a single week.
+    """
+    rate = table.set_index("week")["acceptance_rate"]
+    before = rate[rate.index <= drift_week].mean()
+    after = rate[(rate.index > drift_week) & (rate.index <= drift_week + 3)].mean()
+    end = rate.tail(3).mean()
+    post = rate[rate.index > drift_week]
+    reference = pd.Series(before, index=post.index)
+    if control is not None:
+        reference = control.set_index("week")["acceptance_rate"].reindex(post.index)
+    recover: int | None = None
+    for i in range(len(post) - window + 1):
+        if post.iloc[i : i + window].mean() >= reference.iloc[i : i + window].mean() - within:
+            recover = i
+            break
+    last = table.tail(3)
     return {
         "before_drift": round(before, 3),
         "after_drift": round(after, 3),
         "last_3_weeks": round(end, 3),
+        "weeks_to_recover": recover,
+        "drift_channel_handoff_share_last_3": round(
+            last["drift_channel_handoffs"].sum() / max(last["handoffs"].sum(), 1), 3
+        ),
+        "drift_channel_acceptance_last_3": round(last["drift_channel_acceptance"].mean(), 3),
+        "true_won_per_100_handoffs_last_3": round(
+            100 * last["true_won_handed"].sum() / max(last["handoffs"].sum(), 1), 2
+        ),
+        "true_sql_top_after_drift": round(
+            table.loc[table["week"] > drift_week, "true_sql_top"].sum(), 1
+        ),
+        "true_won_top_after_drift": round(
+            table.loc[table["week"] > drift_week, "true_won_top"].sum(), 1
+        ),
     }
+
+
+def plot_acceptance(tables: dict[str, pd.DataFrame], drift_week: int, path: Path) -> Path:
+    """Weekly acceptance of handoffs per scenario, the drift week marked: the docs' figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    for name, table in tables.items():
+        top.plot(table["week"], table["acceptance_rate"], marker="o", ms=3, label=name)
+        share = table["drift_channel_handoffs"] / table["handoffs"].clip(lower=1)
+        bottom.plot(table["week"], share, marker="o", ms=3, label=name)
+    for ax in (top, bottom):
+        ax.axvline(drift_week + 0.5, color="grey", ls="--", lw=1)
+        ax.grid(alpha=0.3)
+    top.set_ylabel("acceptance of handoffs")
+    top.set_title(f"Drift after week {drift_week} (dashed)")
+    top.legend(fontsize=8)
+    bottom.set_ylabel("drifting channel's share\nof handoffs")
+    bottom.set_xlabel("week")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -55,6 +55,8 @@ class TrainConfig:
     num_leaves: int = 15
     min_child_samples: int = 40
     early_stopping_rounds: int = 40
+    """0 = no early stopping: each stage grows all ``n_estimators`` trees (for validation
+    periods too small to choose a tree count on, e.g. a week of sales feedback)."""
     n_jobs: int = 1
     """LightGBM threads. 1 by default: its OpenMP threads busy-wait, and on a small shared
     machine (2 cores, tests or a server next to it) 2 threads were 3-8x *slower* than 1
@@ -190,6 +192,9 @@ def fit_stage(
     encoder = encoder if encoder is not None else LeadEncoder(spec).fit(train)
     pipe = Pipeline([("encode", FrozenEstimator(encoder)), ("model", _lgbm(config))])
     weights = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    stopping = []
+    if config.early_stopping_rounds:
+        stopping = [lgb.early_stopping(config.early_stopping_rounds, verbose=False)]
     pipe.fit(
         train,
         y_train,
@@ -197,9 +202,10 @@ def fit_stage(
         model__eval_X=(encoder.transform(valid),),
         model__eval_y=(y_valid,),
         model__categorical_feature=encoder.categorical_indices_,
-        model__callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+        model__callbacks=stopping,
     )
-    return pipe, {"best_iteration": float(pipe.named_steps["model"].best_iteration_ or 0)}
+    best = pipe.named_steps["model"].best_iteration_ if stopping else config.n_estimators
+    return pipe, {"best_iteration": float(best or 0)}
 
 
 def recency_weights(mql_at: pd.Series, half_life_days: float) -> np.ndarray:
