@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from scoring.contract import LEAD_COLUMNS, PII_COLUMNS  # noqa: E402
 from scoring.pyfunc import PYFUNC_TIME_COLUMNS, pyfunc_frame  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -70,23 +71,7 @@ TOP_REASONS = 3
 BATCH_SIZE = 1_000
 STALL_SECONDS = 60.0
 MLFLOW_MODEL_URI = "models:/leadscore@champion"
-LEAD_FIELDS = (
-    "lead_id",
-    "created_at",
-    "mql_at",
-    "channel",
-    "campaign",
-    "industry",
-    "company_size",
-    "country",
-    "region",
-    "revenue_band",
-    "job_title",
-    "seniority",
-    "department",
-    "consent_email",
-    "consent_phone",
-)
+LEAD_FIELDS: tuple[str, ...] = tuple(c for c in LEAD_COLUMNS if c not in PII_COLUMNS)
 """Fields of leads.csv sent to the API (personal data left out: it is never used)."""
 
 TARGETS = {
