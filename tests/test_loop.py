@@ -61,3 +61,19 @@ def _any_handed_lead(settings: Settings) -> str:
 
     store = Store(make_engine(settings.resolved_database_url))
     return str(store.feedback_frame()["lead_id"].iloc[0])
+
+
+def test_simulate_command_defaults_are_the_documented_scenario() -> None:
+    """``leadscore simulate`` with no options runs ``SimConfig()``: docs/loop.md's figures."""
+    import inspect
+
+    from training.cli import simulate as command
+
+    defaults = {name: p.default for name, p in inspect.signature(command).parameters.items()}
+    config = SimConfig()
+    for name in (
+        "weeks", "leads_per_week", "base_leads", "seed", "drift", "drift_week",
+        "drift_channel", "drift_volume", "retrain_every", "label_rules",
+        "recency_half_life_days", "retrain_trees",
+    ):  # fmt: skip
+        assert defaults[name] == getattr(config, name), name

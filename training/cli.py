@@ -170,7 +170,10 @@ def simulate(
     label_rules: str = "aware",
     recency_half_life_days: Annotated[
         float, typer.Option(help="Retraining sample-weight half-life; 0 = all rows equal")
-    ] = 14.0,
+    ] = 28.0,
+    retrain_trees: Annotated[
+        int, typer.Option(help="Trees per stage when retraining; 0 = early stopping")
+    ] = 100,
     home: Annotated[
         Path | None, typer.Option(help="Folder for this run (default: a new temp one)")
     ] = None,
@@ -198,6 +201,7 @@ def simulate(
         retrain_every=retrain_every,
         label_rules=label_rules,  # type: ignore[arg-type]
         recency_half_life_days=recency_half_life_days or None,
+        retrain_trees=retrain_trees,
     )
     folder = home or Path(tempfile.mkdtemp(prefix="leadscore-sim-"))
     _progress(f"simulation home: {folder}")

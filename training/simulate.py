@@ -2,23 +2,43 @@
 
 Against a *running* server, week after week:
 
-1. the week's new MQLs (from the synthetic generator, continuing after the history the
-   champion learned from) are scored through ``POST /v1/score/batch`` at their MQL time;
+1. the week's new MQLs (from the synthetic generator, continuing after the 18-month
+   history the first champion learned from) are scored through ``POST /v1/score/batch``
+   at their MQL time, with the touches they had made by then;
 2. a simulated sales team works the leads the server handed over, following the SLA
    (accept/reject within 8 h, first contact within 24 h, ≥3 attempts before
    ``no_response``): what it decides for a lead is what the generator's hidden truth
    says that lead would get; rejected leads go back to nurturing (``too_early`` ones
-   may come back and be accepted later); accepted ones close as won or lost ~90 days on;
-3. every decision and outcome goes back through ``POST /v1/feedback`` when it happens;
-4. every ``retrain_every`` weeks, a challenger is trained on history + feedback and
-   put through the promotion gate; the server is told to reload.
+   may come back and be accepted 30–150 days later); accepted ones close as won or lost
+   ~90 days on;
+3. every decision and outcome goes back through ``POST /v1/feedback`` in the week it
+   happens, with its own timestamp;
+4. every ``retrain_every`` weeks, a challenger is trained on history + feedback
+   (:func:`training.retrain.retrain`, with :func:`sim_train_config`) and put through the
+   promotion gate; the server is told to reload.
 
 Leads the server does not hand over get no sales feedback — as in real life, the loop
-only learns from what it sends. A drift scenario makes one channel's leads
-(``paid_search`` by default) silently worse from ``drift_week`` on — they look the
-same, sales just accepts far fewer of them (on top of the generator's paid-social
-decline and a new industry): a frozen model keeps handing them over; the loop learns
-it from the rejections.
+only learns from what it sends.
+
+The drift scenario (``drift=True``): from ``drift_week`` on, the leads of
+``drift_channel`` (``paid_search``) are silently worse — they look the same (same
+campaigns, firmographics and touches) but sales accepts far fewer of them (an
+acceptance logit penalty of 3: bought or bot-inflated leads) — and marketing, pleased
+with the cheap volume, triples that channel (``drift_volume``: a new lead vendor), so the
+bad leads become a third of the MQLs. On top, the generator's own drift: paid-social
+quality falls (visible in the features) and a new industry, ``crypto``, appears. A
+frozen model keeps handing the vendor's leads over; the loop can learn it only from
+the rejections, and no sooner than its weekly clock allows (labels mature for a week,
+a week is held out for the gate, a week validates: a challenger trains on feedback up
+to three weeks old). ``drift=False`` runs the same weeks without any of it — the same
+leads up to the drift — as a control.
+
+Each week's row (:class:`WeekRow`) also carries what only a simulation can know: the
+generator's true P(SQL) and P(won) of the handed and the not-handed leads (calibration
+where the loop is blind) and the true expected SQLs and wins among the week's top
+``capacity`` leads by served P(won) (ranking quality at a fixed volume, comparable
+across runs). ``docs/loop.md`` has the figures of the default runs and how to
+reproduce them; the same seed gives the same table.
 """
 
 from __future__ import annotations
@@ -70,13 +90,15 @@ class SimConfig:
     label_rules: Literal["aware", "plain"] = "aware"
     handoff_share: float = 0.3
     """Sales capacity as a share of the daily MQL volume (sets the capacity threshold)."""
-    recency_half_life_days: float | None = 14.0
+    recency_half_life_days: float | None = 28.0
     """Retraining weighs a lead ``0.5 ** (age / half_life)`` (MQL→SQL stage); None = flat."""
     valid_days: int = 7
     """Retraining: the validation period (calibration, capacity threshold, early stopping)."""
-    retrain_trees: int = 0
-    """Retraining: grow this many trees per stage instead of early stopping on the
-    validation period (0 = early stopping)."""
+    retrain_trees: int = 100
+    """Retraining: grow this many trees per stage (about what the first champion's early
+    stopping chose on two months of validation) instead of early stopping on a week of
+    feedback, 50-130 labelled leads, which picked anything from 4 to 250 trees week to
+    week; 0 = early stopping."""
     recover_within: float = 0.05
     """``summarise``: recovered = a 3-week mean acceptance within this of the pre-drift mean."""
 
@@ -451,9 +473,10 @@ def sim_train_config(cfg: SimConfig) -> TrainConfig:
     """Retraining inside the simulation, on a weekly clock.
 
     A lead's first sales decision comes within days (``maturity_days=7``); the gate's test
-    period is the latest mature week and the week before it validates (early stopping,
-    calibration, the capacity threshold), so a challenger trains on everything up to three
-    weeks before the snapshot. Recent feedback weighs more (``recency_half_life_days``).
+    period is the latest mature week and the ``valid_days`` before it validate
+    (calibration, the capacity threshold), so a challenger trains on everything up to
+    three weeks before the snapshot. Recent feedback weighs more
+    (``recency_half_life_days``); the tree count is fixed (``retrain_trees``).
     """
     from training.threshold import PolicyInputs
 
@@ -534,9 +557,11 @@ def summarise(
 ) -> dict[str, float | int | None]:
     """Acceptance before the drift, in its first 3 weeks, over the last 3, and the recovery.
 
-    ``weeks_to_recover``: how many post-drift weeks pass before the first ``window``-week
-    stretch whose mean weekly acceptance is within ``within`` of the reference (0 = the
-    drift never showed; None = not within the run). The reference is the pre-drift mean,
+    ``weeks_to_recover``: the drift *shows* in the first ``window``-week stretch whose
+    mean weekly acceptance falls more than ``within`` below the reference; it is
+    recovered at the first later stretch back within ``within``, and the number is how
+    many post-drift weeks come before that stretch (0 = the drift never showed; None =
+    not recovered within the run). The reference is the pre-drift mean,
     or — given a ``control`` table (the same run without the drift) — the control's mean
     over the same weeks, which takes seasonality out. Weekly acceptance of ~100 handoffs
     has a standard error of ~5 points, hence a 3-week mean rather than a single week.
@@ -549,11 +574,14 @@ def summarise(
     reference = pd.Series(before, index=post.index)
     if control is not None:
         reference = control.set_index("week")["acceptance_rate"].reindex(post.index)
-    recover: int | None = None
-    for i in range(len(post) - window + 1):
-        if post.iloc[i : i + window].mean() >= reference.iloc[i : i + window].mean() - within:
-            recover = i
-            break
+    gaps = [
+        post.iloc[i : i + window].mean() - reference.iloc[i : i + window].mean()
+        for i in range(len(post) - window + 1)
+    ]
+    hit = next((i for i, gap in enumerate(gaps) if gap < -within), None)
+    recover: int | None = 0 if hit is None else None
+    if hit is not None:
+        recover = next((i for i in range(hit + 1, len(gaps)) if gaps[i] >= -within), None)
     last = table.tail(3)
     return {
         "before_drift": round(before, 3),
