@@ -21,6 +21,7 @@ The hot path works on numpy rows; no DataFrame is built per request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ from scoring.features import (
     record_features,
 )
 from scoring.policy import BANDS, ThresholdPolicy
+from scoring.rowpredict import RowPredictor
 
 FORMAT_VERSION = 1
 MANIFEST = "checksums.json"
@@ -60,14 +62,29 @@ class StageModel:
     calibrator: Calibrator
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
+        if matrix.shape[0] == 1:
+            return self._raw_row(matrix[0])
         return self.booster.predict(matrix, raw_score=True, num_threads=_threads(matrix))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        if matrix.shape[0] == 1:
+            return self._contrib_row(matrix[0])[None, :]
         return self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(matrix))
+
+    @functools.cached_property
+    def _raw_row(self) -> RowPredictor:
+        return RowPredictor(self.booster, "raw")
+
+    @functools.cached_property
+    def _contrib_row(self) -> RowPredictor:
+        return RowPredictor(self.booster, "contrib")
 
 
 def _threads(matrix: np.ndarray) -> int:
-    """One thread for small batches: LightGBM's thread start-up dominates a single row."""
+    """One thread for small batches: LightGBM's thread start-up dominates a single row.
+
+    A single row does not get here: it takes the fast path of :mod:`scoring.rowpredict`.
+    """
     return 1 if matrix.shape[0] < SMALL_BATCH else 0
 
 
@@ -202,9 +219,11 @@ class LeadScorer:
     def _fit_score(self, matrix: np.ndarray) -> np.ndarray:
         if self.fit_model is None:
             return np.full(matrix.shape[0], np.nan)
-        fit_raw = self.fit_model.predict(
-            matrix[:, self.fit_feature_idx], raw_score=True, num_threads=_threads(matrix)
-        )
+        columns = matrix[:, self.fit_feature_idx]
+        if matrix.shape[0] == 1:
+            fit_raw = self._fit_row(columns[0])
+        else:
+            fit_raw = self.fit_model.predict(columns, raw_score=True, num_threads=_threads(matrix))
         return _percentile(fit_raw, self.fit_quantiles)
 
     def _engagement_score(self, matrix: np.ndarray) -> np.ndarray | None:
@@ -220,12 +239,25 @@ class LeadScorer:
         handed = np.flatnonzero(bands == 2)
         if self.reason_model is None or handed.size == 0:
             return out
-        proba = self.reason_model.predict(matrix[handed], num_threads=_threads(matrix[handed]))
+        if handed.size == 1:
+            proba = self._reason_row(matrix[handed[0]])
+        else:
+            proba = self.reason_model.predict(matrix[handed], num_threads=_threads(matrix[handed]))
         proba = proba.reshape(len(handed), -1)
         best = proba.argmax(axis=1)
         for i, j, p in zip(handed, best, proba[np.arange(len(handed)), best], strict=True):
             out[i] = (self.reason_classes[j], float(p))
         return out
+
+    @functools.cached_property
+    def _fit_row(self) -> RowPredictor:
+        assert self.fit_model is not None
+        return RowPredictor(self.fit_model, "raw")
+
+    @functools.cached_property
+    def _reason_row(self) -> RowPredictor:
+        assert self.reason_model is not None
+        return RowPredictor(self.reason_model, "proba")
 
     def fit_feature_mask(self) -> list[int]:
         """Columns describing who the lead is (used by the fit-only model)."""
