@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from scoring.explain import REJECTION_TEXT
@@ -216,8 +217,9 @@ def build_rows(
     rows: list[dict[str, Any]] = []
     input_columns = scorer.spec.input_columns
     touch_columns = scorer.feature_names[len(input_columns) :]
+    # Rounded in one vectorised step; NaN stays NaN here and is stored as null.
     touch_values = (
-        scores.matrix[:, scores.matrix.shape[1] - len(touch_columns) :].tolist()
+        np.round(scores.matrix[:, scores.matrix.shape[1] - len(touch_columns) :], 6).tolist()
         if touch_columns
         else None
     )
@@ -229,7 +231,7 @@ def build_rows(
         features["as_of"] = as_of[i]
         features["touches"] = _timeline(record["touches"], as_of[i])
         if touch_values is not None:
-            features.update(zip(touch_columns, (_finite(v) for v in touch_values[i]), strict=True))
+            features.update(zip(touch_columns, touch_values[i], strict=True))
         rows.append(
             {
                 "request_id": request_id,

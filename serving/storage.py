@@ -330,7 +330,11 @@ def _clean(value: Any) -> Any:
         for k, v in value.items():
             key = k if type(k) is str else str(k)
             if key not in PII_COLUMNS:
-                out[key] = _clean(v)
+                # the common leaves inline: a call per value costs more than the check
+                if type(v) is str and "\x00" not in v:
+                    out[key] = v
+                else:
+                    out[key] = _clean(v)
         return out
     if kind is list or kind is tuple:
         return [_clean(v) for v in value]
@@ -339,8 +343,20 @@ def _clean(value: Any) -> Any:
     return _jsonable(_strip_pii(value))
 
 
+class _JSONText(str):
+    """JSON text made by :func:`_canonical_dumps`; the engine stores it as it is.
+
+    A decision's features are serialised once, for their hash, and that same text is
+    what the database receives, instead of serialising them a second time.
+    """
+
+    __slots__ = ()
+
+
 def _json_dumps(value: Any) -> str:
     """The engine's JSON serializer: strict (no NaN), so SQLite stores what PostgreSQL would."""
+    if type(value) is _JSONText:
+        return value
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
@@ -568,6 +584,7 @@ class Store:
         if not isinstance(raw_features, Mapping):
             raise ValueError("features must be a mapping")
         features = _clean(raw_features)
+        features_text = _canonical_dumps(features)
         reasons = row.get("reasons")
         if reasons is None:
             reasons = []
@@ -583,15 +600,15 @@ class Store:
             "model_name": _text(row["model_name"], "model_name", NAME_LEN),
             "model_version": _text(str(row["model_version"]), "model_version", MODEL_VERSION_LEN),
             # ``features`` is already plain JSON data: canonical JSON without a second pass
-            "feature_hash": row.get("feature_hash") or _sha256(_canonical_dumps(features)),
-            "features": features,
+            "feature_hash": row.get("feature_hash") or _sha256(features_text),
+            "features": _JSONText(features_text),
             "p_sql": _number(row.get("p_sql"), "p_sql", required=False, lo=0.0, hi=1.0),
             "p_won": _number(row["p_won"], "p_won", lo=0.0, hi=1.0),
             "fit_score": _number(row["fit_score"], "fit_score"),
             "engagement_score": _number(row["engagement_score"], "engagement_score"),
             "decision": _vocabulary(row["decision"], "decision", HandoffDecision, required=True),
             "threshold": _number(row["threshold"], "threshold"),
-            "reasons": _jsonable(list(reasons)),
+            "reasons": _clean(list(reasons)),
             "likely_rejection_reason": _vocabulary(
                 row.get("likely_rejection_reason"),
                 "likely_rejection_reason",
@@ -606,7 +623,7 @@ class Store:
             value = row.get(name)
             if value is None:
                 value = features.get(name)
-            text = None if value is None else _jsonable(str(value))[:CATEGORY_LEN]
+            text = None if value is None else _clean(str(value))[:CATEGORY_LEN]
             out[name] = _optional_text(text, name, CATEGORY_LEN)
         return out
 
