@@ -8,6 +8,7 @@ is genuinely better and the gate has a real reason to promote it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,21 @@ def test_feedback_retrain_promote_and_serve_the_new_version(tmp_path: Path) -> N
     assert int(run.data.params["feedback_decisions"]) == week1["mqls"]
     assert int(run.data.params["feedback_sales_decisions"]) > 0
     assert run.data.params["feedback_first_at"] != "None"
+
+    # the reports render from the simulation's data (decision log + feedback), every
+    # section filled: what the simulation served, what sales did, how the scores held up
+    from serving.report_html import report_command
+
+    (page,) = report_command(tmp_path / "report", from_store=True, settings=settings)
+    report = json.loads((page.parent / "index.json").read_text())
+    assert report["funnel"]["rows"] and report["funnel"]["total"]["mql"] > 0
+    assert report["rejections"]["rows"] and report["rejections"]["total"]["rejections"] > 0
+    assert report["sla"]["rows"] and report["sla"]["total"]["decided"] > 0
+    assert report["calibration"]["available"] and report["calibration"]["by_decision"]
+    assert report["drift"]["features"] and report["drift"]["score"] is not None
+    html = page.read_text()
+    for heading in ("Funnel", "Rejection reasons", "SLA", "Calibration", "Drift"):
+        assert heading in html, heading
 
 
 def _any_handed_lead(settings: Settings) -> str:
