@@ -43,7 +43,13 @@ from sklearn.model_selection import StratifiedKFold
 from scoring.features import FeatureSpec, LeadEncoder
 from training.evaluate import binary_metrics, expected_calibration_error
 from training.importing import ImportedExport, import_export
-from training.train import TrainConfig, baseline_model, build_dataset, fit_scorer
+from training.train import (
+    LGBM_KNOBS,
+    TrainConfig,
+    baseline_model,
+    build_dataset,
+    fit_scorer,
+)
 
 METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "brier")
 MODELS: tuple[str, ...] = ("logistic", "lightgbm_default", "leadscore")
@@ -454,7 +460,9 @@ def to_markdown(result: BenchmarkResult) -> str:
     lines.append(
         f"leadscore settings: learning_rate {cfg.learning_rate}, num_leaves {cfg.num_leaves}, "
         f"min_child_samples {cfg.min_child_samples}, up to {cfg.n_estimators} trees "
-        f"(early stopping {cfg.early_stopping_rounds}), label rules `{cfg.label_rules}`."
+        f"(early stopping {cfg.early_stopping_rounds}), label rules `{cfg.label_rules}`"
+        + "".join(f", {k} {v}" for k, v in _changed_knobs(cfg).items())
+        + "."
     )
     for v in result.variants:
         r = v.reason_model
@@ -467,6 +475,12 @@ def to_markdown(result: BenchmarkResult) -> str:
             )
             break
     return "\n".join(lines) + "\n"
+
+
+def _changed_knobs(cfg: TrainConfig) -> dict[str, Any]:
+    """The LightGBM knobs (:data:`training.train.LGBM_KNOBS`) set away from their default."""
+    default = TrainConfig()
+    return {k: getattr(cfg, k) for k in LGBM_KNOBS if getattr(cfg, k) != getattr(default, k)}
 
 
 def marker(key: str) -> tuple[str, str]:

@@ -66,7 +66,7 @@ from scoring.contract import (
 from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES, FeatureSpec
 from training.history import CRMHistory
 from training.threshold import PolicyInputs
-from training.train import TrainConfig
+from training.train import LGBM_KNOBS, TrainConfig
 
 Kind = Literal["categorical", "numeric", "boolean", "ordinal"]
 KINDS: tuple[str, ...] = ("categorical", "numeric", "boolean", "ordinal")
@@ -145,6 +145,7 @@ TRAIN_KEYS: frozenset[str] = frozenset(
         "num_leaves",
         "min_child_samples",
         "early_stopping_rounds",
+        *LGBM_KNOBS,
         "max_bad_share",
         "policy",
     }

@@ -39,6 +39,19 @@ from training.labels import LabelRules, stage_labels
 from training.threshold import PolicyInputs, choose_policy
 
 STAGE_LABELS: dict[str, str] = {"sql": "y_sql", "won_given_sql": "y_won_given_sql", "won": "y_won"}
+LGBM_KNOBS: tuple[str, ...] = (
+    "reg_lambda",
+    "min_child_weight",
+    "colsample_bytree",
+    "cat_smooth",
+    "cat_l2",
+    "min_data_per_group",
+    "max_cat_threshold",
+    "max_cat_to_onehot",
+)
+"""LightGBM settings that :func:`_lgbm` takes from :class:`TrainConfig` as they are (a
+mapping's ``train:`` may set them); their defaults are the values used before they were
+settings (LightGBM's own defaults, except ``reg_lambda`` 1 and ``colsample_bytree`` 0.8)."""
 
 
 @dataclass
@@ -57,6 +70,24 @@ class TrainConfig:
     early_stopping_rounds: int = 40
     """0 = no early stopping: each stage grows all ``n_estimators`` trees (for validation
     periods too small to choose a tree count on, e.g. a week of sales feedback)."""
+    reg_lambda: float = 1.0
+    """L2 penalty on leaf values (LightGBM ``lambda_l2``)."""
+    min_child_weight: float = 1e-3
+    """Smallest sum of hessians in a leaf (LightGBM ``min_sum_hessian_in_leaf``)."""
+    colsample_bytree: float = 0.8
+    """Share of features each tree may use (LightGBM ``feature_fraction``)."""
+    cat_smooth: float = 10.0
+    """Categorical splits, LightGBM's defaults: ``cat_smooth`` is added to a category's
+    hessian sum before categories are sorted by gradient ratio, and categories with fewer
+    rows than it are never listed in a sorted split."""
+    cat_l2: float = 10.0
+    """L2 penalty in a categorical split's gain."""
+    min_data_per_group: int = 100
+    """Fewest rows per group of categories in a categorical split."""
+    max_cat_threshold: int = 32
+    """Most categories listed on one side of a sorted categorical split."""
+    max_cat_to_onehot: int = 4
+    """Features with at most this many categories get one-vs-rest splits instead."""
     n_jobs: int = 1
     """LightGBM threads. 1 by default: its OpenMP threads busy-wait, and on a small shared
     machine (2 cores, tests or a server next to it) 2 threads were 3-8x *slower* than 1
@@ -159,8 +190,7 @@ def _lgbm(config: TrainConfig, objective: str = "binary", **extra: Any) -> lgb.L
         "min_child_samples": config.min_child_samples,
         "subsample": 0.8,
         "subsample_freq": 1,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 1.0,
+        **{knob: getattr(config, knob) for knob in LGBM_KNOBS},
         "random_state": config.seed,
         "deterministic": True,
         "force_row_wise": True,
