@@ -121,11 +121,19 @@ class Lead(Strict):
     touches: list[Touch] = Field(default_factory=list, max_length=MAX_TOUCHES)
 
     def record(self) -> dict[str, Any]:
-        """The lead as the scorer reads it: contract fields plus attributes, touches as dicts."""
-        data = self.model_dump(exclude={"attributes", "touches", "name", "email", "phone", "as_of"})
+        """The lead as the scorer reads it: contract fields plus attributes, touches as dicts.
+
+        Read from the validated attributes directly: every field is a plain value (no
+        nested model), and ``model_dump`` costs ~5 µs a lead that a batch feels.
+        """
+        data = {k: v for k, v in self.__dict__.items() if k not in _NOT_SCORED}
         data.update(self.attributes)
         data["touches"] = [{"at": utc(t["at"]), "type": t["type"]} for t in self.touches]
         return data
+
+
+_NOT_SCORED = frozenset({"attributes", "touches", "name", "email", "phone", "as_of"})
+"""Fields of a request that :meth:`Lead.record` leaves out (personal data among them)."""
 
 
 class ScoreRequest(Lead):
