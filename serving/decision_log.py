@@ -14,7 +14,6 @@ import logging
 import math
 import queue
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -30,14 +29,17 @@ from serving.storage import Store
 log = logging.getLogger("leadscore.decisions")
 
 
+_Item = tuple[int, Callable[[], list[Mapping[str, Any]]]] | threading.Event | None
+"""What the queue holds: rows to build (count, builder), a flush marker, or stop."""
+
+
 class DecisionLog:
     def __init__(self, store: Store, max_batch: int = 5_000, wait_seconds: float = 0.02) -> None:
         self.store = store
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
-        self._queue: queue.Queue[
-            tuple[int, Callable[[], list[Mapping[str, Any]]]] | threading.Event | None
-        ] = queue.Queue()
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self.failed_rows = 0
 
@@ -58,49 +60,52 @@ class DecisionLog:
             return
         done = threading.Event()
         self._queue.put(done)
+        self._wake.set()
         done.wait(timeout)
 
     def close(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
+            self._wake.set()
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
         stop = False
         while not stop:
-            item = self._queue.get()
+            items = [self._queue.get()]
+            if isinstance(items[0], tuple):
+                # Rows: linger up to ``wait_seconds`` so that one durable commit covers
+                # several requests. Sleeping rather than waiting on the queue means a
+                # request's ``submit_lazy`` never wakes this thread (a wake-up per request
+                # costs the serving thread more than the row); ``flush`` and ``close``
+                # cut the linger short.
+                self._wake.wait(self.wait_seconds)
+            self._wake.clear()
+            items.extend(self._drain())
             batch: list[Mapping[str, Any]] = []
             waiters: list[threading.Event] = []
-            deadline: float | None = None
-            while True:
+            for item in items:
                 if item is None:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
                 else:
                     batch.extend(self._build(*item))
-                if stop or len(batch) >= self.max_batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    # Linger up to ``wait_seconds`` for more rows, so that one durable
-                    # commit covers several requests; never while someone waits (flush).
-                    if waiters or not batch:
-                        break
-                    if deadline is None:
-                        deadline = time.monotonic() + self.wait_seconds
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = self._queue.get(timeout=remaining)
-                    except queue.Empty:
-                        break
+                    if len(batch) >= self.max_batch:
+                        self._write(batch)
+                        batch = []
             if batch:
                 self._write(batch)
             for waiter in waiters:
                 waiter.set()
+
+    def _drain(self) -> list[_Item]:
+        items: list[_Item] = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
 
     def _build(
         self, count: int, make_rows: Callable[[], list[Mapping[str, Any]]]

@@ -331,7 +331,12 @@ def _clean(value: Any) -> Any:
             key = k if type(k) is str else str(k)
             if key not in PII_COLUMNS:
                 # the common leaves inline: a call per value costs more than the check
-                if type(v) is str and "\x00" not in v:
+                leaf = type(v)
+                if leaf is str and "\x00" not in v:
+                    out[key] = v
+                elif leaf is float:
+                    out[key] = v if math.isfinite(v) else None
+                elif v is None or leaf is bool or leaf is int:
                     out[key] = v
                 else:
                     out[key] = _clean(v)
