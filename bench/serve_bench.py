@@ -623,8 +623,14 @@ class Report:
             "- **Servers:** `leadscore serve` (uvicorn, one worker) and "
             "`mlflow models serve -m models:/leadscore@champion --env-manager local` "
             "(MLflow's scoring server, one uvicorn worker, the same registered version), "
-            "both on 127.0.0.1 with default settings and access logs on, started and "
-            f"stopped by the script. {self.same_model}",
+            "both on 127.0.0.1 with default settings except uvicorn's access log, "
+            + (
+                "on for both"
+                if a.access_log
+                else "off for both (`leadscore serve --no-access-log`, `UVICORN_ACCESS_LOG="
+                "false` for the uvicorn MLflow starts; `--access-log` turns it on for both)"
+            )
+            + f", started and stopped by the script. {self.same_model}",
             "- **Load:** the 1,000 most recent MQLs of the synthetic history, each with its "
             "touches up to its MQL moment and scored as of it, sent in turn by a closed-loop "
             "asyncio HTTP/1.1 client with keep-alive connections running on the same machine "
@@ -773,6 +779,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", choices=("leadscore", "mlflow"), help="benchmark one server only (debugging)"
     )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="both servers write uvicorn's access log line per request (off by default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -814,7 +825,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers.append(
                 start_server(
                     "leadscore",
-                    [str(BIN / "leadscore"), "serve", *_opts(host=HOST, port=ports["leadscore"])],
+                    [
+                        str(BIN / "leadscore"),
+                        "serve",
+                        *_opts(host=HOST, port=ports["leadscore"]),
+                        "--access-log" if args.access_log else "--no-access-log",
+                    ],
                     env,
                     work,
                     ports["leadscore"],
@@ -822,7 +838,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if "mlflow" in wanted:
-            ml_env = dict(env, MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}")
+            ml_env = dict(
+                env,
+                MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
+                # MLflow starts the uvicorn command line, which reads UVICORN_* variables
+                UVICORN_ACCESS_LOG="true" if args.access_log else "false",
+            )
             servers.append(
                 start_server(
                     "mlflow",
