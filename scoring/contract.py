@@ -11,6 +11,7 @@ feature, a log line or an error message.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -218,3 +219,10 @@ DATA_QUALITY_REASONS: frozenset[RejectionReason] = frozenset(
 
 DEFERRED_REASONS: frozenset[RejectionReason] = frozenset({RejectionReason.TOO_EARLY})
 """Rejections that mean "not yet": labelled by what the lead did later, not as a 0."""
+
+
+def as_utc(value: datetime) -> datetime:
+    """The contract's rule for times: without a zone a time is UTC; aware times convert."""
+    if value.tzinfo is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

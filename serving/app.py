@@ -13,6 +13,7 @@ import functools
 import gc
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -206,8 +207,10 @@ def score_leads(
 
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
     metrics: Metrics = app.state.metrics
+    decisions = Counter(result["decision"] for result in results)
+    for decision, n in decisions.items():
+        metrics.decisions.labels(decision).inc(n)
     for result in results:
-        metrics.decisions.labels(result["decision"]).inc()
         metrics.scores.observe(result["p_won"])
         for field in result["unseen_categories"]:
             metrics.unseen.labels(field).inc()

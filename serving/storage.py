@@ -53,7 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError
 
-from scoring.contract import PII_COLUMNS, HandoffDecision, RejectionReason
+from scoring.contract import PII_COLUMNS, HandoffDecision, RejectionReason, as_utc
 from serving.tables import (
     CATEGORY_LEN,
     IDEMPOTENCY_KEY_LEN,
@@ -301,7 +301,7 @@ def _jsonable(value: Any) -> Any:
     if value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, datetime):
-        return _utc(value).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -344,7 +344,7 @@ def _clean(value: Any) -> Any:
     if kind is list or kind is tuple:
         return [_clean(v) for v in value]
     if kind is datetime:
-        return _utc(value).isoformat()
+        return as_utc(value).isoformat()
     return _jsonable(_strip_pii(value))
 
 
@@ -420,10 +420,6 @@ def _decision_id(base: int, offset: int) -> str:
 # --- validation helpers ----------------------------------------------------------------
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _timestamp(value: Any, field: str) -> datetime:
     """A datetime or an ISO 8601 string, as an aware UTC datetime (naive = UTC)."""
     if isinstance(value, pd.Timestamp):
@@ -435,7 +431,7 @@ def _timestamp(value: Any, field: str) -> datetime:
             raise ValueError(f"{field} is not an ISO 8601 timestamp") from None
     if not isinstance(value, datetime):
         raise ValueError(f"{field} must be a timestamp")
-    return _utc(value)
+    return as_utc(value)
 
 
 def _text(value: Any, field: str, max_len: int) -> str:
@@ -548,7 +544,7 @@ class Store:
         return self._engine
 
     def _now(self) -> datetime:
-        return _utc(self._clock())
+        return as_utc(self._clock())
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -684,7 +680,7 @@ class Store:
         if max_p_won is not None:
             query = query.where(table.c.p_won <= max_p_won)
         if since is not None:
-            query = query.where(table.c.scored_at >= _utc(since))
+            query = query.where(table.c.scored_at >= as_utc(since))
         query = (
             query.order_by(table.c.scored_at.desc(), table.c.id.desc()).limit(limit).offset(offset)
         )
@@ -699,7 +695,7 @@ class Store:
         table = Decision.__table__
         query = select(table).order_by(table.c.scored_at, table.c.id)
         if since is not None:
-            query = query.where(table.c.scored_at >= _utc(since))
+            query = query.where(table.c.scored_at >= as_utc(since))
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return _frame(rows, _DECISION_COLUMNS, table)
@@ -825,7 +821,7 @@ class Store:
         columns = [c for c in _FEEDBACK_COLUMNS if include_comment or c != "comment"]
         query = select(*(table.c[c] for c in columns)).order_by(table.c.received_at, table.c.id)
         if since is not None:
-            query = query.where(table.c.received_at >= _utc(since))
+            query = query.where(table.c.received_at >= as_utc(since))
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return _frame(rows, columns, table)
