@@ -13,7 +13,6 @@ import functools
 import gc
 import logging
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -207,7 +206,9 @@ def score_leads(
 
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
     metrics: Metrics = app.state.metrics
-    decisions = Counter(result["decision"] for result in results)
+    decisions: dict[str, int] = {}
+    for result in results:
+        decisions[result["decision"]] = decisions.get(result["decision"], 0) + 1
     for decision, n in decisions.items():
         metrics.decisions.labels(decision).inc(n)
     for result in results:

@@ -154,8 +154,8 @@ def build_outputs(
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
-    """``round(v, digits)`` for each value, NaN as None."""
-    return [None if v != v else v for v in np.round(values.astype(float), digits).tolist()]
+    """``round(v, digits)`` for each value, NaN as None (no numpy call: one lead is common)."""
+    return [None if v != v else round(v, digits) for v in values.tolist()]
 
 
 def build_results(
@@ -172,7 +172,6 @@ def build_results(
     rounded_threshold = round(threshold, 6)
     model = {"name": model_name, "version": model_version}
     results: list[dict[str, Any]] = []
-    # Rounded in vectorised steps (a batch has 1,000 leads); NaN becomes None below.
     p_sql = _rounded(scores.p_sql, 6) if scores.p_sql is not None else None
     p_won = _rounded(scores.p_won, 6)
     distance = _rounded(scores.p_won - threshold, 6)
