@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -323,6 +324,42 @@ def test_malformed_score_is_a_422_naming_the_field(
         assert value not in response.text
 
 
+MALFORMED_BATCHES: list[tuple[str, Any, str]] = [
+    *[  # every malformed lead, inside a batch: the field is named under its position
+        (case, {"leads": [LEAD, body]}, f"leads.1.{field}")
+        for case, body, field in MALFORMED_SCORES
+        if isinstance(body, dict)
+    ],
+    ("no leads", {"as_of": "2026-04-01T00:00:00Z"}, "leads"),
+    ("empty leads", {"leads": []}, "leads"),
+    ("unknown batch field", {"leads": [LEAD], "reason": True}, "reason"),
+    ("reasons not a bool", {"leads": [LEAD], "reasons": "maybe"}, "reasons"),
+    ("bad batch as_of", {"leads": [LEAD], "as_of": "soon"}, "as_of"),
+    ("batch body is a list", [LEAD], "body"),
+    ("batch body is not JSON", "{not json", "body"),
+    ("batch body is empty", "", "body"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "field"), MALFORMED_BATCHES, ids=[c[0] for c in MALFORMED_BATCHES]
+)
+def test_malformed_batch_is_a_422_naming_the_field(
+    client: TestClient, case: str, body: Any, field: str
+) -> None:
+    content = body if isinstance(body, str) else json.dumps(body, allow_nan=True)
+    response = client.post(
+        "/v1/score/batch",
+        content=content,
+        headers={**admin_headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    fields = [item["field"] for item in response.json()["detail"]]
+    assert any(f == field or f.startswith(field) for f in fields), fields
+    for value in (*PII.values(), "x" * 100, "yesterday", "perhaps"):
+        assert value not in response.text
+
+
 MALFORMED_FEEDBACK: list[tuple[str, dict[str, Any], str]] = [
     ("rejected without reason", {**FEEDBACK, "reason": None}, "reason"),
     ("reason on acceptance", {**FEEDBACK, "kind": "accepted"}, "reason"),
@@ -385,6 +422,23 @@ def test_openapi_documents_every_endpoint(client: TestClient) -> None:
         "/v1/model",
     ):
         assert path in paths
+
+
+def test_openapi_references_resolve(client: TestClient) -> None:
+    """Every ``$ref`` points at a schema that exists, the batch body's included."""
+    doc = client.get("/openapi.json").json()
+    refs = set(re.findall(r'"\$ref":\s*"([^"]+)"', json.dumps(doc)))
+    assert "#/components/schemas/ScoreRequest" in refs
+    for ref in refs:
+        node = doc
+        for part in ref.removeprefix("#/").split("/"):
+            assert part in node, ref
+            node = node[part]
+    body = doc["paths"]["/v1/score/batch"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True
+    assert set(schema["properties"]) == {"leads", "as_of", "reasons"}
+    assert schema["properties"]["leads"]["items"] == {"$ref": "#/components/schemas/ScoreRequest"}
 
 
 def test_no_personal_data_in_logs(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
