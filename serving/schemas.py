@@ -67,7 +67,7 @@ class Touch(TypedDict):
 
     A typed dict, not a model, and no Python validator: a batch of 1,000 leads carries
     thousands of touches, and validating each as a model took most of the request's
-    parsing time. ``at`` may arrive without a zone; :meth:`Lead.record` makes it UTC.
+    parsing time. ``at`` may arrive without a zone: :meth:`Lead.record` reads it as UTC.
     """
 
     __pydantic_config__ = ConfigDict(  # type: ignore[misc]
