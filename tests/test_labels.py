@@ -189,3 +189,44 @@ def test_sql_at_is_the_first_acceptance() -> None:
     history = _history(OLD, [(0.2, "rejected", "too_early"), (95.0, "accepted", None)])
     out = stage_labels(history).iloc[0]
     assert out["sql_at"] == OLD + pd.Timedelta(days=95)
+
+
+@pytest.mark.parametrize(
+    ("mql_at", "decisions", "outcome", "aware", "provisional"),
+    [
+        # still inside the deferral window: excluded by the aware rules, a 0 for now ...
+        (RECENT, [(0.2, "rejected", "too_early")], None, (NAN, NAN, NAN), (0.0, NAN, 0.0)),
+        (RECENT, [(0.1, "returned_to_nurture", None)], None, (NAN, NAN, NAN), (0.0, NAN, 0.0)),
+        # ... and what it matures into once it comes back and is accepted
+        (
+            RECENT,
+            [(0.2, "rejected", "too_early"), (20.0, "accepted", None)],
+            None,
+            (1.0, NAN, NAN),
+            (1.0, NAN, NAN),
+        ),
+        # everything else as under the aware rules
+        (OLD, [(0.2, "rejected", "too_early")], None, (0.0, NAN, 0.0), (0.0, NAN, 0.0)),
+        (RECENT, [(0.2, "rejected", "duplicate")], None, (NAN, NAN, NAN), (NAN, NAN, NAN)),
+        (RECENT, [(0.2, "rejected", "not_icp")], None, (0.0, NAN, 0.0), (0.0, NAN, 0.0)),
+        (RECENT, [(0.2, "accepted", None)], "won", (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
+        (RECENT, [], None, (NAN, NAN, NAN), (NAN, NAN, NAN)),
+    ],
+)
+def test_provisional_rules_count_a_pending_deferral_as_a_zero_for_now(
+    mql_at: pd.Timestamp,
+    decisions: list[Decision],
+    outcome: str | None,
+    aware: tuple[float, float, float],
+    provisional: tuple[float, float, float],
+) -> None:
+    history = _history(mql_at, decisions, outcome)
+    assert _same(_labels(history), aware), _labels(history)  # the default is unchanged
+    assert _same(_labels(history, "aware-provisional"), provisional)
+
+
+def test_unknown_label_rules_are_refused() -> None:
+    """A typo (``--label-rules awre``) is an error, not a silent fall-back to the default."""
+    history = _history(SNAPSHOT - pd.Timedelta(days=400), [], None)
+    with pytest.raises(ValueError, match="unknown label rules 'awre'"):
+        _labels(history, "awre")

@@ -167,7 +167,13 @@ def simulate(
         float, typer.Option(help="The drifting channel's volume multiplier after the drift")
     ] = 3.0,
     retrain_every: Annotated[int, typer.Option(help="0 = frozen model")] = 1,
-    label_rules: str = "aware",
+    label_rules: Annotated[
+        str,
+        typer.Option(
+            help="aware, plain, or aware-provisional (deferred rejections count 0 until they"
+            " come back)"
+        ),
+    ] = "aware",
     recency_half_life_days: Annotated[
         float, typer.Option(help="Retraining sample-weight half-life; 0 = all rows equal")
     ] = 28.0,

@@ -16,11 +16,19 @@ open is excluded. ``y_won_given_sql`` is the outcome among SQLs.
 
 The ``plain`` rules are the baseline the ablation compares against: the first sales
 decision only, every rejection a 0, nothing excluded.
+
+The ``aware-provisional`` rules are the aware ones, except that a deferred lead
+(``too_early`` or returned to nurture) still inside its deferral window is a *provisional*
+``y_sql = 0`` instead of excluded; it becomes ``1`` as soon as it comes back and is
+accepted, as under the aware rules. For a weekly retraining whose labels would otherwise
+lean positive (the rejections that may still come back are missing); it makes no
+difference to rows older than the window (a 180-day ``maturity_days``). ``docs/loop.md``
+has what it did in the simulation.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -34,7 +42,7 @@ from scoring.contract import (
 )
 from training.history import CRMHistory
 
-LabelRules = Literal["aware", "plain"]
+LabelRules = Literal["aware", "plain", "aware-provisional"]
 DEFER_WINDOW_DAYS = 180
 
 
@@ -46,6 +54,8 @@ def stage_labels(
     Also returns the first decision and reason (``first_decision``, ``first_reason``)
     and ``sql_at``, which the rejection-reason model and the reports use.
     """
+    if rules not in get_args(LabelRules):
+        raise ValueError(f"unknown label rules {rules!r}: use {', '.join(get_args(LabelRules))}")
     leads = history.leads[["lead_id", "mql_at"]].copy()
     fb = history.feedback.sort_values(["lead_id", "at"], kind="stable")
     # the first *row* per lead: groupby().first() would take the first non-null value of
@@ -75,6 +85,8 @@ def stage_labels(
         quality = rejected & first_reason.isin({r.value for r in DATA_QUALITY_REASONS})
         deferred = (rejected & first_reason.isin({r.value for r in DEFERRED_REASONS})) | returned
         matured = out["mql_at"] <= history.snapshot_at - pd.Timedelta(days=defer_window_days)
+        if rules == "aware-provisional":
+            matured[:] = True  # still deferred = a 0 for now; a comeback below makes it a 1
         y_sql = np.full(len(out), np.nan)
         y_sql[(negative | (deferred & matured)).to_numpy()] = 0.0
         y_sql[quality.to_numpy()] = np.nan

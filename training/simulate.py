@@ -52,7 +52,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import numpy as np
@@ -60,6 +60,7 @@ import pandas as pd
 
 from scoring.settings import Settings
 from training.history import CRMHistory
+from training.labels import LabelRules
 from training.pipeline import Progress, run_training
 from training.registry import promote
 from training.retrain import retrain
@@ -87,7 +88,8 @@ class SimConfig:
     (a new lead vendor); 1 = the drift without the volume."""
     retrain_every: int = 1
     """Retrain (and gate) every N weeks; 0 freezes the first champion."""
-    label_rules: Literal["aware", "plain"] = "aware"
+    label_rules: LabelRules = "aware"
+    """``aware-provisional``: deferred rejections still in their window count 0 for now."""
     handoff_share: float = 0.3
     """Sales capacity as a share of the daily MQL volume (sets the capacity threshold)."""
     recency_half_life_days: float | None = 28.0
