@@ -224,9 +224,13 @@ def build_rows(
     rows: list[dict[str, Any]] = []
     input_columns = scorer.spec.input_columns
     touch_columns = scorer.feature_names[len(input_columns) :]
-    # Rounded in one vectorised step; NaN stays NaN here and is stored as null.
+    # Python's round, not numpy's: np.round(x, 6) can land one ulp away from round(x, 6),
+    # and retraining reads these values back — the same lead must give the same row.
     touch_values = (
-        np.round(scores.matrix[:, scores.matrix.shape[1] - len(touch_columns) :], 6).tolist()
+        [
+            _rounded(row, 6)
+            for row in scores.matrix[:, scores.matrix.shape[1] - len(touch_columns) :]
+        ]
         if touch_columns
         else None
     )
