@@ -154,7 +154,7 @@ def build_outputs(
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
-    """``round(v, digits)`` for each value, NaN as None (no numpy call: one lead is common)."""
+    """Python's ``round(v, digits)`` per value (never numpy's, see ``build_rows``); NaN is None."""
     return [None if v != v else round(v, digits) for v in values.tolist()]
 
 

@@ -447,3 +447,26 @@ def test_decision_log_keeps_no_personal_data(client: TestClient) -> None:
     features = frame.iloc[-1]["features"]
     assert features["industry"] == "software"
     assert np.isfinite(features["engagement_recency"])
+
+
+def test_decision_log_rounds_features_as_python_does(client: TestClient) -> None:
+    """Stored engagement features are ``round(v, 6)``, not numpy's rounding.
+
+    ``np.round(3.0000005, 6)`` is 3.0 and ``round(3.0000005, 6)`` is 3.000001: retraining
+    reads these values back, and one ulp of difference changed a whole simulation run.
+    """
+    from serving.decision_log import build_rows, now
+    from serving.schemas import ScoreRequest
+
+    scorer = client.app.state.models.current.scorer
+    request = ScoreRequest.model_validate({**LEAD, "as_of": "2026-04-01T09:00:00Z"})
+    records, as_of = [request.record()], [request.as_of]
+    scores = scorer.score_records(records, as_of)
+    n_touch = len(scorer.feature_names) - len(scorer.spec.input_columns)
+    halfway = 3.0000005 + np.arange(n_touch)  # every one rounds differently in numpy
+    scores.matrix[0, -n_touch:] = halfway
+    result = {"p_sql": 0.1, "p_won": 0.1, "fit_score": 1.0, "engagement_score": 1.0}
+    result |= {"decision": "nurture", "threshold": 0.2, "reasons": None}
+    (row,) = build_rows(scorer, records, as_of, scores, [result], "m", "1", "r", now())
+    stored = [row["features"][name] for name in scorer.feature_names[-n_touch:]]
+    assert stored == [round(v, 6) for v in halfway.tolist()]
