@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import secrets
+import sqlite3
 import threading
 import time
 import uuid
@@ -188,7 +189,7 @@ def make_engine(url: str | URL, *, sqlite_busy_timeout_ms: int = 15_000) -> Engi
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL").fetchall()
+            _enable_wal(cursor, busy_ms / 1000)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -203,6 +204,24 @@ def make_engine(url: str | URL, *, sqlite_busy_timeout_ms: int = 15_000) -> Engi
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
     return engine
+
+
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the lock.
+
+    Switching a new database to WAL needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy handler, when another process is doing the
+    same: two workers starting together on a fresh file would otherwise fail one start.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _writer(engine: Engine) -> Engine:
