@@ -29,6 +29,26 @@ LeadsOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option(help="Seed: the same seed gives the same data and model.")]
 
 
+def _label_rules(value: str) -> str:
+    from typing import get_args
+
+    from training.labels import LabelRules
+
+    if value not in get_args(LabelRules):
+        raise typer.BadParameter(f"use one of: {', '.join(get_args(LabelRules))}")
+    return value
+
+
+LabelRulesOpt = Annotated[
+    str,
+    typer.Option(
+        help="aware (rejection tags), plain, or aware-provisional (deferred rejections "
+        "count 0 until they come back); see docs/labels.md",
+        callback=_label_rules,
+    ),
+]
+
+
 def _progress(message: str) -> None:
     typer.echo(f"[{time.strftime('%H:%M:%S')}] {message}")
 
@@ -56,7 +76,7 @@ def train_cmd(
     leads: LeadsOpt = 20_000,
     months: int = 18,
     seed: SeedOpt = 42,
-    label_rules: Annotated[str, typer.Option(help="aware (rejection tags) or plain")] = "aware",
+    label_rules: LabelRulesOpt = "aware",
     threshold_method: Annotated[
         str, typer.Option(help="capacity, expected_value or acceptance_rate")
     ] = "capacity",
@@ -108,6 +128,7 @@ def retrain(
     ] = None,
     admin_key: Annotated[str | None, typer.Option(envvar="LEADSCORE_ADMIN_KEY")] = None,
     maturity_days: Annotated[int, typer.Option(help="Days before a lead's labels count")] = 180,
+    label_rules: LabelRulesOpt = "aware",
     seed: SeedOpt = 42,
 ) -> None:
     """Retrain on the CRM history plus the feedback received through the API; gate; promote."""
@@ -127,7 +148,7 @@ def retrain(
         store.decisions_for_training(),
         store.feedback_frame(),
         settings,
-        TrainConfig(seed=seed, maturity_days=maturity_days),
+        TrainConfig(seed=seed, maturity_days=maturity_days, label_rules=label_rules),  # type: ignore[arg-type]
         progress=_progress,
         actor="cli-retrain",
     )
@@ -167,13 +188,7 @@ def simulate(
         float, typer.Option(help="The drifting channel's volume multiplier after the drift")
     ] = 3.0,
     retrain_every: Annotated[int, typer.Option(help="0 = frozen model")] = 1,
-    label_rules: Annotated[
-        str,
-        typer.Option(
-            help="aware, plain, or aware-provisional (deferred rejections count 0 until they"
-            " come back)"
-        ),
-    ] = "aware",
+    label_rules: LabelRulesOpt = "aware",
     recency_half_life_days: Annotated[
         float, typer.Option(help="Retraining sample-weight half-life; 0 = all rows equal")
     ] = 28.0,
