@@ -230,3 +230,15 @@ def test_unknown_label_rules_are_refused() -> None:
     history = _history(SNAPSHOT - pd.Timedelta(days=400), [], None)
     with pytest.raises(ValueError, match="unknown label rules 'awre'"):
         _labels(history, "awre")
+
+
+@pytest.mark.parametrize("command", ["train", "retrain", "simulate"])
+def test_the_commands_refuse_unknown_label_rules(command: str) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    result = CliRunner().invoke(app, [command, "--label-rules", "awre"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
+    assert "'--label-rules': use one of: aware, plain, aware-provisional" in text
