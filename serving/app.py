@@ -39,6 +39,7 @@ from serving.schemas import (
     ModelInfo,
     ScoreRequest,
     ScoreResponse,
+    error_items,
 )
 from serving.storage import IdempotencyConflict, Store, make_engine, upgrade
 
@@ -137,27 +138,11 @@ async def _poll(app: FastAPI) -> None:
 # --- errors --------------------------------------------------------------------------------
 
 
-def _field(loc: Sequence[int | str]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 naming each bad field; never echoes the submitted value (it may be personal data)."""
-    items = []
-    for error in exc.errors():
-        message = str(error.get("msg", "invalid value"))
-        field = _field(error.get("loc", ()))
-        if error.get("type") == "extra_forbidden":
-            message = "unknown field"
-        elif error.get("type") == "json_invalid":
-            field, message = "body", "request body is not valid JSON"
-        elif message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-            if ":" in message and message.split(":", 1)[0].isidentifier():
-                field, message = message.split(":", 1)[0], message.split(":", 1)[1].strip()
-        items.append({"field": field, "message": message})
-    return JSONResponse({"detail": items}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return JSONResponse(
+        {"detail": error_items(exc.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -76,7 +76,7 @@ from scoring.contract import (
 )
 from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
-from serving.schemas import FeedbackRequest
+from serving.schemas import FeedbackRequest, error_items
 from serving.storage import IdempotencyConflict, Store, hash_api_key
 from serving.tables import Decision, Feedback, UTCDateTime
 
@@ -1044,33 +1044,6 @@ def lead_page(
     return _lead_page(request, user, lead_id, notice=t("lead.noted") if noted else None)
 
 
-def _field_of(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
-def form_errors(exc: ValidationError) -> list[dict[str, str]]:
-    """Pydantic errors as ``{field, message}``, worded like the API's 422 answers.
-
-    Mirrors ``serving.app.validation_error``: model-level rules phrased
-    ``"reason: a rejection needs a reason tag"`` are attributed to their field, and no
-    submitted value is ever echoed.
-    """
-    items = []
-    for error in exc.errors():
-        message = str(error.get("msg", "invalid value"))
-        field = _field_of(tuple(error.get("loc", ())))
-        if error.get("type") == "extra_forbidden":
-            message = "unknown field"
-        elif message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-            head, sep, tail = message.partition(":")
-            if sep and head.isidentifier():
-                field, message = head, tail.strip()
-        items.append({"field": field, "message": message})
-    return items
-
-
 def _same_submission(
     stored: Mapping[str, Any], user: PageUser, lead_id: str, body: Mapping[str, Any]
 ) -> bool:
@@ -1109,7 +1082,7 @@ def _store_feedback(
     try:
         checked = FeedbackRequest.model_validate(body)
     except ValidationError as exc:
-        return False, form_errors(exc)
+        return False, error_items(exc.errors())
     _flush(request)  # link the feedback to the newest decision, as the API does
     try:
         row, created = store.add_feedback(

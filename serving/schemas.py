@@ -8,6 +8,7 @@ used, stored or echoed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -251,3 +252,30 @@ class ErrorItem(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list[ErrorItem]
+
+
+def error_items(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Pydantic errors as ``ErrorItem`` dicts: each bad field named, its value never echoed.
+
+    The API's 422 answers and the pages' form errors both use this. Model-level rules
+    phrased ``"reason: a rejection needs a reason tag"`` are attributed to their field;
+    the request's location prefix (``body``, ``query``...) is left out of the name.
+    """
+    items = []
+    for error in errors:
+        message = str(error.get("msg", "invalid value"))
+        parts = [
+            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")
+        ]
+        field = ".".join(parts) or "body"
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif error.get("type") == "json_invalid":
+            field, message = "body", "request body is not valid JSON"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+            head, sep, tail = message.partition(":")
+            if sep and head.isidentifier():
+                field, message = head, tail.strip()
+        items.append({"field": field, "message": message})
+    return items
