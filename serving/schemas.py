@@ -37,26 +37,20 @@ MAX_TOUCHES = 5_000
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
 
-def _as_utc(value: datetime) -> datetime:
-    """:func:`~scoring.contract.as_utc`, refusing years outside 1900-2200.
-
-    They are typos, and they would not fit the nanosecond timestamps the feature
-    pipeline computes with.
-    """
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValueError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
-    return as_utc(value)
-
-
-Instant = Annotated[datetime, AfterValidator(_as_utc)]
-
 BoundedTime = Annotated[
     datetime,
     Field(
         ge=datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC), lt=datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
     ),
 ]
-"""A time whose bounds pydantic checks without calling Python (see :class:`Touch`)."""
+"""A time in the years 1900-2200, checked by pydantic-core without calling Python.
+
+Other years are typos, and they would not fit the nanosecond timestamps the feature
+pipeline computes with.
+"""
+
+Instant = Annotated[BoundedTime, AfterValidator(as_utc)]
+"""A :data:`BoundedTime` made UTC (:func:`~scoring.contract.as_utc`: no zone means UTC)."""
 
 
 class Strict(BaseModel):
