@@ -192,15 +192,14 @@ def score_leads(
 
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
     metrics: Metrics = app.state.metrics
-    decisions: dict[str, int] = {}
+    decisions: dict[str, int] = {}  # one counter update per decision kind, not per lead
     for result in results:
         decisions[result["decision"]] = decisions.get(result["decision"], 0) + 1
-    for decision, n in decisions.items():
-        metrics.decisions.labels(decision).inc(n)
-    for result in results:
         metrics.scores.observe(result["p_won"])
         for field in result["unseen_categories"]:
             metrics.unseen.labels(field).inc()
+    for decision, n in decisions.items():
+        metrics.decisions.labels(decision).inc(n)
 
 
 def _component_schema(model: type[BaseModel]) -> dict[str, Any]:
