@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -105,6 +106,8 @@ def test_retrain_command_after_feedback_without_contact_attempts(
 
 _counter = itertools.count()
 _BASE_LEADS = 400
+RUN_TIME = pd.Timestamp("2026-07-01", tz="UTC")
+"""When the property's retraining runs: after every event the examples draw."""
 
 
 def _optional(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -188,7 +191,7 @@ def test_any_feedback_the_api_accepts_reaches_retrainings_labels(
     feedback = feedback[feedback["lead_id"] == lead_id]
 
     base = synthetic_history(_BASE_LEADS, months=18, seed=3)
-    history, used = merge_feedback(base, decisions, feedback)
+    history, used = merge_feedback(base, decisions, feedback, now=RUN_TIME)
     checked = validate_history(history)
     frame = build_dataset(checked.history).set_index("lead_id")
 

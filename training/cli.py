@@ -133,6 +133,7 @@ def retrain(
 ) -> None:
     """Retrain on the CRM history plus the feedback received through the API; gate; promote."""
     import httpx
+    import pandas as pd
 
     from training.history import CRMHistory
     from training.retrain import retrain as run_retrain
@@ -149,6 +150,7 @@ def retrain(
         store.feedback_frame(),
         settings,
         TrainConfig(seed=seed, maturity_days=maturity_days, label_rules=label_rules),  # type: ignore[arg-type]
+        now=pd.Timestamp.now(tz="UTC"),  # the data's clock never goes past this run
         progress=_progress,
         actor="cli-retrain",
     )
