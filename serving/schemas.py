@@ -299,14 +299,10 @@ def times_after(body: BaseModel, now: datetime, skew: timedelta) -> list[dict[st
     field's values in well under a millisecond; only a body that has a late time is
     walked field by field to name them.
     """
-    latest = as_utc(now) + skew
+    latest, message = time_bound(now, skew)
     naive = latest.replace(tzinfo=None)  # a touch may arrive without a zone (= UTC)
     if not _any_after([body], type(body), latest, naive):
         return []
-    message = (
-        f"must not be later than {latest.isoformat().replace('+00:00', 'Z')} "
-        f"(the server's time plus {skew.total_seconds():g} s allowed clock skew)"
-    )
     errors: list[dict[str, Any]] = []
 
     def late(at: datetime) -> bool:
@@ -330,6 +326,18 @@ def times_after(body: BaseModel, now: datetime, skew: timedelta) -> list[dict[st
 
     visit(body, ())
     return errors
+
+
+def time_bound(now: datetime, skew: timedelta) -> tuple[datetime, str]:
+    """The latest credible time and the message that refuses a later one.
+
+    Whole seconds (rounded down), so that the message states the bound exactly.
+    """
+    latest = (as_utc(now) + skew).replace(microsecond=0)
+    return latest, (
+        f"must not be later than {latest.isoformat().replace('+00:00', 'Z')} "
+        f"(now plus {skew.total_seconds():g} s allowed clock skew)"
+    )
 
 
 def _any_after(

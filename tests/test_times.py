@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,9 +21,7 @@ from tests.model_fixtures import admin_headers
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 """The server's clock in these tests."""
-BOUND = (
-    "must not be later than 2026-04-01T12:05:00Z (the server's time plus 300 s allowed clock skew)"
-)
+BOUND = "must not be later than 2026-04-01T12:05:00Z (now plus 300 s allowed clock skew)"
 
 
 def later(**delta: float) -> str:
@@ -210,3 +209,21 @@ def test_retraining_data_clock_never_passes_the_run(
     # a run whose data clock is ahead of the data stops at the run: never in the future
     early = merge_feedback(base, store.decisions_for_training(), store.feedback_frame(), now=NOW)
     assert early[0].snapshot_at == pd.Timestamp(NOW)
+
+
+def test_rescore_refuses_an_as_of_in_the_future(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``leadscore rescore --as-of`` writes decisions: the API's rule holds for it too."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
+    monkeypatch.delenv("LEADSCORE_TRACKING_URI", raising=False)
+    monkeypatch.delenv("LEADSCORE_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["rescore", "--as-of", "2100-01-01"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
+    assert "Invalid value for --as-of: must not be later than" in text
+    assert "plus 300 s allowed clock skew" in text
