@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.contract import FEEDBACK_COLUMNS, Outcome, SalesDecision
+from scoring.contract import FEEDBACK_COLUMNS, LEAD_ORDINAL_FEATURES, Outcome, SalesDecision
 from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES
 from scoring.settings import Settings
 from training.history import CRMHistory
@@ -77,6 +77,16 @@ def served_history(
     served["created_at"] = pd.to_datetime(
         served.get("created_at", served["mql_at"]), utc=True, errors="coerce", format="ISO8601"
     ).fillna(served["mql_at"])
+    # The API accepts what an export's validation would drop; a served lead keeps what the
+    # scorer made of it. Scored as of a moment before its created_at, it existed by then
+    # (its lead-time features are the served ones); an ordinal value outside the
+    # contract's order was scored as missing (``scoring.features`` encodes it as NaN).
+    served["created_at"] = served["created_at"].where(
+        served["created_at"] <= served["mql_at"], served["mql_at"]
+    )
+    for col, order in LEAD_ORDINAL_FEATURES.items():
+        if col in served.columns:
+            served[col] = served[col].where(served[col].isin(order))
     computed = (*TOUCH_FEATURES, *LEAD_TIME_FEATURES)
     leads = served[[c for c in served.columns if c not in computed and c != "as_of"]].copy()
     served_features = served[["lead_id", *[c for c in computed if c in served.columns]]]
