@@ -9,6 +9,7 @@ open an empty store ("registered model not found").
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -58,6 +59,13 @@ class Settings(BaseSettings):
     )
     registry_timeout_seconds: float = Field(default=5.0, gt=0.0)
     top_reasons: int = Field(default=3, ge=0, le=20)
+    clock_skew_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86_400.0,
+        description="How far past the server's clock an `as_of` or event time may be (the "
+        "sender's clock may run a little ahead); a later time is refused with a 422.",
+    )
     bootstrap_admin_key: str | None = Field(
         default=None,
         description="If set, an admin API key with this value is ensured at start-up (demo, CI).",
@@ -78,6 +86,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_registry_uri(self) -> str:
         return _absolute_uri(self.registry_uri) if self.registry_uri else self.resolved_tracking_uri
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.clock_skew_seconds)
 
     @cached_property
     def artifact_root(self) -> Path:

@@ -13,7 +13,7 @@ import functools
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -40,10 +40,13 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResponse,
     error_items,
+    times_after,
 )
 from serving.storage import IdempotencyConflict, Store, make_engine, upgrade
 
 log = logging.getLogger("leadscore.api")
+
+Clock = Callable[[], datetime]
 
 Scorer = Annotated[Principal, Depends(require_roles(Role.SCORER))]
 Sales = Annotated[Principal, Depends(require_roles(Role.SALES))]
@@ -74,6 +77,15 @@ async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
+async def request_time(request: Request) -> datetime:
+    """When the request arrived, by the server's clock (``app.state.clock``).
+
+    The default scoring moment and the bound on every time a request carries (see
+    :func:`~serving.schemas.times_after`). A dependency, so tests set the clock.
+    """
+    return request.app.state.clock()
+
+
 async def get_model(request: Request) -> LoadedModel:
     model = request.app.state.models.current
     if model is None:
@@ -84,6 +96,7 @@ async def get_model(request: Request) -> LoadedModel:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
+Arrival = Annotated[datetime, Depends(request_time)]
 
 
 @contextlib.asynccontextmanager
@@ -213,8 +226,20 @@ def _component_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def refuse_future_times(body: BaseModel, arrival: datetime, settings: Settings) -> None:
+    """A 422 naming each time in ``body`` later than the arrival plus the allowed skew."""
+    late = times_after(body, arrival, settings.clock_skew)
+    if late:
+        raise RequestValidationError(late)
+
+
 def _score_batch(
-    raw: bytes, model: LoadedModel, settings: Settings, decision_log: DecisionLog, app: FastAPI
+    raw: bytes,
+    arrival: datetime,
+    model: LoadedModel,
+    settings: Settings,
+    decision_log: DecisionLog,
+    app: FastAPI,
 ) -> JSONResponse:
     try:
         body = BatchRequest.model_validate_json(raw)
@@ -232,8 +257,9 @@ def _score_batch(
             },
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
+    refuse_future_times(body, arrival, settings)
     request_id = uuid.uuid4().hex
-    default_as_of = body.as_of or now()
+    default_as_of = body.as_of or arrival
     as_of = [lead.as_of or default_as_of for lead in body.leads]
     k = settings.top_reasons if body.reasons else 0
     results = score_leads(model, body.leads, as_of, k, request_id, decision_log)
@@ -241,8 +267,11 @@ def _score_batch(
     return JSONResponse({"request_id": request_id, "results": results})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Nothing is loaded until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastAPI:
+    """Build the app. Nothing is loaded until the lifespan starts.
+
+    ``clock`` is the server's time (aware, UTC): tests pass their own.
+    """
     settings = settings or Settings()
     app = FastAPI(
         title="leadscore",
@@ -252,6 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERRORS,
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.metrics = Metrics()
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
@@ -267,16 +297,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request: Request,
         model: ModelDep,
         settings: SettingsDep,
+        arrival: Arrival,
         _: Scorer,
         reasons: Annotated[
             int | None, Query(ge=0, le=20, description="Top reasons each way")
         ] = None,
     ) -> JSONResponse:
         """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
+        refuse_future_times(body, arrival, settings)
         request_id = uuid.uuid4().hex
         k = settings.top_reasons if reasons is None else reasons
         results = score_leads(
-            model, [body], [body.as_of or now()], k, request_id, request.app.state.decision_log
+            model, [body], [body.as_of or arrival], k, request_id, request.app.state.decision_log
         )
         _observe(request.app, results)
         return JSONResponse(results[0])
@@ -296,6 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request: Request,
         model: ModelDep,
         settings: SettingsDep,
+        arrival: Arrival,
         _: Scorer,
     ) -> JSONResponse:
         """Score up to ``batch_max_leads`` leads at once (vectorised); reasons on request.
@@ -306,7 +339,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """
         raw = await request.body()
         return await run_in_threadpool(
-            _score_batch, raw, model, settings, request.app.state.decision_log, request.app
+            _score_batch,
+            raw,
+            arrival,
+            model,
+            settings,
+            request.app.state.decision_log,
+            request.app,
         )
 
     @app.get("/v1/leads/{lead_id}/decision", tags=["sales"])
@@ -336,6 +375,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: FeedbackRequest,
         request: Request,
         store: StoreDep,
+        settings: SettingsDep,
+        arrival: Arrival,
         principal: Sales,
         idempotency_key: Annotated[
             str,
@@ -349,6 +390,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     ) -> JSONResponse:
         """Record a sales decision or deal outcome. 201 only after a durable commit."""
+        refuse_future_times(body, arrival, settings)
         request.app.state.decision_log.flush()
         try:
             row, created = store.add_feedback(

@@ -76,7 +76,7 @@ from scoring.contract import (
 )
 from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
-from serving.schemas import FeedbackRequest, error_items
+from serving.schemas import FeedbackRequest, error_items, times_after
 from serving.storage import IdempotencyConflict, Store, hash_api_key
 from serving.tables import Decision, Feedback, UTCDateTime
 
@@ -1083,6 +1083,9 @@ def _store_feedback(
         checked = FeedbackRequest.model_validate(body)
     except ValidationError as exc:
         return False, error_items(exc.errors())
+    late = times_after(checked, _now(), request.app.state.settings.clock_skew)
+    if late:  # the API's rule; a form's times are the pages' clock unless a person types one
+        return False, error_items(late)
     _flush(request)  # link the feedback to the newest decision, as the API does
     try:
         row, created = store.add_feedback(

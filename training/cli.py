@@ -133,6 +133,7 @@ def retrain(
 ) -> None:
     """Retrain on the CRM history plus the feedback received through the API; gate; promote."""
     import httpx
+    import pandas as pd
 
     from training.history import CRMHistory
     from training.retrain import retrain as run_retrain
@@ -149,6 +150,7 @@ def retrain(
         store.feedback_frame(),
         settings,
         TrainConfig(seed=seed, maturity_days=maturity_days, label_rules=label_rules),  # type: ignore[arg-type]
+        now=pd.Timestamp.now(tz="UTC"),  # the data's clock never goes past this run
         progress=_progress,
         actor="cli-retrain",
     )
@@ -257,9 +259,16 @@ def rescore(
 
     from scoring.model import LeadScorer
     from serving.rescore import rescore_open_leads
+    from serving.schemas import time_bound
     from training.registry import CHAMPION, configure, download_scorer, resolve_version
 
     settings = Settings()
+    now = pd.Timestamp.now(tz="UTC")
+    moment = pd.Timestamp(as_of or now)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
+    latest, message = time_bound(now.to_pydatetime(), settings.clock_skew)
+    if moment > latest:  # the API's rule: a decision as of the future cannot be true
+        raise typer.BadParameter(message, param_hint="--as-of")
     client = configure(settings)
     version = resolve_version(client, settings, CHAMPION)
     if version is None:
@@ -267,8 +276,6 @@ def rescore(
     with tempfile.TemporaryDirectory() as tmp:
         scorer = LeadScorer.load(download_scorer(settings, version, Path(tmp)))
     store = _store()
-    moment = pd.Timestamp(as_of or pd.Timestamp.now(tz="UTC"))
-    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
     crossings, rows = rescore_open_leads(
         scorer,
         store.decisions_for_training(),

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.contract import FEEDBACK_COLUMNS, Outcome, SalesDecision
+from scoring.contract import FEEDBACK_COLUMNS, LEAD_ORDINAL_FEATURES, Outcome, SalesDecision
 from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES
 from scoring.settings import Settings
 from training.history import CRMHistory
@@ -42,6 +42,9 @@ class FeedbackUsed:
     """Served leads whose id is also in the base history: their served row replaces the
     historical one and their feedback is merged. Expected to be 0 unless the history
     export already contains leads the server scored; a large number means colliding ids."""
+    after_now: int = 0
+    """Decisions and feedback events dated after the run (stored before the API refused
+    future times): left out, as events that cannot have happened yet."""
 
     def params(self) -> dict[str, Any]:
         return {f"feedback_{k}": v for k, v in self.__dict__.items()}
@@ -74,6 +77,16 @@ def served_history(
     served["created_at"] = pd.to_datetime(
         served.get("created_at", served["mql_at"]), utc=True, errors="coerce", format="ISO8601"
     ).fillna(served["mql_at"])
+    # The API accepts what an export's validation would drop; a served lead keeps what the
+    # scorer made of it. Scored as of a moment before its created_at, it existed by then
+    # (its lead-time features are the served ones); an ordinal value outside the
+    # contract's order was scored as missing (``scoring.features`` encodes it as NaN).
+    served["created_at"] = served["created_at"].where(
+        served["created_at"] <= served["mql_at"], served["mql_at"]
+    )
+    for col, order in LEAD_ORDINAL_FEATURES.items():
+        if col in served.columns:
+            served[col] = served[col].where(served[col].isin(order))
     computed = (*TOUCH_FEATURES, *LEAD_TIME_FEATURES)
     leads = served[[c for c in served.columns if c not in computed and c != "as_of"]].copy()
     served_features = served[["lead_id", *[c for c in computed if c in served.columns]]]
@@ -104,10 +117,24 @@ def served_history(
 
 
 def merge_feedback(
-    base: CRMHistory, decisions: pd.DataFrame, feedback: pd.DataFrame
+    base: CRMHistory, decisions: pd.DataFrame, feedback: pd.DataFrame, *, now: pd.Timestamp
 ) -> tuple[CRMHistory, FeedbackUsed]:
-    """The base history plus the served leads and their feedback, as one history."""
+    """The base history plus the served leads and their feedback, as one history.
+
+    Its snapshot is the data's own clock (the latest feedback, outcome or scoring moment,
+    or the base export's snapshot), never later than ``now``, the time the run happens:
+    a clock ahead of the run would label leads whose outcome is not known yet and leave
+    the test period empty.
+    """
+    now = pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    # scoring moments and events after the run cannot have happened yet: the API refuses
+    # them, but rows stored before it did may hold them
+    future_decisions = pd.to_datetime(decisions["as_of"], utc=True) > now
+    future_feedback = pd.to_datetime(feedback["at"], utc=True) > now
+    decisions, feedback = decisions[~future_decisions], feedback[~future_feedback]
     leads, served_features, sales, outcomes, summary = served_history(decisions, feedback)
+    summary.after_now = int(future_decisions.sum() + future_feedback.sum())
     served_ids = set(leads["lead_id"])
     summary.history_overlap = int(base.leads["lead_id"].isin(served_ids).sum())
     merged_leads = pd.concat(
@@ -126,7 +153,7 @@ def merge_feedback(
         touches=base.touches,
         feedback=pd.concat([base.feedback, sales], ignore_index=True),
         outcomes=merged_outcomes,
-        snapshot_at=max(latest),
+        snapshot_at=min(max(latest), now),
         # a generator's truth (synthetic bases only) covers the base leads, not the served
         # ones: a half-NaN oracle would break the evaluation's oracle metrics
         oracle=base.oracle if leads.empty else None,
@@ -149,15 +176,22 @@ def retrain(
     settings: Settings,
     config: TrainConfig | None = None,
     *,
+    now: pd.Timestamp,
     progress: Progress = lambda _: None,
     actor: str = "retrain",
 ) -> RetrainOutcome:
-    """Train a challenger on history + served feedback and put it through the gate."""
-    history, used = merge_feedback(base, decisions, feedback)
+    """Train a challenger on history + served feedback and put it through the gate.
+
+    ``now`` is the run's time (the command line passes the real one, the simulation its
+    simulated week's end): the data's clock never goes past it.
+    """
+    history, used = merge_feedback(base, decisions, feedback, now=now)
     progress(
         f"feedback: {used.feedback_rows} events on {used.leads} served leads "
         f"({used.first_at} … {used.last_at})"
     )
+    if used.after_now:
+        progress(f"left out: {used.after_now} scoring moments or events dated after {now}")
     training = run_training(
         history,
         settings,

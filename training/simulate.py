@@ -373,6 +373,7 @@ class Simulation:
                     store.feedback_frame(),
                     self.settings,
                     sim_train_config(cfg),
+                    now=w_end,  # the simulated run happens at the week's end
                     actor=f"simulation-week-{week + 1}",
                 )
                 row.promoted = (

@@ -91,7 +91,10 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
             bad: np.ndarray = bad,
             own: np.ndarray = own,
         ) -> None:
-            rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+            # a missing comparison result flags nothing: nullable columns (the serving
+            # store's optional counts are Int64) give <NA> where a value is absent, and
+            # missing values have their own rule (required columns)
+            rows = np.flatnonzero(pd.array(mask, dtype="boolean").fillna(False))
             bad[rows] = True
             if problem != ORPHANED:
                 own[rows] = True
@@ -120,7 +123,7 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
                 frame[col] = parsed
         for col, (t, low, high) in NUMERIC_MIN.items():
             if t == table and col in frame.columns:
-                numbers = pd.to_numeric(frame[col], errors="coerce")
+                numbers = pd.to_numeric(frame[col], errors="coerce").astype("float64")
                 flag(numbers.isna() & frame[col].notna(), col, "not a number")
                 flag((numbers < low) | (numbers > high), col, f"outside [{low:g}, {high:g}]")
                 frame[col] = numbers
