@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from scoring.lifecycle import Breach, LifecycleViolation, SlaClocks
 from scoring.settings import Settings
 from serving.auth import Principal, Role, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
@@ -92,7 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.ensure_home()
     engine = make_engine(settings.resolved_database_url)
     await run_in_threadpool(upgrade, engine)
-    store = Store(engine)
+    store = Store(engine, clocks=SlaClocks.from_settings(settings))
     if settings.bootstrap_admin_key:
         await run_in_threadpool(
             store.ensure_api_key, settings.bootstrap_admin_key, "bootstrap-admin", Role.ADMIN
@@ -200,6 +201,11 @@ def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
             metrics.unseen.labels(field).inc()
     for decision, n in decisions.items():
         metrics.decisions.labels(decision).inc(n)
+
+
+def _count_breach(metrics: Metrics, breach: Breach) -> None:
+    """An SLA breach an event revealed: one count in ``leadscore_sla_breaches_total``."""
+    metrics.sla_breaches.labels(breach.rule).inc()
 
 
 def _component_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -329,7 +335,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=status.HTTP_201_CREATED,
         tags=["sales"],
         responses={
-            409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}
+            409: {
+                "model": ErrorResponse,
+                "description": "Idempotency-Key reused with another body, or the event cannot "
+                "follow the lead's history (`detail[].rule` names the lifecycle rule)",
+            }
         },
     )
     def feedback(
@@ -348,18 +358,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         ],
     ) -> JSONResponse:
-        """Record a sales decision or deal outcome. 201 only after a durable commit."""
+        """Record a sales event (``docs/lifecycle.md``). 201 only after a durable commit.
+
+        An event the lead's lifecycle refuses is a 409 (out of order) or a 422 (an
+        impossible value) whose ``detail`` names the field and the rule.
+        """
         request.app.state.decision_log.flush()
+        metrics: Metrics = request.app.state.metrics
         try:
             row, created = store.add_feedback(
                 body.model_dump(exclude_none=True, mode="json"),
                 idempotency_key=idempotency_key,
                 actor=principal.name,
+                on_breach=functools.partial(_count_breach, metrics),
             )
         except IdempotencyConflict:
             return JSONResponse(
                 {"detail": "Idempotency-Key was already used with a different body"},
                 status_code=status.HTTP_409_CONFLICT,
+            )
+        except LifecycleViolation as exc:
+            return JSONResponse(
+                {"detail": [exc.violation.as_detail()]}, status_code=exc.violation.status
             )
         except ValueError as exc:
             return JSONResponse(

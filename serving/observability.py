@@ -61,6 +61,12 @@ class Metrics:
         self.feedback = Counter(
             "leadscore_feedback_total", "Feedback events stored", ["kind"], registry=self.registry
         )
+        self.sla_breaches = Counter(
+            "leadscore_sla_breaches_total",
+            "SLA breaches revealed by stored feedback events, by rule (docs/lifecycle.md)",
+            ["rule"],
+            registry=self.registry,
+        )
         self.drift_psi = Gauge(
             "leadscore_drift_psi",
             "Population stability index against the training data, by feature",

@@ -74,6 +74,7 @@ from scoring.contract import (
     RejectionReason,
     SalesDecision,
 )
+from scoring.lifecycle import LifecycleViolation
 from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
 from serving.schemas import FeedbackRequest, error_items
@@ -1096,6 +1097,8 @@ def _store_feedback(
         if winner is not None and _same_submission(winner, user, lead_id, body):
             return True, []
         return False, [{"field": "form", "message": "reused"}]
+    except LifecycleViolation as exc:  # the lead's lifecycle refuses it: say which rule
+        return False, [{"field": exc.violation.field, "message": exc.violation.message}]
     except ValueError as exc:
         return False, [{"field": "body", "message": str(exc)}]
     if created:
@@ -1164,7 +1167,9 @@ def record_decision(
     if reason:
         body["reason"] = reason
     if contact_attempts.strip():
-        body["contact_attempts"] = contact_attempts.strip()
+        attempts = contact_attempts.strip()
+        # a form sends text; the API's number is strict (a JSON true is not 1)
+        body["contact_attempts"] = int(attempts) if attempts.isdecimal() else attempts
     if comment.strip():
         body["comment"] = comment
     ok, errors = _store_feedback(request, user, lead_id, body, form["idem"])
