@@ -58,13 +58,14 @@ from scoring.contract import PII_COLUMNS, HandoffDecision, RejectionReason, as_u
 from scoring.lifecycle import (
     Breach,
     Event,
-    EventKind,
     LifecycleViolation,
     SlaClocks,
     Transition,
     check,
+    feedback_row_event,
     new_breaches,
     qualification_violation,
+    scored_event,
 )
 from serving.tables import (
     CATEGORY_LEN,
@@ -541,36 +542,6 @@ def _event(normal: Mapping[str, Any], at: datetime) -> Event:
     )
 
 
-def feedback_event(row: Mapping[str, Any]) -> Event:
-    """A stored feedback row (or a feedback frame's row) as a lifecycle event."""
-
-    def present(value: Any) -> Any:
-        if value is None or (not isinstance(value, Mapping | list) and pd.isna(value)):
-            return None
-        return value
-
-    attempts = present(row.get("contact_attempts"))
-    return Event(
-        str(row["kind"]),
-        _timestamp(row["at"], "at"),
-        reason=present(row.get("reason")),
-        amount=present(row.get("amount")),
-        contact_attempts=None if attempts is None else int(attempts),
-        qualification=present(row.get("qualification")),
-        implied=bool(present(row.get("implied")) or False),
-    )
-
-
-def _created_at(value: Any) -> datetime | None:
-    """The ``created_at`` a decision's features kept, if it reads as a time."""
-    if value is None:
-        return None
-    try:
-        return _timestamp(value, "created_at")
-    except ValueError:
-        return None
-
-
 def _frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], table: Any) -> pd.DataFrame:
     """Rows as a DataFrame with stable dtypes (also when empty): UTC datetimes, floats."""
     frame = pd.DataFrame([dict(r) for r in rows], columns=list(columns))
@@ -938,15 +909,7 @@ class Store:
             .where(decisions.c.lead_id == lead_id)
             .order_by(decisions.c.scored_at, decisions.c.id)
         ).all()
-        events = [
-            Event(
-                EventKind.SCORED,
-                as_utc(r.as_of),
-                decision=r.decision,
-                created_at=_created_at((r.features or {}).get("created_at")),
-            )
-            for r in scored
-        ]
+        events = [scored_event(r.as_of, r.decision, r.features) for r in scored]
         f = Feedback.__table__
         rows = conn.execute(
             select(
@@ -961,7 +924,7 @@ class Store:
             .where(f.c.lead_id == lead_id)
             .order_by(f.c.at, f.c.received_at, f.c.id)
         ).all()
-        events += [feedback_event(r._mapping) for r in rows]
+        events += [feedback_row_event(r._mapping) for r in rows]
         return events, (scored[-1].id if scored else None)
 
     @staticmethod

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
@@ -338,3 +339,48 @@ def test_the_migration_keeps_every_stored_row(db_url: str) -> None:
         assert store.count_feedback(kind="contacted") == 1
     finally:
         engine.dispose()
+
+
+# --- retraining reads the same lifecycle ------------------------------------------------------
+
+
+def test_retraining_reads_stored_feedback_through_the_lifecycle() -> None:
+    """Rows stored before the rules: SQL→won can no longer exceed 100 % in training data."""
+    from training.retrain import served_history
+
+    decisions = pd.DataFrame(
+        {
+            "lead_id": ["w", "l", "x"],
+            "scored_at": [T0] * 3,
+            "as_of": [T0] * 3,
+            "decision": ["hand_to_sales"] * 3,
+            "features": [{"created_at": (T0 - 24 * H).isoformat()}] * 3,
+        }
+    )
+    day = 24 * H
+    feedback = pd.DataFrame(
+        [
+            # won, no acceptance recorded: its acceptance is implied
+            {"lead_id": "w", "kind": "won", "at": T0 + 30 * day, "amount": 9_000.0},
+            # lost, then "won" (impossible): the won is left out
+            {"lead_id": "l", "kind": "accepted", "at": T0 + day},
+            {"lead_id": "l", "kind": "lost", "at": T0 + 20 * day},
+            {"lead_id": "l", "kind": "won", "at": T0 + 40 * day, "amount": 5.0},
+            # a won dated before the lead existed; feedback on a lead never scored
+            {"lead_id": "x", "kind": "won", "at": T0 - 9 * day, "amount": 1.0},
+            {"lead_id": "nobody", "kind": "accepted", "at": T0},
+        ],
+        columns=["lead_id", "kind", "reason", "at", "contact_attempts", "amount", "implied"],
+    )
+    feedback["at"] = pd.to_datetime(feedback["at"], utc=True)
+    _, _, sales, outcomes, _ = served_history(decisions, feedback)
+    assert sorted(zip(sales["lead_id"], sales["decision"], strict=True)) == [
+        ("l", "accepted"),
+        ("w", "accepted"),
+    ]
+    assert sorted(zip(outcomes["lead_id"], outcomes["outcome"], strict=True)) == [
+        ("l", "lost"),
+        ("w", "won"),
+    ]
+    won = outcomes.loc[outcomes["outcome"] == "won", "lead_id"]
+    assert set(won) <= set(sales.loc[sales["decision"] == "accepted", "lead_id"])
