@@ -525,7 +525,7 @@ def consistent_feedback(decisions: pd.DataFrame, feedback: pd.DataFrame) -> pd.D
     SQL→won can never exceed 100 %.
     """
     if feedback.empty or decisions.empty:
-        return feedback.iloc[0:0]
+        return feedback.iloc[0:0].assign(implied=False)
     keep: list[Any] = []
     implied: list[dict[str, Any]] = []
     for lead_id, result in replay_tables(decisions, feedback).items():
@@ -536,10 +536,12 @@ def consistent_feedback(decisions: pd.DataFrame, feedback: pd.DataFrame) -> pd.D
                 implied.append(
                     {"lead_id": lead_id, "kind": event.kind, "at": event.at, "implied": True}
                 )
-    kept = feedback.loc[keep]
+    kept = feedback.loc[keep].copy()
+    if "implied" not in kept.columns:
+        kept["implied"] = False
     if not implied:
         return kept
-    made = pd.DataFrame(implied).reindex(columns=feedback.columns)
+    made = pd.DataFrame(implied).reindex(columns=kept.columns)
     made["at"] = pd.to_datetime(made["at"], utc=True)
     if "received_at" in made:
         made["received_at"] = made["at"]
@@ -575,14 +577,16 @@ def sla_breaches(events: Iterable[Event], as_of: datetime, clocks: SlaClocks) ->
     Each handoff starts the decision and first-contact clocks; each acceptance without
     a qualification starts the SQL confirmation clock (an acceptance that carries one is
     confirmed at once). A clock breaches when its event came too late, or has not come
-    and ``as_of`` is past the deadline while the lead still waits for it: a first
-    contact is not owed once sales gave the lead back, nor a confirmation once the deal
+    and ``as_of`` is past the deadline while the lead still waits for it (``open``). A
+    first contact is not owed once sales gave the lead back before it was due (given
+    back later without one, it is a closed breach), nor a confirmation once the deal
     closed. A ``no_response`` rejection with fewer than the minimum contact attempts is
     a breach of its own.
     """
     breaches: list[Breach] = []
     handed_at: datetime | None = None
-    decided = contacted = given_back = False
+    given_back_at: datetime | None = None  # the lead left sales: rejected, returned, closed
+    decided = contacted = False
     accepted_at: datetime | None = None
     confirm_pending = False
 
@@ -596,17 +600,20 @@ def sla_breaches(events: Iterable[Event], as_of: datetime, clocks: SlaClocks) ->
         if not decided and as_of > due:
             breaches.append(Breach("decision_late", due, handed_at, True))
         due = hours(handed_at, clocks.first_contact_hours)
-        if not contacted and not given_back and as_of > due:
-            breaches.append(Breach("first_contact_late", due, handed_at, True))
+        if not contacted:
+            if given_back_at is None and as_of > due:
+                breaches.append(Breach("first_contact_late", due, handed_at, True))
+            elif given_back_at is not None and given_back_at > due:
+                breaches.append(Breach("first_contact_late", due, handed_at, False))
 
     for event in replay(events).events:
         kind = event.kind
         if kind == EventKind.SCORED:
             if event.decision == "hand_to_sales" and (
-                handed_at is None or (given_back and accepted_at is None)
+                handed_at is None or (given_back_at is not None and accepted_at is None)
             ):
                 close_handoff()
-                handed_at, decided, contacted, given_back = event.at, False, False, False
+                handed_at, decided, contacted, given_back_at = event.at, False, False, None
             continue
         if handed_at is not None and kind in SALES_DECISIONS and not decided:
             decided = True
@@ -619,7 +626,7 @@ def sla_breaches(events: Iterable[Event], as_of: datetime, clocks: SlaClocks) ->
             if event.at > due:
                 breaches.append(Breach("first_contact_late", due, handed_at, False))
         if kind in (EventKind.REJECTED, EventKind.RETURNED_TO_NURTURE, *OUTCOMES):
-            given_back = True
+            given_back_at = given_back_at or event.at
         if (
             kind == EventKind.REJECTED
             and event.reason == RejectionReason.NO_RESPONSE

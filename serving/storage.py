@@ -840,7 +840,9 @@ class Store:
                 received_at = self._now()
                 at = _timestamp(normal["at"], "at") if "at" in normal else received_at
                 event = _event(normal, at)
-                history, decision_id = self._lifecycle_history(conn, normal["lead_id"])
+                lead_id = normal["lead_id"]
+                histories, latest = self._lifecycle_histories(conn, [lead_id])
+                history, decision_id = histories[lead_id], latest.get(lead_id)
                 outcome = check(history, event)
                 if not isinstance(outcome, Transition):
                     raise LifecycleViolation(outcome)
@@ -895,24 +897,40 @@ class Store:
                 on_breach(breach)
         return row, True
 
-    def lifecycle_events(self, lead_id: str) -> list[Event]:
-        """One lead's history as lifecycle events: its scores, then its feedback."""
+    def lifecycle_events(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """Each lead's history as lifecycle events (scores, then feedback); for the queue."""
         with self._engine.connect() as conn:
-            return self._lifecycle_history(conn, lead_id)[0]
+            return self._lifecycle_histories(conn, lead_ids)[0]
 
     @staticmethod
-    def _lifecycle_history(conn: Connection, lead_id: str) -> tuple[list[Event], str | None]:
-        """The lead's events (scores and feedback) and its latest decision's id."""
+    def _lifecycle_histories(
+        conn: Connection, lead_ids: Sequence[str]
+    ) -> tuple[dict[str, list[Event]], dict[str, str]]:
+        """The leads' events (scores and feedback) and each one's latest decision id."""
+        ids = list(dict.fromkeys(lead_ids))
+        events: dict[str, list[Event]] = {lead_id: [] for lead_id in ids}
+        latest: dict[str, str] = {}
+        if not ids:
+            return events, latest
         decisions = Decision.__table__
         scored = conn.execute(
-            select(decisions.c.id, decisions.c.as_of, decisions.c.decision, decisions.c.features)
-            .where(decisions.c.lead_id == lead_id)
+            select(
+                decisions.c.id,
+                decisions.c.lead_id,
+                decisions.c.as_of,
+                decisions.c.decision,
+                decisions.c.features,
+            )
+            .where(decisions.c.lead_id.in_(ids))
             .order_by(decisions.c.scored_at, decisions.c.id)
         ).all()
-        events = [scored_event(r.as_of, r.decision, r.features) for r in scored]
+        for r in scored:
+            events[r.lead_id].append(scored_event(r.as_of, r.decision, r.features))
+            latest[r.lead_id] = r.id
         f = Feedback.__table__
         rows = conn.execute(
             select(
+                f.c.lead_id,
                 f.c.kind,
                 f.c.at,
                 f.c.reason,
@@ -921,11 +939,12 @@ class Store:
                 f.c.qualification,
                 f.c.implied,
             )
-            .where(f.c.lead_id == lead_id)
+            .where(f.c.lead_id.in_(ids))
             .order_by(f.c.at, f.c.received_at, f.c.id)
         ).all()
-        events += [feedback_row_event(r._mapping) for r in rows]
-        return events, (scored[-1].id if scored else None)
+        for r in rows:
+            events[r.lead_id].append(feedback_row_event(r._mapping))
+        return events, latest
 
     @staticmethod
     def _feedback_by_key(conn: Connection, key: str) -> dict[str, Any] | None:

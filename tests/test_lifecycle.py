@@ -384,3 +384,59 @@ def test_retraining_reads_stored_feedback_through_the_lifecycle() -> None:
     ]
     won = outcomes.loc[outcomes["outcome"] == "won", "lead_id"]
     assert set(won) <= set(sales.loc[sales["decision"] == "accepted", "lead_id"])
+
+
+# --- the reports read the same lifecycle ------------------------------------------------------
+
+
+def _decisions(*lead_ids: str) -> pd.DataFrame:
+    n = len(lead_ids)
+    return pd.DataFrame(
+        {
+            "id": [f"{i:032d}" for i in range(n)],
+            "lead_id": list(lead_ids),
+            "scored_at": [T0] * n,
+            "as_of": [T0] * n,
+            "decision": ["hand_to_sales"] * n,
+            "features": [{"channel": "seo", "created_at": (T0 - 24 * H).isoformat()}] * n,
+            "p_sql": [0.5] * n,
+            "p_won": [0.2] * n,
+            "fit_score": [50.0] * n,
+            "engagement_score": [50.0] * n,
+            "channel": ["seo"] * n,
+            "industry": [None] * n,
+            "company_size": [None] * n,
+            "country": [None] * n,
+        }
+    )
+
+
+def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches() -> None:
+    """Rows stored before the rules (two wins, one acceptance) used to read SQL→won 200 %."""
+    from serving.reports import from_store, funnel_report, sla_report
+
+    day = 24 * H
+    feedback = pd.DataFrame(
+        [
+            {"lead_id": "a", "kind": "accepted", "at": T0 + 10 * H},  # decided 10 h late
+            {"lead_id": "a", "kind": "won", "at": T0 + 30 * day, "amount": 9_000.0},
+            {"lead_id": "b", "kind": "won", "at": T0 + 30 * day, "amount": 0.0},  # no amount
+            {"lead_id": "c", "kind": "lost", "at": T0 + 9 * day},
+            {"lead_id": "c", "kind": "won", "at": T0 + 20 * day, "amount": 7.0},  # after lost
+            {"lead_id": "d", "kind": "rejected", "reason": "no_response",
+             "contact_attempts": 1, "at": T0 + 2 * H},
+        ],
+        columns=["lead_id", "kind", "reason", "at", "contact_attempts",
+                 "first_response_hours", "amount"],
+    )  # fmt: skip
+    feedback["at"] = pd.to_datetime(feedback["at"], utc=True)
+    data = from_store(_decisions("a", "b", "c", "d"), feedback, as_of=T0 + 60 * day)
+    total = funnel_report(data, group_by=())["total"]
+    assert total["won"] <= total["sql"] and total["sql_to_won"] <= 1.0
+    assert (total["sql"], total["won"]) == (2, 1)  # a; c (its lost implies an acceptance)
+    assert any("2 feedback event(s) the lead lifecycle refuses" in n for n in data.notes)
+    sla = sla_report(data, group_by=())["total"]
+    assert sla["breaches_decision_late"] == 3  # a (10 h); b never decided; c decided at 9 d
+    assert sla["breaches_no_response_few_attempts"] == 1
+    assert sla["breaches_first_contact_late"] == 3  # a, b and c were never contacted
+    assert sla["breaches_sql_confirm_late"] == 1  # a: accepted, never qualified
