@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -411,9 +412,12 @@ def _decisions(*lead_ids: str) -> pd.DataFrame:
     )
 
 
-def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches() -> None:
+def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches(
+    tmp_path: Path,
+) -> None:
     """Rows stored before the rules (two wins, one acceptance) used to read SQL→won 200 %."""
-    from serving.reports import from_store, funnel_report, sla_report
+    from serving.report_html import write_html
+    from serving.reports import build_report, from_store, funnel_report, sla_report
 
     day = 24 * H
     feedback = pd.DataFrame(
@@ -440,3 +444,5 @@ def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches(
     assert sla["breaches_no_response_few_attempts"] == 1
     assert sla["breaches_first_contact_late"] == 3  # a, b and c were never contacted
     assert sla["breaches_sql_confirm_late"] == 1  # a: accepted, never qualified
+    html = write_html(build_report(data, group_by=("channel",)), tmp_path).read_text()
+    assert "SLA breaches: decision / first contact" in html
