@@ -385,8 +385,9 @@ def _scored(state: LeadState, event: Event) -> LeadState:
 
 
 def _order(events: Iterable[Event]) -> list[Event]:
-    """Events in time order; at one instant a score comes before the feedback on it."""
-    return sorted(events, key=lambda e: (e.at, e.kind != EventKind.SCORED))
+    """Events in time order; at one instant a score comes first, then an implied step,
+    then the event that implied it."""
+    return sorted(events, key=lambda e: (e.at, e.kind != EventKind.SCORED, not e.implied))
 
 
 @dataclass

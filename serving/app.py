@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
-from scoring.lifecycle import Breach, LifecycleViolation, SlaClocks
+from scoring.lifecycle import LifecycleViolation, SlaClocks
 from scoring.settings import Settings
 from serving.auth import Principal, Role, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
@@ -203,11 +203,6 @@ def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
         metrics.decisions.labels(decision).inc(n)
 
 
-def _count_breach(metrics: Metrics, breach: Breach) -> None:
-    """An SLA breach an event revealed: one count in ``leadscore_sla_breaches_total``."""
-    metrics.sla_breaches.labels(breach.rule).inc()
-
-
 def _component_schema(model: type[BaseModel]) -> dict[str, Any]:
     """``model``'s JSON schema for ``openapi_extra``: nested models point into components.
 
@@ -370,7 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 body.model_dump(exclude_none=True, mode="json"),
                 idempotency_key=idempotency_key,
                 actor=principal.name,
-                on_breach=functools.partial(_count_breach, metrics),
+                on_breach=metrics.count_breach,
             )
         except IdempotencyConflict:
             return JSONResponse(

@@ -15,6 +15,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from scoring.lifecycle import Breach
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -73,6 +75,10 @@ class Metrics:
             ["feature"],
             registry=self.registry,
         )
+
+    def count_breach(self, breach: Breach) -> None:
+        """An SLA breach a stored feedback event revealed (``leadscore_sla_breaches_total``)."""
+        self.sla_breaches.labels(breach.rule).inc()
 
 
 class ObservabilityMiddleware:

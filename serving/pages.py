@@ -1115,11 +1115,13 @@ def _store_feedback(
     except ValidationError as exc:
         return False, error_items(exc.errors())
     _flush(request)  # link the feedback to the newest decision, as the API does
+    metrics = getattr(request.app.state, "metrics", None)
     try:
         row, created = store.add_feedback(
             checked.model_dump(exclude_none=True, mode="json"),
             idempotency_key=idem,
             actor=user.name,
+            on_breach=None if metrics is None else metrics.count_breach,
         )
     except IdempotencyConflict:
         # two submits raced past the check above: the winner's row decides
@@ -1139,7 +1141,6 @@ def _store_feedback(
     except ValueError as exc:
         return False, [{"field": "body", "message": str(exc)}]
     if created:
-        metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.feedback.labels(row["kind"]).inc()
         log.info("page feedback stored: kind=%s", row["kind"])

@@ -290,6 +290,9 @@ class ModelInfo(BaseModel):
 class ErrorItem(BaseModel):
     field: str
     message: str
+    rule: str | None = Field(
+        default=None, description="The lead-lifecycle rule refused (docs/lifecycle.md)."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -919,13 +919,16 @@ class Store:
                 decisions.c.lead_id,
                 decisions.c.as_of,
                 decisions.c.decision,
-                decisions.c.features,
+                # only the creation time: the snapshot may hold thousands of touches
+                decisions.c.features["created_at"].as_string().label("created_at"),
             )
             .where(decisions.c.lead_id.in_(ids))
             .order_by(decisions.c.scored_at, decisions.c.id)
         ).all()
         for r in scored:
-            events[r.lead_id].append(scored_event(r.as_of, r.decision, r.features))
+            events[r.lead_id].append(
+                scored_event(r.as_of, r.decision, {"created_at": r.created_at})
+            )
             latest[r.lead_id] = r.id
         f = Feedback.__table__
         rows = conn.execute(
@@ -940,7 +943,7 @@ class Store:
                 f.c.implied,
             )
             .where(f.c.lead_id.in_(ids))
-            .order_by(f.c.at, f.c.received_at, f.c.id)
+            .order_by(f.c.at, f.c.received_at, f.c.implied.desc(), f.c.id)
         ).all()
         for r in rows:
             events[r.lead_id].append(feedback_row_event(r._mapping))

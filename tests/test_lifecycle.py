@@ -288,12 +288,44 @@ def test_breaches_revealed_by_feedback_are_counted_in_metrics(
 
 
 def test_the_store_refuses_with_the_rule(store: Store) -> None:
+    """On SQLite and PostgreSQL: the lead's creation time comes out of the decision's JSON."""
     with pytest.raises(LifecycleViolation) as info:
         store.add_feedback(
             {"lead_id": "nobody", "kind": "accepted", "at": T0}, idempotency_key="k", actor="crm"
         )
     assert info.value.violation.rule == "not_scored"
+    store.record_decisions(
+        [
+            {
+                "lead_id": "L",
+                "scored_at": T0,
+                "as_of": T0,
+                "model_name": "leadscore",
+                "model_version": "1",
+                "features": {"created_at": (T0 - 24 * H).isoformat(), "touches": []},
+                "p_won": 0.3,
+                "fit_score": 50.0,
+                "engagement_score": 50.0,
+                "decision": "hand_to_sales",
+                "threshold": 0.1,
+            }
+        ]
+    )
+    for at, rule in ((T0 - 48 * H, "before_created"), (T0 - 12 * H, "before_scored")):
+        with pytest.raises(LifecycleViolation) as info:
+            store.add_feedback(
+                {"lead_id": "L", "kind": "accepted", "at": at}, idempotency_key="k", actor="crm"
+            )
+        assert (info.value.violation.rule, info.value.violation.status) == (rule, 422)
     assert store.count_feedback() == 0
+    _, created = store.add_feedback(
+        {"lead_id": "L", "kind": "lost", "at": T0 + H}, idempotency_key="k", actor="crm"
+    )
+    assert created and store.count_feedback(kind="accepted") == 1  # implied
+    events = store.lifecycle_events(["L"])["L"]
+    assert [e.kind for e in events] == ["scored", "accepted", "lost"]
+    assert events[0].created_at == T0 - 24 * H and events[1].implied
+    assert replay(events).refused == []  # the stored implied step is not a second one
 
 
 def test_the_migration_keeps_every_stored_row(db_url: str) -> None:
