@@ -301,6 +301,8 @@ def step(state: LeadState, event: Event) -> Transition | Violation:
         return Violation(
             "before_scored", "at", 422, "the event is dated before the lead was first scored"
         )
+    if event.kind == EventKind.DISAGREE:
+        return Transition(state)  # an opinion: any time after the first score, no effect
     if state.last_feedback_at is not None and event.at < state.last_feedback_at:
         return Violation(
             "out_of_order",
@@ -308,8 +310,6 @@ def step(state: LeadState, event: Event) -> Transition | Violation:
             409,
             "the event is dated before the lead's last recorded sales event",
         )
-    if event.kind == EventKind.DISAGREE:
-        return Transition(replace(state, last_feedback_at=event.at))
     if state.stage in CLOSED_STAGES:
         return Violation(
             "closed", "kind", 409, f"the deal is already {state.stage.value}: nothing may follow"

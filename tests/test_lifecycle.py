@@ -107,6 +107,14 @@ def test_impossible_and_out_of_order_events_are_refused_naming_the_rule(
     assert rule in violation.as_detail()["rule"] and violation.message
 
 
+def test_a_disagreement_is_an_opinion_at_any_time_after_the_first_score() -> None:
+    closed = [scored(), fb("lost", T0 + 5 * H)]
+    assert allowed(closed, fb("disagree", T0 + 2 * H)).state.stage == Stage.LOST
+    history = [scored(), fb("disagree", T0 + 9 * H)]
+    assert allowed(history, fb("accepted", T0 + 3 * H)).state.stage == Stage.ACCEPTED
+    assert refused([scored()], fb("disagree", T0 - H)).rule == "before_scored"
+
+
 def test_a_won_deal_without_a_recorded_acceptance_implies_one() -> None:
     result = allowed([scored()], fb("won", T0 + 30 * 24 * H, amount=12_000.0))
     assert result.state.stage == Stage.WON
