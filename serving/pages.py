@@ -78,6 +78,7 @@ from scoring.lifecycle import (
     QUALIFICATION_CRITERIA,
     LifecycleViolation,
     SlaClocks,
+    replay,
     sla_breaches,
 )
 from serving.auth import Principal, Role
@@ -666,12 +667,14 @@ def queue_page(
 def _flag_breaches(
     store: Store, rows: list[dict[str, Any]], now: datetime, clocks: SlaClocks
 ) -> None:
-    """Each row's SLA breaches as of ``now`` (``row["breaches"]``: rule names), from the
-    lead's lifecycle: each clock on its own event, late or still missing."""
+    """Each row's SLA breaches as of ``now`` (``row["breaches"]``: rule names) and its
+    lifecycle stage (``row["stage"]``): each clock on its own event, late or missing."""
     histories = store.lifecycle_events([row["lead_id"] for row in rows])
     for row in rows:
-        found = sla_breaches(histories.get(row["lead_id"], []), now, clocks)
+        events = histories.get(row["lead_id"], [])
+        found = sla_breaches(events, now, clocks)
         row["breaches"] = list(dict.fromkeys(b.rule for b in found))
+        row["stage"] = replay(events).state.stage.value
 
 
 def lead_state(store: Store, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:

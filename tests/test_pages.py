@@ -664,6 +664,7 @@ def test_accept_form_records_the_qualification_and_first_contact_is_its_own_even
     }
     page = client.get("/ui/leads/ui-hot-1").text
     assert "BANT: budget, need" in page
+    assert "Lifecycle stage: <strong>accepted (SQL)</strong>" in page
     # a second acceptance cannot follow: 409, naming the rule's field, nothing stored
     again = client.post(
         "/ui/leads/ui-hot-1/decision",
