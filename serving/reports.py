@@ -306,6 +306,8 @@ class ReportData:
     """SLA breaches from the lead lifecycle (``lead_id, rule, open``): store data only,
     where each clock has its own event (``scoring.lifecycle.sla_breaches``)."""
     clocks: SlaClocks = field(default_factory=SlaClocks)
+    qualifications: pd.DataFrame | None = None
+    """The qualifications sales confirmed (``lead_id, framework``): store data only."""
 
     def drift_inputs(self) -> tuple[pd.DataFrame | None, pd.DataFrame | Mapping[str, Any] | None]:
         """``(current, reference)`` for :func:`drift_report`."""
@@ -337,6 +339,7 @@ class ReportData:
             predictions=keep(self.predictions),
             current=current,
             breaches=keep(self.breaches),
+            qualifications=keep(self.qualifications),
         )
 
 
@@ -509,6 +512,13 @@ def from_store(
             "first_response_hours": pd.to_numeric(sla["first_response_hours"], errors="coerce"),
         }
     )
+    confirmed = fb[fb["qualification"].notna()] if "qualification" in fb.columns else fb.iloc[0:0]
+    qualifications = pd.DataFrame(
+        {
+            "lead_id": confirmed["lead_id"],
+            "framework": [str(q.get("framework", "")) for q in confirmed.get("qualification", [])],
+        }
+    )
     deals = fb[fb["kind"].isin([o.value for o in Outcome])]
     outcomes = pd.DataFrame(
         {
@@ -576,6 +586,7 @@ def from_store(
         reference_is_first_half=reference is None,
         breaches=breaches,
         clocks=clocks,
+        qualifications=qualifications,
     )
 
 
@@ -671,6 +682,8 @@ def _lead_facts(data: ReportData) -> pd.DataFrame:
     for column in per_lead.columns:
         out[column] = per_lead[column].reindex(out.index).fillna(0).astype(np.int64)
 
+    if data.qualifications is not None:
+        out["sql_qualified"] = out["sql"] & out.index.isin(set(data.qualifications["lead_id"]))
     if data.breaches is not None:
         counts = data.breaches.groupby(["lead_id", "rule"]).size().unstack(fill_value=0)
         for rule in SLA_RULES:
@@ -979,6 +992,11 @@ def sla_report(
             for rule in SLA_RULES
             if f"breach_{rule}" in facts.columns
         },
+        **(
+            {"sql": ("sql", "sum"), "sql_qualified": ("sql_qualified", "sum")}
+            if "sql_qualified" in facts.columns
+            else {}
+        ),
     )
     rows: list[dict[str, Any]] = []
     total: dict[str, Any] = {}
@@ -1017,7 +1035,9 @@ def sla_report(
                     "breaches_*: SLA breaches from the lead lifecycle, each clock on its own "
                     "event (decision from the handoff, a contacted event for the first "
                     "contact, a qualification for the SQL confirmation), late or still "
-                    "missing; see docs/lifecycle.md"
+                    "missing; see docs/lifecycle.md",
+                    "sql_qualified_share: accepted leads whose qualification (BANT or GPCT) "
+                    "sales confirmed, on the acceptance or later",
                 ]
                 if data.breaches is not None
                 else []
@@ -1049,6 +1069,8 @@ def _sla_row(agg: Mapping[str, Any]) -> dict[str, Any]:
     for rule in SLA_RULES:
         if f"breach_{rule}" in agg:
             row[f"breaches_{rule}"] = int(agg[f"breach_{rule}"])
+    if "sql_qualified" in agg:
+        row["sql_qualified_share"] = _rate(agg["sql_qualified"], agg["sql"])
     return {k: _num(v) for k, v in row.items()}
 
 

@@ -462,7 +462,8 @@ def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches(
     day = 24 * H
     feedback = pd.DataFrame(
         [
-            {"lead_id": "a", "kind": "accepted", "at": T0 + 10 * H},  # decided 10 h late
+            {"lead_id": "a", "kind": "accepted", "at": T0 + 10 * H,  # decided 10 h late
+             "qualification": {"framework": "bant", "need": True}},
             {"lead_id": "a", "kind": "won", "at": T0 + 30 * day, "amount": 9_000.0},
             {"lead_id": "b", "kind": "won", "at": T0 + 30 * day, "amount": 0.0},  # no amount
             {"lead_id": "c", "kind": "lost", "at": T0 + 9 * day},
@@ -471,7 +472,7 @@ def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches(
              "contact_attempts": 1, "at": T0 + 2 * H},
         ],
         columns=["lead_id", "kind", "reason", "at", "contact_attempts",
-                 "first_response_hours", "amount"],
+                 "first_response_hours", "amount", "qualification"],
     )  # fmt: skip
     feedback["at"] = pd.to_datetime(feedback["at"], utc=True)
     data = from_store(_decisions("a", "b", "c", "d"), feedback, as_of=T0 + 60 * day)
@@ -483,6 +484,7 @@ def test_the_funnel_never_shows_more_wins_than_sqls_and_the_sla_counts_breaches(
     assert sla["breaches_decision_late"] == 3  # a (10 h); b never decided; c decided at 9 d
     assert sla["breaches_no_response_few_attempts"] == 1
     assert sla["breaches_first_contact_late"] == 3  # a, b and c were never contacted
-    assert sla["breaches_sql_confirm_late"] == 1  # a: accepted, never qualified
+    assert sla["breaches_sql_confirm_late"] == 0  # a's acceptance carried its BANT
+    assert sla["sql_qualified_share"] == 0.5  # a, not c (whose acceptance is implied)
     html = write_html(build_report(data, group_by=("channel",)), tmp_path).read_text()
     assert "SLA breaches: decision / first contact" in html
