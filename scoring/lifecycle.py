@@ -38,6 +38,10 @@ import pandas as pd
 
 from scoring.contract import DATA_QUALITY_REASONS, RejectionReason
 
+SCORE_SKEW = timedelta(minutes=1)
+"""How far before the first score an event may be dated: a CRM that records times to the
+minute, or a clock slightly behind the scorer's, is not refused for it."""
+
 
 class Stage(StrEnum):
     """Where a lead is. ``NURTURE`` and ``HANDED`` are *open*: re-scoring is for them."""
@@ -297,7 +301,7 @@ def step(state: LeadState, event: Event) -> Transition | Violation:
         )
     if state.created_at is not None and event.at < state.created_at:
         return Violation("before_created", "at", 422, "the event is dated before the lead existed")
-    if state.first_scored_at is not None and event.at < state.first_scored_at:
+    if state.first_scored_at is not None and event.at < state.first_scored_at - SCORE_SKEW:
         return Violation(
             "before_scored", "at", 422, "the event is dated before the lead was first scored"
         )
@@ -435,11 +439,13 @@ def check(history: Sequence[Event], event: Event) -> Transition | Violation:
     whole = replay(history).state
     if whole.created_at is not None and event.at < whole.created_at:
         return step(whole, event)  # before_created
-    if whole.first_scored_at is not None and event.at < whole.first_scored_at:
+    first = whole.first_scored_at
+    if first is not None and event.at < first - SCORE_SKEW:
         return step(whole, event)  # before_scored
     if whole.last_feedback_at is not None and event.at < whole.last_feedback_at:
         return step(whole, event)  # out_of_order
-    return step(replay(e for e in history if e.at <= event.at).state, event)
+    cut = event.at if first is None else max(event.at, first)  # within the skew: scored
+    return step(replay(e for e in history if e.at <= cut).state, event)
 
 
 # --- stored rows and tables -------------------------------------------------------------

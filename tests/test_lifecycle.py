@@ -163,6 +163,12 @@ def test_a_returned_lead_is_re_handed_by_a_later_score_and_may_then_be_accepted(
     assert allowed(history, fb("accepted", T0 + 41 * 24 * H)).state.stage == Stage.ACCEPTED
 
 
+def test_an_event_within_a_minute_before_the_first_score_is_clock_skew() -> None:
+    history = [scored(T0 + timedelta(seconds=40))]  # scored at 09:00:40, accepted "09:00"
+    assert allowed(history, fb("accepted", T0)).state.stage == Stage.ACCEPTED
+    assert refused(history, fb("accepted", T0 - 2 * timedelta(minutes=1))).rule == ("before_scored")
+
+
 def test_a_score_served_after_the_event_does_not_change_how_it_is_judged() -> None:
     # the CRM's acceptance arrives after a re-score dated later than it: still legal
     history = [scored(), scored(T0 + 48 * H, decision="nurture")]
