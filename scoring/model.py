@@ -131,6 +131,11 @@ class LeadScorer:
             if "engagement_recency" in self.feature_names
             else None
         )
+        self._silence_idx = (
+            self.feature_names.index("days_since_last_touch")
+            if "days_since_last_touch" in self.feature_names
+            else None
+        )
 
     # --- inputs ---------------------------------------------------------------------
 
@@ -165,7 +170,7 @@ class LeadScorer:
         probs = [s.calibrator.transform(r) for s, r in zip(self.stages, raw_by_stage, strict=True)]
         p_won = np.prod(probs, axis=0)
         p_sql = probs[0] if len(self.stages) > 1 else None
-        bands = self.policy.decide(p_won, p_sql)
+        bands = self.policy.decide(p_won, p_sql, self._days_silent(matrix))
         result = Scores(
             p_won=p_won,
             p_sql=p_sql,
@@ -225,6 +230,10 @@ class LeadScorer:
         else:
             fit_raw = self.fit_model.predict(columns, raw_score=True, num_threads=_threads(matrix))
         return _percentile(fit_raw, self.fit_quantiles)
+
+    def _days_silent(self, matrix: np.ndarray) -> np.ndarray | None:
+        """Days since the last touch, for the policy's decay rule (``None``: no touch data)."""
+        return None if self._silence_idx is None else matrix[:, self._silence_idx]
 
     def _engagement_score(self, matrix: np.ndarray) -> np.ndarray | None:
         if self._engagement_idx is None:

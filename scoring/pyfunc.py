@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.model import LeadScorer
+from scoring.policy import BANDS
 
 SCORER_ARTIFACT = "scorer"
 PYFUNC_TIME_COLUMNS: tuple[str, ...] = ("created_at", "mql_at", "as_of")
@@ -51,7 +52,7 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
                 "engagement_score": scores.engagement_score
                 if scores.engagement_score is not None
                 else np.nan,
-                "decision": scorer.policy.decisions(scores.p_won, scores.p_sql),
+                "decision": [BANDS[b].value for b in scores.bands],  # the API's bands
                 "threshold": scorer.policy.handoff_threshold,
             }
         )

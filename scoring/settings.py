@@ -71,6 +71,20 @@ class Settings(BaseSettings):
         description="If set, an admin API key with this value is ensured at start-up (demo, CI).",
     )
 
+    # the handoff SLA (DOMAIN.md), each clock measured on its own event: scoring.lifecycle
+    sla_decision_hours: float = Field(
+        default=8.0, gt=0.0, description="Accept, reject or return within this long of handoff."
+    )
+    sla_sql_confirm_hours: float = Field(
+        default=4.0, gt=0.0, description="Confirm the SQL (qualification) after acceptance."
+    )
+    sla_first_contact_hours: float = Field(
+        default=24.0, gt=0.0, description="First contact (a `contacted` event) after handoff."
+    )
+    sla_min_contact_attempts: int = Field(
+        default=3, ge=0, description="Contact attempts owed before a no_response rejection."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

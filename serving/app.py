@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from scoring.lifecycle import LifecycleViolation, SlaClocks
 from scoring.settings import Settings
 from serving.auth import Principal, Role, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
@@ -105,7 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.ensure_home()
     engine = make_engine(settings.resolved_database_url)
     await run_in_threadpool(upgrade, engine)
-    store = Store(engine)
+    store = Store(engine, clocks=SlaClocks.from_settings(settings))
     if settings.bootstrap_admin_key:
         await run_in_threadpool(
             store.ensure_api_key, settings.bootstrap_admin_key, "bootstrap-admin", Role.ADMIN
@@ -368,7 +369,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         status_code=status.HTTP_201_CREATED,
         tags=["sales"],
         responses={
-            409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}
+            409: {
+                "model": ErrorResponse,
+                "description": "Idempotency-Key reused with another body, or the event cannot "
+                "follow the lead's history (`detail[].rule` names the lifecycle rule)",
+            }
         },
     )
     def feedback(
@@ -389,19 +394,30 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
             ),
         ],
     ) -> JSONResponse:
-        """Record a sales decision or deal outcome. 201 only after a durable commit."""
+        """Record a sales event (``docs/lifecycle.md``). 201 only after a durable commit.
+
+        An event the lead's lifecycle refuses is a 409 (out of order) or a 422 (an
+        impossible value, or a time after now plus the allowed clock skew) whose
+        ``detail`` names the field and the rule.
+        """
         refuse_future_times(body, arrival, settings)
         request.app.state.decision_log.flush()
+        metrics: Metrics = request.app.state.metrics
         try:
             row, created = store.add_feedback(
                 body.model_dump(exclude_none=True, mode="json"),
                 idempotency_key=idempotency_key,
                 actor=principal.name,
+                on_breach=metrics.count_breach,
             )
         except IdempotencyConflict:
             return JSONResponse(
                 {"detail": "Idempotency-Key was already used with a different body"},
                 status_code=status.HTTP_409_CONFLICT,
+            )
+        except LifecycleViolation as exc:
+            return JSONResponse(
+                {"detail": [exc.violation.as_detail()]}, status_code=exc.violation.status
             )
         except ValueError as exc:
             return JSONResponse(

@@ -15,6 +15,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from scoring.lifecycle import Breach
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -61,12 +63,22 @@ class Metrics:
         self.feedback = Counter(
             "leadscore_feedback_total", "Feedback events stored", ["kind"], registry=self.registry
         )
+        self.sla_breaches = Counter(
+            "leadscore_sla_breaches_total",
+            "SLA breaches revealed by stored feedback events, by rule (docs/lifecycle.md)",
+            ["rule"],
+            registry=self.registry,
+        )
         self.drift_psi = Gauge(
             "leadscore_drift_psi",
             "Population stability index against the training data, by feature",
             ["feature"],
             registry=self.registry,
         )
+
+    def count_breach(self, breach: Breach) -> None:
+        """An SLA breach a stored feedback event revealed (``leadscore_sla_breaches_total``)."""
+        self.sla_breaches.labels(breach.rule).inc()
 
 
 class ObservabilityMiddleware:

@@ -74,6 +74,13 @@ from scoring.contract import (
     RejectionReason,
     SalesDecision,
 )
+from scoring.lifecycle import (
+    QUALIFICATION_CRITERIA,
+    LifecycleViolation,
+    SlaClocks,
+    replay,
+    sla_breaches,
+)
 from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
 from serving.schemas import FeedbackRequest, error_items, times_after
@@ -117,6 +124,8 @@ MAX_PAGE = 10_000
 IDEMPOTENCY_PATTERN = re.compile(r"^[\w.:\-]{8,128}$")
 LEAD_ID_PATTERN = re.compile(r"^[\w.:\-]{1,64}$")
 SALES_KINDS: tuple[str, ...] = tuple(k.value for k in SalesDecision)
+FORM_KINDS: tuple[str, ...] = (*SALES_KINDS, "contacted")
+"""What the lead page's decision form records: a sales decision or the first contact."""
 HAND = HandoffDecision.HAND_TO_SALES.value
 
 SCORE_BANDS: dict[str, tuple[float | None, float | None]] = {
@@ -633,7 +642,12 @@ def _row(record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def queue_page(
-    store: Store, filters: QueueFilters, *, page: int = 1, now: datetime | None = None
+    store: Store,
+    filters: QueueFilters,
+    *,
+    page: int = 1,
+    now: datetime | None = None,
+    clocks: SlaClocks | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the handoff queue and the number of leads matching the filters."""
     now = now or _now()
@@ -645,7 +659,22 @@ def queue_page(
         records = (
             conn.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
         )
-    return [_row(r, now) for r in records], total
+    rows = [_row(r, now) for r in records]
+    _flag_breaches(store, rows, now, clocks or SlaClocks())
+    return rows, total
+
+
+def _flag_breaches(
+    store: Store, rows: list[dict[str, Any]], now: datetime, clocks: SlaClocks
+) -> None:
+    """Each row's SLA breaches as of ``now`` (``row["breaches"]``: rule names) and its
+    lifecycle stage (``row["stage"]``): each clock on its own event, late or missing."""
+    histories = store.lifecycle_events([row["lead_id"] for row in rows])
+    for row in rows:
+        events = histories.get(row["lead_id"], [])
+        found = sla_breaches(events, now, clocks)
+        row["breaches"] = list(dict.fromkeys(b.rule for b in found))
+        row["stage"] = replay(events).state.stage.value
 
 
 def lead_state(store: Store, lead_id: str, now: datetime | None = None) -> dict[str, Any] | None:
@@ -675,6 +704,8 @@ def _feedback_history(store: Store, lead_id: str) -> list[dict[str, Any]]:
             f.c.received_at,
             f.c.actor,
             f.c.contact_attempts,
+            f.c.implied,
+            f.c.qualification,
         )
         .where(f.c.lead_id == lead_id)
         .order_by(f.c.received_at.desc(), f.c.id.desc())
@@ -838,7 +869,8 @@ def queue(
     number = int(page) if page and page.isdigit() else 1
     number = min(max(number, 1), MAX_PAGE)
     now = _now()
-    rows, total = queue_page(store, filters, page=number, now=now)
+    clocks = SlaClocks.from_settings(request.app.state.settings)
+    rows, total = queue_page(store, filters, page=number, now=now, clocks=clocks)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     params = {
         "decision": filters.decision or "",
@@ -852,7 +884,7 @@ def queue(
         return "/ui/queue?" + urlencode({**params, "page": n})
 
     notice = None
-    if recorded and LEAD_ID_PATTERN.match(recorded) and kind in SALES_KINDS:
+    if recorded and LEAD_ID_PATTERN.match(recorded) and kind in FORM_KINDS:
         notice = {"lead_id": recorded, "kind": kind}
     return render(
         request,
@@ -978,6 +1010,8 @@ def _lead_page(
             request, 404, "error.not_found.title", t("error.no_lead", lead_id=lead_id), user
         )
     state = lead_state(store, lead_id) or {}
+    if state:
+        _flag_breaches(store, [state], _now(), SlaClocks.from_settings(request.app.state.settings))
     features = decision.get("features") or {}
     timeline = _timeline(features)
     form = dict(form or {})
@@ -1087,11 +1121,13 @@ def _store_feedback(
     if late:  # the API's rule; a form's times are the pages' clock unless a person types one
         return False, error_items(late)
     _flush(request)  # link the feedback to the newest decision, as the API does
+    metrics = getattr(request.app.state, "metrics", None)
     try:
         row, created = store.add_feedback(
             checked.model_dump(exclude_none=True, mode="json"),
             idempotency_key=idem,
             actor=user.name,
+            on_breach=None if metrics is None else metrics.count_breach,
         )
     except IdempotencyConflict:
         # two submits raced past the check above: the winner's row decides
@@ -1099,10 +1135,18 @@ def _store_feedback(
         if winner is not None and _same_submission(winner, user, lead_id, body):
             return True, []
         return False, [{"field": "form", "message": "reused"}]
+    except LifecycleViolation as exc:  # the lead's lifecycle refuses it: say which rule
+        violation = exc.violation
+        return False, [
+            {
+                "field": violation.field,
+                "message": violation.message,
+                "status": str(violation.status),
+            }
+        ]
     except ValueError as exc:
         return False, [{"field": "body", "message": str(exc)}]
     if created:
-        metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.feedback.labels(row["kind"]).inc()
         log.info("page feedback stored: kind=%s", row["kind"])
@@ -1125,6 +1169,19 @@ def _translated_errors(t: Translator, errors: list[dict[str, str]]) -> list[dict
     return out
 
 
+def _qualification(bant: list[str], gpct: list[str]) -> dict[str, Any]:
+    """The accept form's ticked criteria as a qualification (BANT, else GPCT).
+
+    Ticked criteria are confirmed (true), the framework's others not (false); ticks in
+    both frameworks are sent as they are, and the qualification check names the field.
+    """
+    framework, ticked = ("gpct", gpct) if gpct and not bant else ("bant", bant + gpct)
+    criteria = QUALIFICATION_CRITERIA[framework]
+    return {"framework": framework, **{c: c in ticked for c in criteria}} | {
+        c: True for c in ticked if c not in criteria
+    }
+
+
 def _idem_or_new(idem: str) -> str:
     return idem if IDEMPOTENCY_PATTERN.match(idem) else f"ui-{uuid.uuid4().hex}"
 
@@ -1140,6 +1197,8 @@ def record_decision(
     reason: Annotated[str, Form(max_length=64)] = "",
     contact_attempts: Annotated[str, Form(max_length=32)] = "",
     comment: Annotated[str, Form()] = "",  # its limit is FeedbackRequest's, named in the form
+    bant: Annotated[list[str] | None, Form(max_length=4)] = None,
+    gpct: Annotated[list[str] | None, Form(max_length=4)] = None,
 ) -> Response:
     t = Translator(_language(request)[0])
     if not _valid_lead_id(lead_id):
@@ -1156,7 +1215,9 @@ def record_decision(
         "contact_attempts": contact_attempts,
         "comment": comment,
     }
-    if kind not in SALES_KINDS:
+    form["bant"] = list(bant or [])
+    form["gpct"] = list(gpct or [])
+    if kind not in FORM_KINDS:
         errors = [{"field": "kind", "message": t("form.error.kind").split(": ", 1)[1]}]
         return _lead_page(request, user, lead_id, errors=errors, form=form, status_code=422)
     body: dict[str, Any] = {
@@ -1167,21 +1228,26 @@ def record_decision(
     if reason:
         body["reason"] = reason
     if contact_attempts.strip():
-        body["contact_attempts"] = contact_attempts.strip()
+        attempts = contact_attempts.strip()
+        # a form sends text; the API's number is strict (a JSON true is not 1)
+        body["contact_attempts"] = int(attempts) if attempts.isdecimal() else attempts
     if comment.strip():
         body["comment"] = comment
+    if kind == "accepted" and (form["bant"] or form["gpct"]):
+        body["qualification"] = _qualification(form["bant"], form["gpct"])
     ok, errors = _store_feedback(request, user, lead_id, body, form["idem"])
     if not ok:
         reused = any(e["field"] == "form" for e in errors)
         if reused:
             form["idem"] = f"ui-{uuid.uuid4().hex}"
+        conflict = reused or any(e.get("status") == "409" for e in errors)
         return _lead_page(
             request,
             user,
             lead_id,
             errors=_translated_errors(t, errors),
             form=form,
-            status_code=409 if reused else 422,
+            status_code=409 if conflict else 422,
         )
     return _redirect("/ui/queue?" + urlencode({"recorded": lead_id, "kind": kind}))
 
@@ -1293,10 +1359,12 @@ def _float(value: Any) -> float | None:
 SEGMENTS: tuple[str, ...] = ("channel", "industry", "company_size")
 
 
-def _marketing_report(store: Store) -> dict[str, Any]:
+def _marketing_report(store: Store, clocks: SlaClocks | None = None) -> dict[str, Any]:
     from serving.reports import build_report, from_store
 
-    data = from_store(store.decisions_for_training(), store.feedback_frame())
+    data = from_store(
+        store.decisions_for_training(), store.feedback_frame(), clocks=clocks, as_of=_now()
+    )
     return build_report(data, group_by=SEGMENTS, sections=("funnel", "rejections", "sla"))
 
 
@@ -1304,7 +1372,7 @@ def _marketing_report(store: Store) -> dict[str, Any]:
 def marketing(request: Request, user: MarketingUser) -> Response:
     _flush(request)
     store: Store = request.app.state.store
-    report = _marketing_report(store)
+    report = _marketing_report(store, SlaClocks.from_settings(request.app.state.settings))
     versions, registry_error = model_versions(request.app.state.settings)
     funnel_rows = [r for r in report["funnel"]["rows"] if r["dimension"] == "channel"]
     funnel_rows.sort(key=lambda r: -(r["leads"] or 0))

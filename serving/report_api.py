@@ -13,12 +13,13 @@ Wire it in with ``app.include_router(serving.report_api.router)``.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
+from scoring.lifecycle import SlaClocks
 from serving.auth import Principal, Role, require_roles
 from serving.reports import (
     DIMENSIONS,
@@ -83,7 +84,16 @@ def _store_inputs(request: Request) -> ReportData:
         if isinstance(stored, dict) and stored.get("columns"):
             profile = stored
             name = f"training data of {current.name} v{current.version}"
-    return from_store(decisions, feedback, reference=profile, reference_name=name)
+    settings = getattr(state, "settings", None)
+    clocks = SlaClocks.from_settings(settings) if settings is not None else None
+    return from_store(
+        decisions,
+        feedback,
+        reference=profile,
+        reference_name=name,
+        clocks=clocks,
+        as_of=datetime.now(UTC),  # open SLA clocks are judged now
+    )
 
 
 def _section(

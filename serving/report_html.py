@@ -427,6 +427,12 @@ TEMPLATE = _ENV.from_string(
  <div class="kpi">Nurtured after rejection
   <b>{{ s.total.nurtured_after_rejection_share|pct }}</b></div>
  <div class="kpi">Undecided handoffs<b>{{ s.total.undecided|num }}</b></div>
+{% if s.total.breaches_decision_late is defined %}
+ <div class="kpi">SLA breaches: decision / first contact / SQL confirmation / attempts
+  <b>{{ s.total.breaches_decision_late|num }} / {{ s.total.breaches_first_contact_late|num }}
+  / {{ s.total.breaches_sql_confirm_late|num }}
+  / {{ s.total.breaches_no_response_few_attempts|num }}</b></div>
+{% endif %}
 </div>
 <img src="{{ charts['sla.png'] }}" alt="SLA">
 {% for dim in r.group_by %}

@@ -60,6 +60,13 @@ from scoring.drift import (
     psi,
     reference_profile,
 )
+from scoring.lifecycle import (
+    SLA_RULES,
+    SlaClocks,
+    consistent_feedback,
+    replay_tables,
+    sla_breaches,
+)
 
 __all__ = [
     "DIMENSIONS",
@@ -100,11 +107,11 @@ GROUPABLE: tuple[str, ...] = (
 SECTIONS: tuple[str, ...] = ("funnel", "rejections", "sla", "calibration", "drift")
 UNKNOWN = "(unknown)"
 
-SLA_DECISION_HOURS = 8.0
+SLA_DECISION_HOURS = SlaClocks().decision_hours
 """Sales accepts or rejects a handed-over lead within 8 hours (DOMAIN.md)."""
-SLA_FIRST_CONTACT_HOURS = 24.0
+SLA_FIRST_CONTACT_HOURS = SlaClocks().first_contact_hours
 """First contact within 24 hours (DOMAIN.md)."""
-SLA_MIN_ATTEMPTS = 3
+SLA_MIN_ATTEMPTS = SlaClocks().min_contact_attempts
 """At least three contact attempts before giving up (``no_response``)."""
 LTV_CAC_TARGET = 3.0
 ROMI_TARGET_PCT = 200.0
@@ -295,6 +302,12 @@ class ReportData:
     reference_is_first_half: bool = False
     """No reference given: after the date filter, the first half of ``current`` (in its
     order) is the reference for the second half."""
+    breaches: pd.DataFrame | None = None
+    """SLA breaches from the lead lifecycle (``lead_id, rule, open``): store data only,
+    where each clock has its own event (``scoring.lifecycle.sla_breaches``)."""
+    clocks: SlaClocks = field(default_factory=SlaClocks)
+    qualifications: pd.DataFrame | None = None
+    """The qualifications sales confirmed (``lead_id, framework``): store data only."""
 
     def drift_inputs(self) -> tuple[pd.DataFrame | None, pd.DataFrame | Mapping[str, Any] | None]:
         """``(current, reference)`` for :func:`drift_report`."""
@@ -325,6 +338,8 @@ class ReportData:
             touches=keep(self.touches),
             predictions=keep(self.predictions),
             current=current,
+            breaches=keep(self.breaches),
+            qualifications=keep(self.qualifications),
         )
 
 
@@ -441,8 +456,16 @@ def from_store(
     *,
     reference: pd.DataFrame | Mapping[str, Any] | None = None,
     reference_name: str | None = None,
+    clocks: SlaClocks | None = None,
+    as_of: datetime | None = None,
 ) -> ReportData:
     """Report inputs from the serving store (``decisions_for_training``, ``feedback_frame``).
+
+    Feedback is read through the lead lifecycle (``scoring.lifecycle``): events it
+    refuses (stored before its rules, or for leads never scored) are not counted, and a
+    deal without a recorded acceptance counts its implied acceptance, so SQL→won cannot
+    pass 100 %. SLA breaches are evaluated per lead with ``clocks`` as of ``as_of``
+    (default: the latest time in the data).
 
     Mapping onto the contract: a *lead* is a scored lead (its fields from its first
     decision's feature snapshot, its cohort time that decision's ``as_of``); it is an
@@ -474,7 +497,8 @@ def from_store(
         if column not in snapshot.columns or snapshot[column].isna().all():
             snapshot[column] = dec[column]
 
-    fb = feedback.copy()
+    clocks = clocks or SlaClocks()
+    fb, breaches, refused = _through_lifecycle(decisions, feedback, clocks, as_of)
     fb["lead_id"] = fb["lead_id"].astype(str)
     fb["at"] = _utc_column(fb, "at")
     sla = fb[fb["kind"].isin(SLA_DECISIONS)]
@@ -486,6 +510,13 @@ def from_store(
             "reason": sla["reason"],
             "contact_attempts": pd.to_numeric(sla["contact_attempts"], errors="coerce"),
             "first_response_hours": pd.to_numeric(sla["first_response_hours"], errors="coerce"),
+        }
+    )
+    confirmed = fb[fb["qualification"].notna()] if "qualification" in fb.columns else fb.iloc[0:0]
+    qualifications = pd.DataFrame(
+        {
+            "lead_id": confirmed["lead_id"],
+            "framework": [str(q.get("framework", "")) for q in confirmed.get("qualification", [])],
         }
     )
     deals = fb[fb["kind"].isin([o.value for o in Outcome])]
@@ -536,9 +567,11 @@ def from_store(
             "drift: the model carries no training reference profile, so the first half of "
             "the served decisions is compared with the second half"
         )
-    unmatched = int((~fb["lead_id"].isin(leads["lead_id"])).sum())
-    if unmatched:
-        notes.append(f"{unmatched} feedback event(s) for leads never scored are not counted")
+    if refused:
+        notes.append(
+            f"{refused} feedback event(s) the lead lifecycle refuses (for leads never scored, "
+            "impossible or out of order) are not counted"
+        )
     return ReportData(
         leads=leads,
         feedback=fb_table,
@@ -551,7 +584,37 @@ def from_store(
         reference_name=name or "training data",
         notes=notes,
         reference_is_first_half=reference is None,
+        breaches=breaches,
+        clocks=clocks,
+        qualifications=qualifications,
     )
+
+
+def _through_lifecycle(
+    decisions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    clocks: SlaClocks,
+    as_of: datetime | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The feedback the lifecycle holds (implied steps included), the SLA breaches per
+    lead, and how many stored events it refuses."""
+    columns = ["lead_id", "rule", "open"]
+    if decisions.empty:
+        return feedback.iloc[0:0].copy(), pd.DataFrame(columns=columns), len(feedback)
+    kept = consistent_feedback(decisions, feedback).copy() if len(feedback) else feedback.copy()
+    replays = replay_tables(decisions, feedback)
+    scored = feedback["lead_id"].isin(replays.keys()) if len(feedback) else []
+    refused = int(len(feedback) - np.sum(scored)) + sum(len(d.refused) for d in replays.values())
+    if as_of is None:
+        moments = [e.at for done in replays.values() for e in done.events]
+        as_of = max(moments) if moments else None
+    rows = [
+        (lead_id, breach.rule, breach.open)
+        for lead_id, done in replays.items()
+        if as_of is not None
+        for breach in sla_breaches(done.events, as_of, clocks)
+    ]
+    return kept, pd.DataFrame(rows, columns=columns), refused
 
 
 def _no_pii_dict(value: Any) -> dict[str, Any]:
@@ -618,6 +681,14 @@ def _lead_facts(data: ReportData) -> pd.DataFrame:
     )
     for column in per_lead.columns:
         out[column] = per_lead[column].reindex(out.index).fillna(0).astype(np.int64)
+
+    if data.qualifications is not None:
+        out["sql_qualified"] = out["sql"] & out.index.isin(set(data.qualifications["lead_id"]))
+    if data.breaches is not None:
+        counts = data.breaches.groupby(["lead_id", "rule"]).size().unstack(fill_value=0)
+        for rule in SLA_RULES:
+            per = counts[rule] if rule in counts.columns else pd.Series(dtype=float)
+            out[f"breach_{rule}"] = per.reindex(out.index).fillna(0).astype(np.int64)
 
     deals = data.outcomes.copy()
     deals["closed_at"] = pd.to_datetime(deals["closed_at"], utc=True, errors="coerce")
@@ -916,6 +987,16 @@ def sla_report(
         returned=("returned", "sum"),
         nurture_known=("nurture_known", "sum"),
         nurtured=("nurtured", "sum"),
+        **{
+            f"breach_{rule}": (f"breach_{rule}", "sum")
+            for rule in SLA_RULES
+            if f"breach_{rule}" in facts.columns
+        },
+        **(
+            {"sql": ("sql", "sum"), "sql_qualified": ("sql_qualified", "sum")}
+            if "sql_qualified" in facts.columns
+            else {}
+        ),
     )
     rows: list[dict[str, Any]] = []
     total: dict[str, Any] = {}
@@ -930,9 +1011,10 @@ def sla_report(
     return {
         "section": "sla",
         "targets": {
-            "decision_hours": SLA_DECISION_HOURS,
-            "first_contact_hours": SLA_FIRST_CONTACT_HOURS,
-            "min_attempts": SLA_MIN_ATTEMPTS,
+            "decision_hours": data.clocks.decision_hours,
+            "sql_confirm_hours": data.clocks.sql_confirm_hours,
+            "first_contact_hours": data.clocks.first_contact_hours,
+            "min_attempts": data.clocks.min_contact_attempts,
         },
         "total": total,
         "rows": rows,
@@ -948,6 +1030,18 @@ def sla_report(
             "attempt shares count rejections whose contact_attempts is known",
             "nurtured_after_rejection_share: leads not accepted that got a nurture touch "
             "(email, content, webinar) after the decision; needs the touches table",
+            *(
+                [
+                    "breaches_*: SLA breaches from the lead lifecycle, each clock on its own "
+                    "event (decision from the handoff, a contacted event for the first "
+                    "contact, a qualification for the SQL confirmation), late or still "
+                    "missing; see docs/lifecycle.md",
+                    "sql_qualified_share: accepted leads whose qualification (BANT or GPCT) "
+                    "sales confirmed, on the acceptance or later",
+                ]
+                if data.breaches is not None
+                else []
+            ),
         ],
     }
 
@@ -972,6 +1066,11 @@ def _sla_row(agg: Mapping[str, Any]) -> dict[str, Any]:
         "returned_to_nurture_share": _rate(agg["returned"], agg["not_accepted"]),
         "nurtured_after_rejection_share": _rate(agg["nurtured"], agg["nurture_known"]),
     }
+    for rule in SLA_RULES:
+        if f"breach_{rule}" in agg:
+            row[f"breaches_{rule}"] = int(agg[f"breach_{rule}"])
+    if "sql_qualified" in agg:
+        row["sql_qualified_share"] = _rate(agg["sql_qualified"], agg["sql"])
     return {k: _num(v) for k, v in row.items()}
 
 

@@ -1,11 +1,15 @@
 """Re-scoring open leads as time passes: cold leads decay, warm ones cross the line.
 
 A lead in nurturing is not scored once and forgotten. Engagement is recency-weighted,
-so the same touches count less every day; new touches (sent to ``POST /v1/score``)
-count more. :func:`rescore_open_leads` takes every lead whose latest decision is still
-open — nurtured, or handed over without a sales decision yet — re-scores it as of a
-new moment from the snapshot the decision log kept (its fields and touch timeline),
-stores the new decisions, and reports who crossed the threshold either way.
+so the same touches count less every day (and after ``stale_after_days`` of silence a
+lead is not handed over at all: ``scoring.policy``); new touches (sent to
+``POST /v1/score``) count more. :func:`rescore_open_leads` takes every lead the
+lifecycle (``scoring.lifecycle``) says is open — nurtured, returned to nurture or
+rejected "not yet" (``too_early``, ``no_budget``, ...), or handed over without a sales
+decision yet — re-scores it as of a new moment from the snapshot the decision log kept
+(its fields and touch timeline), stores the new decisions, and reports who crossed the
+threshold either way. Leads scored ``disqualify`` last are left alone: nurturing will
+not fix their fit.
 """
 
 from __future__ import annotations
@@ -17,10 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from scoring.lifecycle import OPEN_STAGES, Stage, replay_tables
 from scoring.model import LeadScorer
 from serving.decision_log import build_outputs
-
-CLOSED_KINDS = frozenset({"accepted", "rejected", "won", "lost"})
 
 
 @dataclass
@@ -32,17 +35,19 @@ class Crossing:
     p_won_after: float
 
 
+def lead_stages(decisions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, Stage]:
+    """Each scored lead's lifecycle stage, replaying its scores and feedback."""
+    return {lead: done.state.stage for lead, done in replay_tables(decisions, feedback).items()}
+
+
 def open_leads(decisions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
-    """Latest decision per lead, for leads sales has not closed (accepted/rejected/won/lost)."""
+    """Latest decision per lead, for leads whose lifecycle stage is open (nurture, handed)."""
     if decisions.empty:
         return decisions
     latest = decisions.sort_values("scored_at").drop_duplicates("lead_id", keep="last")
-    closed = (
-        set(feedback.loc[feedback["kind"].isin(CLOSED_KINDS), "lead_id"])
-        if len(feedback)
-        else set()
-    )
-    return latest[~latest["lead_id"].isin(closed) & (latest["decision"] != "disqualify")]
+    stages = lead_stages(decisions, feedback)
+    is_open = latest["lead_id"].map(lambda lead: stages[lead] in OPEN_STAGES)
+    return latest[is_open.astype(bool) & (latest["decision"] != "disqualify")]
 
 
 def rescore_open_leads(

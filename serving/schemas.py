@@ -20,12 +20,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from scoring.contract import HandoffDecision, RejectionReason, TouchType, as_utc
+from scoring.lifecycle import qualification_violation
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LeadId = Annotated[
@@ -203,19 +205,63 @@ class BatchResponse(BaseModel):
     results: list[ScoreResponse]
 
 
-FeedbackKind = Literal["accepted", "rejected", "returned_to_nurture", "won", "lost", "disagree"]
+FeedbackKind = Literal[
+    "accepted",
+    "rejected",
+    "returned_to_nurture",
+    "won",
+    "lost",
+    "disagree",
+    "contacted",
+    "qualified",
+]
+
+StrictCount = Annotated[int, Field(strict=True, ge=0, le=1_000)]
+"""A whole number, strictly: ``true`` is not 1 (booleans are never numbers)."""
+
+
+class Qualification(Strict):
+    """What the seller confirmed on acceptance: BANT (budget, authority, need, timeline)
+    or GPCT (goals, plans, challenges, timeline). Kept for training and the reports;
+    :func:`scoring.lifecycle.qualification_violation` says which criteria belong where."""
+
+    framework: Literal["bant", "gpct"] = "bant"
+    budget: StrictBool | None = None
+    authority: StrictBool | None = None
+    need: StrictBool | None = None
+    goals: StrictBool | None = None
+    plans: StrictBool | None = None
+    challenges: StrictBool | None = None
+    timeline: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _criteria_of_the_framework(self) -> Qualification:
+        problem = qualification_violation(self.model_dump(exclude_none=True))
+        if problem is not None:
+            raise ValueError(f"{problem.field}: {problem.message}")
+        return self
 
 
 class FeedbackRequest(Strict):
-    """A sales decision or a deal outcome, from the CRM or the lead page."""
+    """A sales event from the CRM or the lead page; ``docs/lifecycle.md`` has the rules.
+
+    Numbers are strict: ``"amount": false`` is a 422, not a 0.0 deal. A ``won`` needs a
+    positive ``amount``; the order of events is checked against the lead's history
+    when it is stored (a 409 naming the rule).
+    """
 
     lead_id: LeadId
     kind: FeedbackKind
     reason: RejectionReason | None = Field(default=None, description="Mandatory when rejected.")
     at: Instant
-    contact_attempts: int | None = Field(default=None, ge=0, le=1_000)
-    first_response_hours: float | None = Field(default=None, ge=0, le=24 * 365)
-    amount: float | None = Field(default=None, ge=0, le=1e10)
+    contact_attempts: StrictCount | None = None
+    first_response_hours: Annotated[float, Field(strict=True, ge=0, le=24 * 365)] | None = None
+    amount: Annotated[float, Field(strict=True, ge=0, le=1e10)] | None = Field(
+        default=None, description="The deal's amount: required, above 0, when won."
+    )
+    qualification: Qualification | None = Field(
+        default=None, description="On an acceptance (or a qualified event): BANT or GPCT."
+    )
     comment: Annotated[str, StringConstraints(max_length=2_000)] | None = None
 
     @model_validator(mode="after")
@@ -224,6 +270,8 @@ class FeedbackRequest(Strict):
             raise ValueError("reason: a rejection needs a reason tag")
         if self.kind != "rejected" and self.reason is not None:
             raise ValueError("reason: only a rejection carries a reason tag")
+        if self.kind == "won" and (self.amount is None or self.amount <= 0):
+            raise ValueError("amount: a won deal needs its amount, greater than 0")
         return self
 
 
@@ -250,6 +298,9 @@ class ModelInfo(BaseModel):
 class ErrorItem(BaseModel):
     field: str
     message: str
+    rule: str | None = Field(
+        default=None, description="The lead-lifecycle rule refused (docs/lifecycle.md)."
+    )
 
 
 class ErrorResponse(BaseModel):

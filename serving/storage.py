@@ -55,6 +55,18 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError
 
 from scoring.contract import PII_COLUMNS, HandoffDecision, RejectionReason, as_utc
+from scoring.lifecycle import (
+    Breach,
+    Event,
+    LifecycleViolation,
+    SlaClocks,
+    Transition,
+    check,
+    feedback_row_event,
+    new_breaches,
+    qualification_violation,
+    scored_event,
+)
 from serving.tables import (
     CATEGORY_LEN,
     IDEMPOTENCY_KEY_LEN,
@@ -124,6 +136,7 @@ _FEEDBACK_FIELDS = frozenset(
         "first_response_hours",
         "amount",
         "comment",
+        "qualification",
     }
 )
 _SEGMENT_COLUMNS: tuple[str, ...] = ("channel", "industry", "company_size", "country")
@@ -517,6 +530,18 @@ def _unknown_keys(given: Mapping[str, Any], known: frozenset[str] | set[str], wh
         raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}")
 
 
+def _event(normal: Mapping[str, Any], at: datetime) -> Event:
+    """A normalised feedback body as a lifecycle event."""
+    return Event(
+        normal["kind"],
+        at,
+        reason=normal.get("reason"),
+        amount=normal.get("amount"),
+        contact_attempts=normal.get("contact_attempts"),
+        qualification=normal.get("qualification"),
+    )
+
+
 def _frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], table: Any) -> pd.DataFrame:
     """Rows as a DataFrame with stable dtypes (also when empty): UTC datetimes, floats."""
     frame = pd.DataFrame([dict(r) for r in rows], columns=list(columns))
@@ -549,8 +574,10 @@ class Store:
         clock: Callable[[], datetime] | None = None,
         key_cache_seconds: float = 5.0,
         key_cache_size: int = 1024,
+        clocks: SlaClocks | None = None,
     ) -> None:
         self._engine = engine
+        self._clocks = clocks or SlaClocks()
         self._write = _writer(engine)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._key_cache_seconds = key_cache_seconds
@@ -743,6 +770,15 @@ class Store:
         comment = body.get("comment")
         if comment is not None and not isinstance(comment, str):
             raise ValueError("comment must be a string")
+        qualification = body.get("qualification")
+        if qualification is not None:
+            if not isinstance(qualification, Mapping):
+                raise ValueError("qualification must be an object")
+            qualification = {str(k): v for k, v in qualification.items() if v is not None}
+            qualification["framework"] = str(qualification.get("framework", "bant")).lower()
+            problem = qualification_violation(qualification)
+            if problem is not None:
+                raise LifecycleViolation(problem)
         at = body.get("at")
         normal: dict[str, Any] = {
             "lead_id": _text(body.get("lead_id"), "lead_id", LEAD_ID_LEN),
@@ -754,46 +790,69 @@ class Store:
                 body.get("first_response_hours"), "first_response_hours", required=False, lo=0.0
             ),
             "amount": _number(body.get("amount"), "amount", required=False, lo=0.0),
+            "qualification": qualification,
             "comment": comment,
         }
         return {k: v for k, v in normal.items() if v is not None}
 
     def add_feedback(
-        self, body: Mapping[str, Any], *, idempotency_key: str, actor: str
+        self,
+        body: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        actor: str,
+        on_breach: Callable[[Breach], None] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Store one feedback event exactly once per idempotency key.
+        """Store one feedback event exactly once per idempotency key, if the lifecycle allows.
 
         Returns ``(row, created)``. A retry (same key, same normalised body, same actor)
-        returns the stored row with ``created=False``; the same key with another body or
-        from another actor raises :class:`IdempotencyConflict`. The row is linked to the
-        lead's latest decision at receipt. Race-safe: concurrent requests with one key
-        meet at the unique constraint, and the losers re-read the winner's row.
+        returns the stored row with ``created=False`` before any rule is checked, so a
+        retry always gets the first answer; the same key with another body or from
+        another actor raises :class:`IdempotencyConflict`. A new event is checked against
+        the lead's decisions and feedback (:func:`scoring.lifecycle.check`): a broken
+        rule raises :class:`~scoring.lifecycle.LifecycleViolation`; the steps it implies
+        (an acceptance before a ``won``) are stored first, as rows of their own flagged
+        ``implied``, under the key plus ``#implied-<kind>``. ``on_breach`` hears each SLA
+        breach the event reveals (for the metrics). The row is linked to the lead's
+        latest decision at receipt. Race-safe: concurrent requests with one key meet at
+        the unique constraint, and the losers re-read the winner's row; events for one
+        lead are checked one at a time (SQLite's write lock, a PostgreSQL advisory lock).
         """
         key = _text(idempotency_key, "idempotency_key", IDEMPOTENCY_KEY_LEN)
         actor_name = _text(actor, "actor", NAME_LEN)
         normal = self.normalize_feedback(body)
         body_hash = _sha256(canonical_json(normal))
         table = Feedback.__table__
+        revealed: list[Breach] = []
         try:
             with self._write.begin() as conn:
                 existing = self._feedback_by_key(conn, key)
                 if existing is not None:
                     return self._replay(existing, key, body_hash, actor_name), False
-                decisions = Decision.__table__
-                decision_id = conn.execute(
-                    select(decisions.c.id)
-                    .where(decisions.c.lead_id == normal["lead_id"])
-                    .order_by(decisions.c.scored_at.desc(), decisions.c.id.desc())
-                    .limit(1)
-                ).scalar()
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        select(
+                            func.pg_advisory_xact_lock(
+                                func.hashtext("leadscore-lead:" + normal["lead_id"])
+                            )
+                        )
+                    )
                 received_at = self._now()
+                at = _timestamp(normal["at"], "at") if "at" in normal else received_at
+                event = _event(normal, at)
+                lead_id = normal["lead_id"]
+                histories, latest = self._lifecycle_histories(conn, [lead_id])
+                history, decision_id = histories[lead_id], latest.get(lead_id)
+                outcome = check(history, event)
+                if not isinstance(outcome, Transition):
+                    raise LifecycleViolation(outcome)
                 comment = normal.get("comment")
                 row: dict[str, Any] = {
                     "id": uuid.uuid4().hex,
                     "lead_id": normal["lead_id"],
                     "kind": normal["kind"],
                     "reason": normal.get("reason"),
-                    "at": _timestamp(normal["at"], "at") if "at" in normal else received_at,
+                    "at": at,
                     "received_at": received_at,
                     "contact_attempts": normal.get("contact_attempts"),
                     "first_response_hours": normal.get("first_response_hours"),
@@ -804,9 +863,27 @@ class Store:
                     "actor": actor_name,
                     "idempotency_key": key,
                     "body_hash": body_hash,
+                    "implied": False,
+                    "qualification": normal.get("qualification"),
                 }
+                for step in outcome.implied:
+                    implied_body = {"lead_id": row["lead_id"], "kind": step.kind, "at": at}
+                    conn.execute(
+                        insert(table),
+                        {
+                            **{c: None for c in _FEEDBACK_COLUMNS},
+                            **implied_body,
+                            "id": uuid.uuid4().hex,
+                            "received_at": received_at,
+                            "decision_id": decision_id,
+                            "actor": actor_name,
+                            "idempotency_key": f"{key}#implied-{step.kind}"[:IDEMPOTENCY_KEY_LEN],
+                            "body_hash": _sha256(canonical_json(implied_body)),
+                            "implied": True,
+                        },
+                    )
                 conn.execute(insert(table), row)
-            return row, True
+                revealed = new_breaches(history, event, received_at, self._clocks)
         except IntegrityError:
             # Most likely a concurrent request with the same key won the race; if not,
             # the original error stands.
@@ -815,6 +892,62 @@ class Store:
             if existing is None:
                 raise
             return self._replay(existing, key, body_hash, actor_name), False
+        if on_breach is not None:
+            for breach in revealed:
+                on_breach(breach)
+        return row, True
+
+    def lifecycle_events(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """Each lead's history as lifecycle events (scores, then feedback); for the queue."""
+        with self._engine.connect() as conn:
+            return self._lifecycle_histories(conn, lead_ids)[0]
+
+    @staticmethod
+    def _lifecycle_histories(
+        conn: Connection, lead_ids: Sequence[str]
+    ) -> tuple[dict[str, list[Event]], dict[str, str]]:
+        """The leads' events (scores and feedback) and each one's latest decision id."""
+        ids = list(dict.fromkeys(lead_ids))
+        events: dict[str, list[Event]] = {lead_id: [] for lead_id in ids}
+        latest: dict[str, str] = {}
+        if not ids:
+            return events, latest
+        decisions = Decision.__table__
+        scored = conn.execute(
+            select(
+                decisions.c.id,
+                decisions.c.lead_id,
+                decisions.c.as_of,
+                decisions.c.decision,
+                # only the creation time: the snapshot may hold thousands of touches
+                decisions.c.features["created_at"].as_string().label("created_at"),
+            )
+            .where(decisions.c.lead_id.in_(ids))
+            .order_by(decisions.c.scored_at, decisions.c.id)
+        ).all()
+        for r in scored:
+            events[r.lead_id].append(
+                scored_event(r.as_of, r.decision, {"created_at": r.created_at})
+            )
+            latest[r.lead_id] = r.id
+        f = Feedback.__table__
+        rows = conn.execute(
+            select(
+                f.c.lead_id,
+                f.c.kind,
+                f.c.at,
+                f.c.reason,
+                f.c.amount,
+                f.c.contact_attempts,
+                f.c.qualification,
+                f.c.implied,
+            )
+            .where(f.c.lead_id.in_(ids))
+            .order_by(f.c.at, f.c.received_at, f.c.implied.desc(), f.c.id)
+        ).all()
+        for r in rows:
+            events[r.lead_id].append(feedback_row_event(r._mapping))
+        return events, latest
 
     @staticmethod
     def _feedback_by_key(conn: Connection, key: str) -> dict[str, Any] | None:
@@ -838,7 +971,10 @@ class Store:
         """
         table = Feedback.__table__
         columns = [c for c in _FEEDBACK_COLUMNS if include_comment or c != "comment"]
-        query = select(*(table.c[c] for c in columns)).order_by(table.c.received_at, table.c.id)
+        # an implied step before the event that implied it (they share ``received_at``)
+        query = select(*(table.c[c] for c in columns)).order_by(
+            table.c.received_at, table.c.implied.desc(), table.c.id
+        )
         if since is not None:
             query = query.where(table.c.received_at >= as_utc(since))
         with self._engine.connect() as conn:

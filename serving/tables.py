@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -54,6 +56,8 @@ class FeedbackKind(StrEnum):
     WON = Outcome.WON.value
     LOST = Outcome.LOST.value
     DISAGREE = "disagree"  # sales thinks the score was wrong, without a CRM decision yet
+    CONTACTED = "contacted"  # a contact by sales: the first one stops the first-contact clock
+    QUALIFIED = "qualified"  # the SQL confirmed (BANT/GPCT) after an acceptance
 
 
 # Column sizes: PostgreSQL enforces them, SQLite does not, so ``storage`` checks them in
@@ -215,6 +219,11 @@ class Feedback(Base):
     actor: Mapped[str] = mapped_column(String(NAME_LEN))
     idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LEN), unique=True)
     body_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    implied: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """Made explicit by the lifecycle (``scoring.lifecycle``): e.g. the acceptance a ``won``
+    without one implies. Stored under the implying event's key plus ``#implied``."""
+    qualification: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """What sales confirmed on acceptance: ``{"framework": "bant", "budget": true, ...}``."""
 
     __table_args__ = (
         CheckConstraint(sql_in("kind", [k.value for k in FeedbackKind]), name="kind"),

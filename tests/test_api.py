@@ -172,9 +172,13 @@ FEEDBACK = {
 }
 
 
+SCORED_BEFORE_FEEDBACK = {**LEAD, "as_of": "2026-03-30T09:00:00Z"}
+"""LEAD scored before FEEDBACK's time: feedback needs a lead scored before it (lifecycle)."""
+
+
 def test_feedback_is_idempotent(client: TestClient) -> None:
     sales = key(client, Role.SALES)
-    score(client, LEAD)
+    score(client, SCORED_BEFORE_FEEDBACK)
     first = client.post(
         "/v1/feedback", json=FEEDBACK, headers={**sales, "Idempotency-Key": "fb-000001"}
     )
@@ -198,6 +202,8 @@ def test_feedback_is_idempotent(client: TestClient) -> None:
 
 def test_feedback_outcomes_are_stored(client: TestClient) -> None:
     sales = key(client, Role.SALES)
+    for lead_id in ("x1", "x2", "x3"):
+        score(client, {**LEAD, "lead_id": lead_id, "as_of": "2026-02-01T09:00:00Z"})
     for i, body in enumerate(
         [
             {"lead_id": "x1", "kind": "accepted", "at": "2026-03-01T10:00:00Z"},
@@ -210,7 +216,9 @@ def test_feedback_outcomes_are_stored(client: TestClient) -> None:
             "/v1/feedback", json=body, headers={**sales, "Idempotency-Key": f"fb-x-{i:04d}"}
         )
         assert response.status_code == 201, response.text
-    assert client.app.state.store.count_feedback() == 4
+    # the lost deal without a recorded acceptance: the acceptance it implies is stored too
+    assert client.app.state.store.count_feedback() == 5
+    assert client.app.state.store.count_feedback(kind="accepted") == 2
 
 
 # --- roles --------------------------------------------------------------------------------
@@ -236,7 +244,7 @@ def test_every_endpoint_refuses_the_wrong_role(
         client.request(method, path, json=body, headers={"X-API-Key": "lsk_nope"}).status_code
         == 401
     )
-    score(client, LEAD)
+    score(client, SCORED_BEFORE_FEEDBACK)
     for role in Role:
         headers = {**key(client, role), "Idempotency-Key": f"roles-{role.value}-key"}
         status = client.request(method, path, json=body, headers=headers).status_code

@@ -636,3 +636,58 @@ def test_no_personal_data_in_pages_urls_or_logs(
     assert urls and not any(value in url for url in urls for value in PII.values())
     assert raw not in caplog.text
     assert not any(value in caplog.text for value in PII.values())
+
+
+def test_accept_form_records_the_qualification_and_first_contact_is_its_own_event(
+    client: TestClient, scored: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    store: Store = client.app.state.store
+    signed_in(client, Role.SALES)
+    form = _decision_form(client, "ui-hot-1")
+    assert 'name="bant" value="budget"' in client.get("/ui/leads/ui-hot-1").text
+    contacted = client.post(
+        "/ui/leads/ui-hot-1/decision", data={**form, "kind": "contacted"}, follow_redirects=False
+    )
+    assert contacted.status_code == 303, contacted.text
+    form = _decision_form(client, "ui-hot-1")
+    body = {**form, "kind": "accepted", "bant": ["budget", "need"]}
+    accepted = client.post("/ui/leads/ui-hot-1/decision", data=body, follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text
+    frame = store.feedback_frame()
+    assert list(frame["kind"]) == ["contacted", "accepted"]
+    assert frame["qualification"].iloc[1] == {
+        "framework": "bant",
+        "budget": True,
+        "authority": False,
+        "need": True,
+        "timeline": False,
+    }
+    page = client.get("/ui/leads/ui-hot-1").text
+    assert "BANT: budget, need" in page
+    assert "Lifecycle stage: <strong>accepted (SQL)</strong>" in page
+    # a second acceptance cannot follow: 409, naming the rule's field, nothing stored
+    again = client.post(
+        "/ui/leads/ui-hot-1/decision",
+        data={**_decision_form(client, "ui-hot-1"), "kind": "accepted"},
+    )
+    assert again.status_code == 409 and "already accepted" in again.text
+    assert store.count_feedback() == 2
+
+
+def test_queue_flags_sla_breaches_from_the_lifecycle(client: TestClient) -> None:
+    """A lead decided in time but never contacted: flagged after 24 h, on its own clock."""
+    store: Store = client.app.state.store
+    now = datetime.now(UTC)
+    store.record_decisions(
+        [decision_row("sla-uncontacted", "hand_to_sales", now - timedelta(hours=30))]
+    )
+    store.add_feedback(
+        {"lead_id": "sla-uncontacted", "kind": "accepted", "at": now - timedelta(hours=29),
+         "qualification": {"framework": "bant", "need": True}},
+        idempotency_key="flag-1",
+        actor="crm",
+    )  # fmt: skip
+    signed_in(client, Role.SALES)
+    page = client.get("/ui/queue", params={"decision": "", "status": "all"}).text
+    assert "SLA breach: first contact late" in page
+    assert "decision late" not in page

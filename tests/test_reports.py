@@ -392,6 +392,7 @@ def _fill_store(client: TestClient, history: CRMHistory) -> None:
     }
     response = client.post("/v1/score/batch", json=body, headers=admin_headers())
     assert response.status_code == 200, response.text
+    client.app.state.decision_log.flush()  # feedback needs its lead scored (the lifecycle)
     store = client.app.state.store
     ids = set(leads["lead_id"])
     fb = history.feedback[history.feedback["lead_id"].isin(ids)]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 from fastapi.testclient import TestClient
 
-from serving.rescore import rescore_open_leads
+from scoring.policy import BANDS, STALE_AFTER_DAYS, ThresholdPolicy
+from serving.rescore import open_leads, rescore_open_leads
 from tests.model_fixtures import Registry, admin_headers
 from tests.test_api import LEAD
 
@@ -65,18 +67,70 @@ def test_bulk_rescore_reports_who_crossed(
     assert latest["decision"] == crossings[0].after
     assert latest["features"]["touches"], "the timeline survives re-scoring"
 
-    # sales closed it: a closed lead is no longer re-scored
-    client.post(
-        "/v1/feedback",
-        json={
-            "lead_id": "warm-then-cold",
-            "kind": "rejected",
-            "reason": "too_early",
-            "at": later.isoformat(),
-        },
-        headers={**admin_headers(), "Idempotency-Key": "rescore-closed-1"},
+    # rejected "too early": back to nurture (DOMAIN.md), so it is still re-scored
+    def reject(reason: str, at: datetime, key: str) -> None:
+        answer = client.post(
+            "/v1/feedback",
+            json={"lead_id": "warm-then-cold", "kind": "rejected", "reason": reason,
+                  "at": at.isoformat()},
+            headers={**admin_headers(), "Idempotency-Key": key},
+        )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+
+    reject("too_early", later, "rescore-nurture-1")
+    _, rows = rescore_open_leads(
+        registry.result.scorer,
+        store.decisions_for_training(),
+        store.feedback_frame(),
+        later + timedelta(days=1),
+        "1",
     )
-    again, _ = rescore_open_leads(
+    assert [r["lead_id"] for r in rows] == ["warm-then-cold"]
+    # rejected as not in the ICP: nurturing cannot change that, it is no longer re-scored
+    reject("not_icp", later + timedelta(days=2), "rescore-closed-1")
+    closed, rows = rescore_open_leads(
         registry.result.scorer, store.decisions_for_training(), store.feedback_frame(), later, "1"
     )
-    assert again == []
+    assert closed == [] and rows == []
+
+
+def test_a_lead_returned_to_nurture_is_rescored_and_can_be_handed_again() -> None:
+    """The lifecycle decides who is open: a returned lead is, a won one is not."""
+    decisions = pd.DataFrame(
+        {
+            "lead_id": ["back", "won", "fresh"],
+            "scored_at": [T0, T0, T0],
+            "as_of": [T0, T0, T0],
+            "decision": ["hand_to_sales", "hand_to_sales", "nurture"],
+            "features": [{}, {}, {}],
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "lead_id": ["back", "won"],
+            "kind": ["returned_to_nurture", "won"],
+            "at": [T0 + timedelta(hours=2), T0 + timedelta(days=30)],
+            "reason": [None, None],
+            "amount": [None, 20_000.0],
+            "contact_attempts": [None, None],
+        }
+    )
+    assert sorted(open_leads(decisions, feedback)["lead_id"]) == ["back", "fresh"]
+
+
+def test_a_top_fit_lead_silent_for_216_days_is_not_handed_over(registry: Registry) -> None:
+    """Engagement decays: after 90 silent days no hand-over on fit alone (docs/lifecycle.md)."""
+    scorer = registry.result.scorer
+    top = {**LEAD, "touches": _burst([0.5, 1, 2, 3, 4, 6])}
+    fresh = scorer.score_records([top], [T0])
+    assert BANDS[fresh.bands[0]] == "hand_to_sales"
+    silent = scorer.score_records([top], [T0 + timedelta(days=216)])
+    # the model alone still hands it over (it never saw such a silence in training)...
+    assert silent.p_won[0] >= scorer.policy.handoff_threshold
+    # ...the decay rule nurtures it, and says so in the policy the model carries
+    assert BANDS[silent.bands[0]] == "nurture"
+    assert scorer.policy.to_dict()["stale_after_days"] == STALE_AFTER_DAYS
+    # a lead without any touch on record is not "silent": fit alone still counts
+    untouched = scorer.score_records([{**LEAD, "touches": []}], [T0 + timedelta(days=216)])
+    no_rule = ThresholdPolicy(**{**scorer.policy.to_dict(), "stale_after_days": None})
+    assert untouched.bands[0] == no_rule.decide(untouched.p_won, untouched.p_sql)[0]

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, event, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from scoring.lifecycle import LifecycleViolation
 from serving.storage import (
     API_KEY_PREFIX,
     IdempotencyConflict,
@@ -68,6 +69,16 @@ def feedback_body(lead_id: str = "L-1", **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def scored(store: Store, *lead_ids: str) -> None:
+    """Serve a score to each lead at ``T0``: feedback needs a scored lead (the lifecycle)."""
+    store.record_decisions(
+        [
+            decision_row(lead_id, scored_at=T0, as_of=T0, decision="hand_to_sales")
+            for lead_id in lead_ids
+        ]
+    )
 
 
 # --- migrations -------------------------------------------------------------------------
@@ -385,6 +396,7 @@ def test_decisions_for_training_frame(store: Store) -> None:
 
 
 def test_feedback_is_idempotent(store: Store) -> None:
+    scored(store, "L-1")
     row, created = store.add_feedback(feedback_body(), idempotency_key="k-1", actor="crm")
     assert created
     # the same request again, keys in another order and `at` written another way
@@ -400,6 +412,7 @@ def test_feedback_is_idempotent(store: Store) -> None:
 
 
 def test_same_key_different_body_conflicts(store: Store) -> None:
+    scored(store, "L-1")
     store.add_feedback(feedback_body(), idempotency_key="k-2", actor="crm")
     with pytest.raises(IdempotencyConflict) as info:
         store.add_feedback(feedback_body(reason="not_icp"), idempotency_key="k-2", actor="crm")
@@ -430,6 +443,7 @@ def _race(n: int, call: Callable[[int], Any]) -> list[Any]:
 
 
 def test_racing_requests_with_one_key_make_one_row(store: Store) -> None:
+    scored(store, "L-1")
     results = _race(
         20, lambda i: store.add_feedback(feedback_body(), idempotency_key="race", actor="crm")
     )
@@ -441,6 +455,7 @@ def test_racing_requests_with_one_key_make_one_row(store: Store) -> None:
 
 
 def test_racing_different_bodies_with_one_key_conflict(store: Store) -> None:
+    scored(store, "L-1")
     results = _race(
         10,
         lambda i: store.add_feedback(
@@ -455,6 +470,7 @@ def test_racing_different_bodies_with_one_key_conflict(store: Store) -> None:
 
 
 def test_rejection_needs_a_reason(store: Store) -> None:
+    scored(store, "L-1", "L")
     with pytest.raises(ValueError, match="reason is required"):
         store.add_feedback(feedback_body(reason=None), idempotency_key="k-r", actor="crm")
     with pytest.raises(ValueError, match="reason must be one of"):
@@ -499,13 +515,15 @@ def test_feedback_links_the_latest_decision_at_receipt(store: Store) -> None:
     store.record_decisions([decision_row("L-link", id="5" * 32, scored_at=T0 + timedelta(days=1))])
     replay, _ = store.add_feedback(feedback_body("L-link"), idempotency_key="k-l", actor="crm")
     assert replay["decision_id"] == "2" * 32  # linked at receipt, not re-linked
-    lone, _ = store.add_feedback(feedback_body("L-none"), idempotency_key="k-n", actor="crm")
-    assert lone["decision_id"] is None
+    with pytest.raises(LifecycleViolation) as refused:  # a lead never scored: no feedback
+        store.add_feedback(feedback_body("L-none"), idempotency_key="k-n", actor="crm")
+    assert refused.value.violation.rule == "not_scored" and refused.value.violation.status == 409
 
 
 def test_comments_may_contain_anything_and_are_never_logged(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
+    scored(store, "L-1")
     comment = "SECRET-7f3a ☎ +7 999 123-45-67 <script>'; DROP TABLE feedback;--\n\ttab \x00 nul"
     with caplog.at_level(logging.DEBUG):
         row, _ = store.add_feedback(
@@ -516,6 +534,7 @@ def test_comments_may_contain_anything_and_are_never_logged(
         store.feedback_frame(include_comment=True)
     assert row["comment"] == comment.replace("\x00", "\ufffd")  # PostgreSQL cannot hold NUL
     frame = store.feedback_frame(include_comment=True)
+    frame = frame[frame["kind"] == "won"]  # (its implied acceptance is a row of its own)
     assert frame["comment"].iloc[0] == row["comment"]
     assert frame["amount"].iloc[0] == 75_000.0
     assert "SECRET-7f3a" not in caplog.text
@@ -527,6 +546,7 @@ def test_comments_may_contain_anything_and_are_never_logged(
 
 
 def test_feedback_frame_and_count(store: Store) -> None:
+    scored(store, "A", "B")
     clock_now = [T0]
     timed = Store(store.engine, clock=lambda: clock_now[0])
     timed.add_feedback(feedback_body("A"), idempotency_key="f-1", actor="crm")
@@ -535,23 +555,26 @@ def test_feedback_frame_and_count(store: Store) -> None:
         {"lead_id": "B", "kind": "won", "amount": 60000}, idempotency_key="f-2", actor="crm"
     )
     frame = timed.feedback_frame()
-    assert list(frame["lead_id"]) == ["A", "B"]
+    # the won deal without a recorded acceptance: the acceptance it implies comes first
+    assert list(frame["lead_id"]) == ["A", "B", "B"]
+    assert list(frame["kind"]) == ["rejected", "accepted", "won"]
+    assert list(frame["implied"]) == [False, True, False]
     assert "comment" not in frame.columns  # free text stays out of training data
     assert str(frame["received_at"].dt.tz) == "UTC"
     assert frame["contact_attempts"].iloc[0] == 3
-    assert pd.isna(frame["contact_attempts"].iloc[1])
-    assert list(timed.feedback_frame(since=T0 + timedelta(hours=1))["lead_id"]) == ["B"]
-    assert timed.count_feedback() == 2
+    assert pd.isna(frame["contact_attempts"].iloc[2])
+    assert list(timed.feedback_frame(since=T0 + timedelta(hours=1))["lead_id"]) == ["B", "B"]
+    assert timed.count_feedback() == 3
     assert timed.count_feedback(kind="won") == 1
     # `at` defaults to the time of receipt
-    assert frame["at"].iloc[1] == pd.Timestamp(T0 + timedelta(days=1))
+    assert frame["at"].iloc[2] == pd.Timestamp(T0 + timedelta(days=1))
 
 
 def test_data_survives_a_new_engine(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
     store = Store(engine)
-    store.record_decisions([decision_row("L-d", id="9" * 32)])
+    store.record_decisions([decision_row("L-d", id="9" * 32, as_of=T0)])
     row, _ = store.add_feedback(feedback_body("L-d"), idempotency_key="k-d", actor="crm")
     raw = store.create_api_key("durable", Role.SALES)
     engine.dispose()

@@ -130,6 +130,8 @@ def test_feedback_dated_after_now_is_refused(client: TestClient) -> None:
             "/v1/feedback", json=body, headers={**admin_headers(), "Idempotency-Key": key}
         )
 
+    scored = client.post("/v1/score", json=lead("f-1"), headers=admin_headers())
+    assert scored.status_code == 200, scored.text  # feedback needs a scored lead (lifecycle)
     refused = send(later(hours=1), "late-feedback-1")
     assert refused.status_code == 422, refused.text
     assert refused.json()["detail"] == [{"field": "at", "message": BOUND}]

@@ -64,6 +64,7 @@ from scoring.contract import (
     SalesDecision,
 )
 from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES, FeatureSpec
+from scoring.lifecycle import IMPLIED_BY_OUTCOME
 from training.history import CRMHistory
 from training.threshold import PolicyInputs
 from training.train import LGBM_KNOBS, TrainConfig
@@ -1014,8 +1015,9 @@ def _label_tables(
         {
             "lead_id": lead_ids[closed_rows].to_numpy(),
             "at": closed[closed_rows].to_numpy(),
+            # a won deal implies its acceptance: the lifecycle's rule (scoring.lifecycle)
             "decision": np.where(
-                won[closed_rows], SalesDecision.ACCEPTED.value, SalesDecision.REJECTED.value
+                won[closed_rows], IMPLIED_BY_OUTCOME, SalesDecision.REJECTED.value
             ),
             "reason": pd.Series(
                 np.where(won[closed_rows], None, reasons[closed_rows].to_numpy()), dtype=object

@@ -17,6 +17,7 @@ import pandas as pd
 
 from scoring.contract import FEEDBACK_COLUMNS, LEAD_ORDINAL_FEATURES, Outcome, SalesDecision
 from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES
+from scoring.lifecycle import consistent_feedback
 from scoring.settings import Settings
 from training.history import CRMHistory
 from training.pipeline import Progress, TrainingOutcome, run_training
@@ -91,7 +92,8 @@ def served_history(
     leads = served[[c for c in served.columns if c not in computed and c != "as_of"]].copy()
     served_features = served[["lead_id", *[c for c in computed if c in served.columns]]]
 
-    fb = feedback.copy()
+    # the lifecycle's reading: rows it refuses left out, implied acceptances made explicit
+    fb = consistent_feedback(decisions, feedback)
     sales = fb[fb["kind"].isin(SALES_KINDS)].rename(columns={"kind": "decision"})
     sales = sales.reindex(columns=list(FEEDBACK_COLUMNS))
     closed = fb[fb["kind"].isin(OUTCOME_KINDS)]
