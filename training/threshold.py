@@ -109,7 +109,7 @@ def policy_warnings(policy: ThresholdPolicy) -> list[str]:
                 f"; daily_capacity {policy.inputs.get('daily_capacity')} is more than the "
                 "leads arriving a day, so it does not limit anything"
             )
-        return [f"{where} hands {share:.0%} of the validation leads to sales{hint}"]
+        return [f"{where} hands {share:.1%} of the validation leads to sales{hint}"]
     if share == 0:
         return [f"{where} hands no validation lead to sales"]
     return []
