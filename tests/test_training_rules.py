@@ -207,7 +207,7 @@ def test_cold_start_registers_a_served_prior_that_a_learned_model_replaces(
     assert "too little data to learn" in line and "registered leadscore v1" in line
     # item 8: capacity 12 a day on ~1 lead a day hands every lead over, and says so
     (warning,) = _lines(small.output, "warning:")
-    assert "100%" in warning and "daily_capacity" in warning
+    assert "100.0%" in warning and "daily_capacity" in warning
     assert _cli(home, monkeypatch, "train", "--leads", "1000").exit_code == 0
 
     settings = Settings(home=home, bootstrap_admin_key=ADMIN_KEY, model_poll_seconds=0)
@@ -230,7 +230,7 @@ def test_cold_start_registers_a_served_prior_that_a_learned_model_replaces(
         )
     assert served["model_kind"] == "prior" and served["version"] == "1"
     assert "pooled rate" in served["prior"]["rule"]
-    assert served["warnings"] and "100%" in served["warnings"][0]
+    assert served["warnings"] and "100.0%" in served["warnings"][0]
     assert served["promotion"]["verdict"] == "first"
     assert scored.status_code == 200, scored.text
     assert scored.json()["decision"] in {"hand_to_sales", "nurture", "disqualify"}
@@ -268,7 +268,7 @@ def test_a_policy_handing_over_most_leads_or_none_warns() -> None:
     days = pd.Series(pd.date_range("2025-01-01", periods=300, freq="D", tz="UTC"))
     everyone = choose_policy(p, None, days, PolicyInputs(method="capacity", daily_capacity=12))
     (warning,) = policy_warnings(everyone)
-    assert "hands 98% of the validation leads" in warning and "daily_capacity" in warning
+    assert "hands 97.7% of the validation leads" in warning and "daily_capacity" in warning
     nobody = choose_policy(p, None, days, PolicyInputs(method="expected_value", contact_cost=1e6))
     assert "no validation lead" in policy_warnings(nobody)[0]
     some = choose_policy(p, None, days, PolicyInputs(method="capacity", daily_capacity=0.2))
