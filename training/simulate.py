@@ -537,8 +537,12 @@ def _format_row(row: WeekRow) -> str:
 def prepare(settings: Settings, cfg: SimConfig, progress: Progress = print) -> CRMHistory:
     """Base history and a first champion trained on it (the state before the simulation)."""
     base = generate(cfg.history_leads, months=18, seed=cfg.seed)
-    config = TrainConfig(seed=cfg.seed, label_rules=cfg.label_rules)
-    config.policy = sim_train_config(cfg).policy
+    weekly = sim_train_config(cfg)
+    # the refusal rule's margin of the simulation (see sim_train_config)
+    config = TrainConfig(
+        seed=cfg.seed, label_rules=cfg.label_rules, baseline_margin=weekly.baseline_margin
+    )
+    config.policy = weekly.policy
     run_training(base, settings, config, data_source="simulation-base", progress=progress)
     decision = promote(settings, actor="simulation")
     progress(f"champion v{decision.champion_after}: {decision.reason}")
