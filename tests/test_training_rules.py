@@ -302,3 +302,23 @@ def test_the_mappings_policy_wins_unless_the_flag_is_given(
     assert v1["policy_method"] == "expected_value"
     assert float(v1["handoff_threshold"]) == pytest.approx(0.25)
     assert v2["policy_method"] == "capacity"
+
+
+@pytest.mark.slow
+def test_a_history_with_nothing_mature_yet_registers_the_pooled_prior(tmp_path: Path) -> None:
+    """Three months of leads and a 180-day maturity: nothing mature, no test period. The
+    prior (pooled over the labels known so far) is still registered; the run's plots
+    used to fail on the empty test period."""
+    from training.pipeline import run_training
+    from training.synthetic import generate
+
+    settings = Settings(home=tmp_path / "home")
+    outcome = run_training(generate(300, months=3, seed=1), settings)
+    assert outcome.registration is not None
+    assert outcome.result.info["model_kind"] == "prior"
+    frame = outcome.result.frame
+    for stage, label in (("sql", "y_sql"), ("won_given_sql", "y_won_given_sql")):
+        known = frame[label].dropna()
+        expected = (known.sum() + 1) / (len(known) + 2)
+        assert outcome.result.info["prior"]["pooled_rates"][stage] == pytest.approx(expected)
+    assert any("test period: 0 positive" in r for r in outcome.result.info["cold_start"])

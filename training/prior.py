@@ -7,8 +7,9 @@ this prior instead of failing or registering noise. It is a real, versioned
 (docs/training-rules.md):
 
 * every stage starts from its **pooled rate**: the share of positives among the mature
-  labelled leads, Laplace-smoothed ``(positives + 1) / (rows + 2)`` so a stage with no
-  outcome yet is not 0 or 1;
+  labelled leads (when no lead is mature yet: the labels known so far),
+  Laplace-smoothed ``(positives + 1) / (rows + 2)`` so a stage with no outcome yet is
+  not 0 or 1;
 * the **first stage** (MQL→SQL, or the only one) is tilted by **engagement** when the
   features include touches: ``logit p = logit(rate) + 0.5 * z``, ``z`` the lead's
   ``log(1 + engagement_recency)`` standardised on the mature leads (one standard
