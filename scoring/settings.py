@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     promotion_margin: float = Field(
         default=0.002, ge=0.0, description="How much better the challenger must be."
     )
+    promotion_min_rows: int = Field(
+        default=200, ge=1, description="Labelled test rows the gate needs to decide at all."
+    )
+    promotion_min_positives: int = Field(
+        default=20, ge=1, description="Positives, and negatives, the gate needs to decide."
+    )
+    promotion_confidence: float = Field(
+        default=0.95, gt=0.0, lt=1.0, description="Paired-bootstrap interval of the gain."
+    )
+    promotion_bootstrap: int = Field(
+        default=1000, ge=50, description="Paired-bootstrap resamples of the test rows."
+    )
 
     # serving
     batch_max_leads: int = Field(default=1000, ge=1)

@@ -453,6 +453,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
             "metrics": meta.get("metrics", {}),
             "policy": model.scorer.policy.to_dict(),
             "stages": model.scorer.stage_names,
+            # a prior is not a learned model: say so (docs/training-rules.md)
+            "model_kind": meta.get("model_kind", "learned"),
+            "prior": meta.get("prior"),
+            "warnings": meta.get("warnings", []),
+            "promotion": model.promotion,
         }
 
     @app.post("/v1/admin/reload", tags=["admin"])

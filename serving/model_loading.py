@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from scoring.model import MANIFEST, ArtifactError, LeadScorer, verify_folder
 from scoring.settings import Settings
@@ -32,6 +33,7 @@ from scoring.settings import Settings
 log = logging.getLogger("leadscore.model")
 CURRENT_FILE = "CURRENT"
 CHECKED_MARKER = ".checked"
+PROMOTION_FILE = ".promotion.json"
 CHECK_TIMEOUT_SECONDS = 120
 SMOKE_LEAD = {
     "lead_id": "smoke-test",
@@ -50,6 +52,8 @@ class LoadedModel:
     version: str
     loaded_at: datetime
     source: Literal["registry", "local-copy"]
+    promotion: dict[str, Any] | None = None
+    """The promotion gate's decision and evidence for this version (its ``promotion`` tag)."""
 
 
 class ModelUnavailable(RuntimeError):
@@ -176,7 +180,12 @@ class ModelManager:
         verify_folder(folder)
         scorer = LeadScorer.load(folder)
         self.current = LoadedModel(
-            scorer, self.settings.model_name, version, datetime.now(UTC), "local-copy"
+            scorer,
+            self.settings.model_name,
+            version,
+            datetime.now(UTC),
+            "local-copy",
+            _read_promotion(folder),
         )
         log.info("serving v%s from the local copy", version)
 
@@ -202,13 +211,33 @@ class ModelManager:
         verify_folder(folder)
         check_in_child(folder)
         scorer = smoke_test(folder)
+        promotion = self._promotion(version, folder)
         self.current = LoadedModel(
-            scorer, self.settings.model_name, version, datetime.now(UTC), "registry"
+            scorer, self.settings.model_name, version, datetime.now(UTC), "registry", promotion
         )
         (self.cache / CURRENT_FILE).write_text(version + "\n")
         self.last_error = None
         log.info("now serving %s v%s", self.settings.model_name, version)
         return True
+
+    def _promotion(self, version: str, folder: Path) -> dict[str, Any] | None:
+        """The version's ``promotion`` tag, kept next to the local copy for restarts."""
+        from mlflow import MlflowClient
+
+        def fetch() -> str | None:
+            client = MlflowClient(
+                self.settings.resolved_tracking_uri, self.settings.resolved_registry_uri
+            )
+            return client.get_model_version(self.settings.model_name, version).tags.get("promotion")
+
+        try:
+            text = self._with_deadline(fetch)
+        except Exception as exc:  # the tag is information, never a reason not to serve
+            log.warning("could not read v%s's promotion tag: %s", version, exc)
+            return _read_promotion(folder)
+        if text:
+            (folder / PROMOTION_FILE).write_text(text)
+        return _read_promotion(folder)
 
     def try_refresh(self) -> str:
         """:meth:`refresh` that never raises: a broken candidate leaves the old model serving."""
@@ -228,6 +257,14 @@ class ModelManager:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _read_promotion(folder: Path) -> dict[str, Any] | None:
+    path = folder / PROMOTION_FILE
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":

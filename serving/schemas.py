@@ -293,6 +293,10 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     policy: dict[str, Any]
     stages: list[str]
+    model_kind: Literal["learned", "prior"] = "learned"
+    prior: dict[str, Any] | None = None
+    warnings: list[str] = []
+    promotion: dict[str, Any] | None = None
 
 
 class ErrorItem(BaseModel):

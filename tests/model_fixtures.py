@@ -60,8 +60,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     settings = Settings(home=root / "trainer", tracking_uri=tracking_uri)
     history = generate(4_000, months=18, seed=7)
-    # ~7 MQLs a day in this small history: sales capacity of 2.5 a day hands over ~30 %
-    config = TrainConfig(seed=7, policy=PolicyInputs(daily_capacity=2.5))
+    # ~7 MQLs a day in this small history: sales capacity of 2.5 a day hands over ~30 %.
+    # On 4,000 leads of the (logit-additive) generator LightGBM trails the logistic
+    # baseline by 0.052 test ROC AUC, past the refusal rule's 0.05: these tests need a
+    # served model, not the best one, so the margin is wider (docs/training-rules.md)
+    config = TrainConfig(seed=7, policy=PolicyInputs(daily_capacity=2.5), baseline_margin=0.1)
     outcome = run_training(history, settings, config, data_source="synthetic-test")
     decision = promote(settings)
     assert decision.promoted, decision.reason

@@ -27,8 +27,15 @@ def test_feedback_retrain_promote_and_serve_the_new_version(tmp_path: Path) -> N
     cfg = SimConfig(weeks=2, leads_per_week=150, base_leads=4_000, seed=5, drift=False)
     settings = Settings(home=tmp_path, seed=cfg.seed, promotion_metric="roc_auc_sql")
     base = generate(cfg.history_leads, months=18, seed=cfg.seed)
+    # one stump per stage, far below the logistic baseline: a margin wide enough to let
+    # the refusal rule register it (docs/training-rules.md), weak enough that the week-1
+    # challenger beats it on the gate's evidence rule (3 trees were within its noise)
     weak = TrainConfig(
-        seed=cfg.seed, n_estimators=3, num_leaves=2, policy=sim_train_config(cfg).policy
+        seed=cfg.seed,
+        n_estimators=1,
+        num_leaves=2,
+        baseline_margin=0.4,
+        policy=sim_train_config(cfg).policy,
     )
     run_training(base, settings, weak, data_source="weak-first-champion")
     assert promote(settings).champion_after == "1"

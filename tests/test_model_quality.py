@@ -21,7 +21,7 @@ from scoring.features import FeatureSpec, LeadEncoder
 from scoring.model import ArtifactError, LeadScorer
 from tests.histories import quality_history, synthetic_history
 from training.pipeline import fit_baseline
-from training.train import TrainConfig, TrainResult, fit_stage, train
+from training.train import TrainConfig, TrainResult, _fit_trees, train
 
 pytestmark = pytest.mark.slow
 
@@ -84,25 +84,31 @@ def test_every_stage_is_fitted_on_the_scorers_own_encoding() -> None:
     codes. Refitting an encoder on the stage's own rows (only the SQLs) builds another
     vocabulary — rare campaigns fall under ``__other__`` and every later code shifts —
     and the booster then splits on codes that mean something else at scoring time.
-    A small history, so that the SQL-only vocabulary really differs."""
+    A small history, so that the SQL-only vocabulary really differs. The booster is the
+    refit on train + validation with the early-stopped number of trees."""
     small = train(synthetic_history(4000, months=24, seed=42), TrainConfig())
     scorer, frame, split = small.scorer, small.frame, small.split
     stage = scorer.stages[scorer.stage_names.index("won_given_sql")]
     known = frame["y_won_given_sql"].notna()
-    tr, va = frame[(split == "train") & known], frame[(split == "valid") & known]
-    assert scorer.encoder.vocabularies_ != LeadEncoder(scorer.spec).fit(tr).vocabularies_
-    pipe, _ = fit_stage(
-        scorer.spec,
-        tr,
-        tr["y_won_given_sql"].to_numpy(),
-        va,
-        va["y_won_given_sql"].to_numpy(),
-        TrainConfig(),
+    pool = frame[split.isin(["train", "valid"]) & known]
+    if "won_given_sql" in small.info.get("validation_fallback", []):
+        pool = pool.sort_values("mql_at", kind="stable")
+    else:
+        pool = pd.concat([pool[split[pool.index] == "train"], pool[split[pool.index] == "valid"]])
+    assert scorer.encoder.vocabularies_ != LeadEncoder(scorer.spec).fit(pool).vocabularies_
+    trees = int(small.info["won_given_sql"]["trees"])
+    booster = _fit_trees(
+        scorer.encoder.transform(pool),
+        pool["y_won_given_sql"].to_numpy().astype(int),
+        trees,
         scorer.encoder,
+        TrainConfig(),
+        None,
     )
     matrix = scorer.encoder.transform(frame[split == "test"])
-    refit = pipe.named_steps["model"].booster_.predict(matrix, raw_score=True)
+    refit = booster.predict(matrix, raw_score=True)
     np.testing.assert_array_equal(stage.raw(matrix), refit)
+    assert stage.booster.num_trees() == trees
 
 
 def test_save_and_load_give_identical_scores(

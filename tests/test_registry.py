@@ -43,9 +43,12 @@ from training.train import TrainConfig
 
 pytestmark = pytest.mark.slow
 
-WEAK = TrainConfig(n_estimators=4, num_leaves=2)
-WORSE = TrainConfig(n_estimators=1, num_leaves=2)  # one stump per stage
-DEFAULT = TrainConfig()
+# 120 test days (~1,000 leads): enough for the gate's evidence rule to tell
+# the default model from the weak one (60 days gave "not enough evidence")
+TEST_DAYS = 120
+WEAK = TrainConfig(n_estimators=4, num_leaves=2, test_days=TEST_DAYS)
+WORSE = TrainConfig(n_estimators=1, num_leaves=2, test_days=TEST_DAYS)  # one stump per stage
+DEFAULT = TrainConfig(test_days=TEST_DAYS)
 ENV = ("LEADSCORE_HOME", "LEADSCORE_TRACKING_URI", "LEADSCORE_REGISTRY_URI", "MLFLOW_TRACKING_URI")
 
 
@@ -72,7 +75,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         client = configure(settings)
         runs, decisions, champions = [], [], []
         for config in (WEAK, WORSE, DEFAULT):
-            runs.append(run_training(history, settings, config))
+            # the one-stump model is far below the logistic baseline: the refusal rule
+            # would not register it (docs/training-rules.md), so it is forced past it
+            runs.append(run_training(history, settings, config, force=config is WORSE))
             decisions.append(promote(settings, actor="test"))
             champions.append(resolve_version(client, settings, CHAMPION))
         yield Story(settings, client, history, runs, decisions, champions)

@@ -27,6 +27,15 @@ LeadsOpt = Annotated[
     int, typer.Option(help="Synthetic leads to generate when --data is not given.")
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed: the same seed gives the same data and model.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Register a model the refusal rule turns down (recorded on the run; never "
+        "promoted as the first model), or learn from data the cold-start rule would give a "
+        "prior to. See docs/training-rules.md.",
+    ),
+]
 
 
 def _label_rules(value: str) -> str:
@@ -78,9 +87,15 @@ def train_cmd(
     seed: SeedOpt = 42,
     label_rules: LabelRulesOpt = "aware",
     threshold_method: Annotated[
-        str, typer.Option(help="capacity, expected_value or acceptance_rate")
-    ] = "capacity",
-    daily_capacity: Annotated[float, typer.Option(help="Handoffs sales can take a day.")] = 12.0,
+        str | None,
+        typer.Option(
+            help="capacity, expected_value or acceptance_rate; default: the mapping's "
+            "train.policy, else capacity"
+        ),
+    ] = None,
+    daily_capacity: Annotated[
+        float | None, typer.Option(help="Handoffs sales can take a day (default 12).")
+    ] = None,
     promote_after: Annotated[bool, typer.Option("--promote/--no-promote")] = False,
     mapping: Annotated[
         str | None,
@@ -90,6 +105,7 @@ def train_cmd(
             "and label rules then come from the mapping (docs/importing.md)."
         ),
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Train on a CRM history (or synthetic data), log to MLflow, register a challenger."""
     from training.pipeline import load_history, run_training
@@ -98,22 +114,32 @@ def train_cmd(
     from training.train import TrainConfig
 
     settings = Settings(seed=seed)
-    policy = PolicyInputs(method=threshold_method, daily_capacity=daily_capacity)  # type: ignore[arg-type]
+    # only the flags given: a mapping's train.policy wins over the defaults, not over them
+    given = {"method": threshold_method, "daily_capacity": daily_capacity}
+    given = {k: v for k, v in given.items() if v is not None}
+    policy = PolicyInputs(**given)  # type: ignore[arg-type]
     spec = None
     if mapping is not None:
-        from training.importing import training_inputs
+        from training.importing import load_mapping, training_inputs
 
+        mapped = load_mapping(mapping).train.get("policy") or {}
         history, spec, config, source = training_inputs(
-            data, mapping, seed=seed, policy=policy, progress=_progress
+            data,
+            mapping,
+            seed=seed,
+            policy=PolicyInputs(**(mapped | given)) if given else None,
+            progress=_progress,
         )
     else:
         history, source = load_history(data, leads=leads, months=months, seed=seed)
         _progress(f"data: {source}, {len(history.leads):,} leads")
         config = TrainConfig(seed=seed, label_rules=label_rules, policy=policy)  # type: ignore[arg-type]
     outcome = run_training(
-        history, settings, config, spec=spec, data_source=source, progress=_progress
+        history, settings, config, spec=spec, data_source=source, progress=_progress, force=force
     )
     typer.echo(json.dumps(outcome.result.info["evaluation"].get("won", {}), indent=1))
+    if outcome.registration is None:
+        raise typer.Exit(1)
     if promote_after:
         decision = promote(settings)
         _progress(("promoted: " if decision.promoted else "not promoted: ") + decision.reason)
@@ -130,6 +156,7 @@ def retrain(
     maturity_days: Annotated[int, typer.Option(help="Days before a lead's labels count")] = 180,
     label_rules: LabelRulesOpt = "aware",
     seed: SeedOpt = 42,
+    force: ForceOpt = False,
 ) -> None:
     """Retrain on the CRM history plus the feedback received through the API; gate; promote."""
     import httpx
@@ -153,6 +180,7 @@ def retrain(
         now=pd.Timestamp.now(tz="UTC"),  # the data's clock never goes past this run
         progress=_progress,
         actor="cli-retrain",
+        force=force,
     )
     if server and outcome.promotion.promoted:
         response = httpx.post(

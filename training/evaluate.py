@@ -152,6 +152,8 @@ def plot_all(scorer: LeadScorer, frame: pd.DataFrame, split: pd.Series, folder: 
     """Calibration curve, cumulative gain/lift, feature importance and a SHAP summary."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = frame[(split == "test") & frame["y_won"].notna()]
+    if rows.empty:  # a cold-start prior on data with no mature test period: nothing to plot
+        return [_importance_plot(scorer, folder / "feature_importance.png")]
     matrix, _ = scorer.encoder.encode(rows)
     scores = scorer.score_matrix(matrix, reasons=1, raws=[{}] * len(rows))
     y = rows["y_won"].to_numpy()

@@ -18,8 +18,11 @@ import pandas as pd
 from scoring.features import FeatureSpec
 from scoring.settings import Settings
 from training.evaluate import binary_metrics
+from training.evidence import metric_stage
 from training.history import CRMHistory
+from training.refusal import refusal_reason
 from training.registry import Registration, log_and_register
+from training.threshold import policy_warnings
 from training.train import TrainConfig, TrainResult, baseline_model, train
 from training.validate import validate_history
 
@@ -43,16 +46,19 @@ def load_history(
     ), f"synthetic(n={leads},seed={seed})"
 
 
-def fit_baseline(result: TrainResult, spec: FeatureSpec) -> dict[str, Any]:
-    """Logistic regression on MQL→won, trained on the same train rows, scored on test."""
+def fit_baseline(result: TrainResult, spec: FeatureSpec, label: str = "y_won") -> dict[str, Any]:
+    """Logistic regression on ``label`` (MQL→won), fitted on the rows the model learned
+    from (train + validation, as the refit does), scored on test."""
     frame, split = result.frame, result.split
-    train_rows = frame[(split == "train") & frame["y_won"].notna()]
-    test_rows = frame[(split == "test") & frame["y_won"].notna()]
-    if train_rows["y_won"].nunique() < 2 or test_rows.empty:
+    if label not in frame:
         return {}
-    model = baseline_model(spec).fit(train_rows, train_rows["y_won"].astype(int))
+    train_rows = frame[split.isin(["train", "valid"]) & frame[label].notna()]
+    test_rows = frame[(split == "test") & frame[label].notna()]
+    if train_rows[label].nunique() < 2 or test_rows.empty:
+        return {}
+    model = baseline_model(spec).fit(train_rows, train_rows[label].astype(int))
     p = model.predict_proba(test_rows)[:, 1]
-    return binary_metrics(test_rows["y_won"].to_numpy(), p)
+    return binary_metrics(test_rows[label].to_numpy(), p)
 
 
 @dataclass
@@ -61,6 +67,8 @@ class TrainingOutcome:
     baseline: dict[str, Any]
     registration: Registration | None
     report_rows: int
+    refusal: str | None = None
+    """Why the refusal rule (``training.refusal``) did not register the model, if it did not."""
 
 
 def run_training(
@@ -74,8 +82,15 @@ def run_training(
     progress: Progress = _quiet,
     extra_params: dict[str, Any] | None = None,
     extra_tags: dict[str, str] | None = None,
+    force: bool = False,
 ) -> TrainingOutcome:
-    """Validate, train, compare with the baseline and (optionally) register a challenger."""
+    """Validate, train, compare with the baseline and (optionally) register a challenger.
+
+    Three ends (docs/training-rules.md): a learned model that passes the refusal rule is
+    registered; one that breaks it is not (one line says why; ``force`` registers it
+    and records the overridden reason); data too small to learn from registers the
+    documented prior of ``training.prior`` instead.
+    """
     config = config or TrainConfig(seed=settings.seed)
     spec = spec or FeatureSpec()
     np.random.seed(config.seed)
@@ -87,15 +102,37 @@ def run_training(
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "data_source": data_source,
     }
-    result = train(checked.history, config, spec, metadata)
+    stage, judged = metric_stage(settings.promotion_metric)
+    result = train(checked.history, config, spec, metadata, force=force, judged=judged)
+    prior = result.info["model_kind"] == "prior"
     won = result.info["evaluation"].get("won", {})
-    progress(
-        f"trained {'+'.join(config.stages)}: test ROC AUC {won.get('roc_auc', float('nan')):.3f}, "
-        f"ECE {won.get('ece', float('nan')):.3f} ({time.perf_counter() - t0:.1f}s)"
-    )
-    baseline = fit_baseline(result, spec)
+    if not prior:
+        progress(
+            f"trained {'+'.join(config.stages)}: test ROC AUC "
+            f"{won.get('roc_auc', float('nan')):.3f}, ECE {won.get('ece', float('nan')):.3f} "
+            f"({time.perf_counter() - t0:.1f}s)"
+        )
+    baseline = fit_baseline(result, spec) if not prior else {}
     if baseline:
         progress(f"logistic baseline: test ROC AUC {baseline.get('roc_auc', float('nan')):.3f}")
+    refusal = None
+    if not prior:
+        judged_baseline = baseline if judged == "y_won" else fit_baseline(result, spec, judged)
+        refusal = _refusal(result, judged_baseline, config, stage, judged)
+    tags = dict(extra_tags or {})
+    tags["model_kind"] = result.info["model_kind"]
+    if refusal and not force:
+        progress(f"refused, not registered: {refusal} (--force registers it anyway)")
+        return TrainingOutcome(result, baseline, None, len(checked.report), refusal)
+    if refusal:
+        tags["refusal_overridden"] = refusal
+        result.scorer.metadata["refusal_overridden"] = refusal
+    warnings = policy_warnings(result.scorer.policy)
+    if refusal:
+        warnings.append(f"registered with --force past the refusal rule: {refusal}")
+    result.scorer.metadata["warnings"] = warnings
+    for warning in warnings:
+        progress(f"warning: {warning}")
     registration = None
     if register:
         registration = log_and_register(
@@ -105,11 +142,43 @@ def run_training(
             settings,
             baseline=baseline,
             data_source=data_source,
-            extra_params={"validation_problems": len(checked.report), **(extra_params or {})},
-            extra_tags=extra_tags,
+            extra_params={
+                "validation_problems": len(checked.report),
+                "force": force,
+                **(extra_params or {}),
+            },
+            extra_tags=tags,
         )
-        progress(
-            f"registered {settings.model_name} v{registration.version} as challenger "
-            f"(run {registration.run_id}, {time.perf_counter() - t0:.1f}s)"
-        )
-    return TrainingOutcome(result, baseline, registration, len(checked.report))
+        if prior:
+            progress(
+                f"too little data to learn ({'; '.join(result.info['cold_start'])}): registered "
+                f"{settings.model_name} v{registration.version} as challenger, a prior "
+                f"({result.info['prior']['rule']}), until a learned model beats it"
+            )
+        else:
+            forced = f" despite the refusal rule ({refusal})" if refusal else ""
+            progress(
+                f"registered {settings.model_name} v{registration.version} as challenger"
+                f"{forced} (run {registration.run_id}, {time.perf_counter() - t0:.1f}s)"
+            )
+    return TrainingOutcome(result, baseline, registration, len(checked.report), refusal)
+
+
+def _refusal(
+    result: TrainResult, baseline: dict[str, Any], config: TrainConfig, stage: str, label: str
+) -> str | None:
+    """:func:`training.refusal.refusal_reason` on the test period of ``result``, judged on
+    the promotion metric's ``stage`` and ``label`` (MQL→won by default)."""
+    test = result.frame[(result.split == "test") & result.frame[label].notna()]
+    p = np.array([])
+    if len(test):
+        probs = result.scorer.stage_probabilities(result.scorer.encoder.transform(test))
+        p = np.prod(list(probs.values()), axis=0) if stage == "won" else probs[stage]
+    return refusal_reason(
+        p,
+        result.info["evaluation"].get(stage, {}),
+        baseline,
+        margin=config.baseline_margin,
+        min_class_rows=config.min_class_rows,
+        min_auc=config.min_test_auc,
+    )

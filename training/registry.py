@@ -4,8 +4,9 @@ Every training run logs its parameters, a fingerprint of its data, its metrics, 
 and a model card, and registers one pyfunc model version (the scorer, its calibrators,
 its threshold policy and its explanation metadata) with the alias ``challenger``.
 :func:`promote` moves ``champion`` to the challenger only if it beats the champion on
-the challenger's own test period — the most recent mature data — by a margin;
-otherwise it leaves the champion where it is and says why. Aliases only: MLflow's
+the challenger's own test period — the most recent mature data — by a margin, on
+enough evidence (``training.evidence``); otherwise it leaves the champion where it is
+and says why ("not enough evidence" when the sample cannot tell). Aliases only: MLflow's
 stages are deprecated.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -29,12 +31,15 @@ from scoring.model import LeadScorer
 from scoring.pyfunc import PYFUNC_TIME_COLUMNS, SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame
 from scoring.settings import Settings
 from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
+from training.evidence import metric_stage, weigh
 from training.history import CRMHistory
 from training.train import TrainConfig, TrainResult
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 TEST_FRAME = "evaluation/test_frame.csv.gz"
+VERSION_TAGS = ("model_kind", "refusal_overridden")
+"""Run tags of :func:`log_and_register` also set on the registered version."""
 
 
 def use_store(settings: Settings) -> MlflowClient:
@@ -151,6 +156,8 @@ def log_and_register(
         "policy_method": scorer.policy.method,
         "data_sha256": fingerprint["sha256"],
         settings.promotion_metric: str(metrics.get(f"test_{settings.promotion_metric}")),
+        # what the gate and /v1/model must know: a prior, or a model forced past refusal
+        **{k: v for k, v in (extra_tags or {}).items() if k in VERSION_TAGS},
     }.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
     return Registration(run_id, version, metrics)
@@ -214,12 +221,23 @@ class PromotionDecision:
     champion_after: str | None
     reason: str
     scores: dict[str, float]
+    verdict: str = "none"
+    """``promote``, ``keep``, ``not_enough_evidence`` (``training.evidence``), ``first``,
+    ``refused`` (a version registered with ``--force``) or ``none`` (nothing to decide)."""
+    evidence: dict[str, Any] | None = None
 
 
 def promote(
     settings: Settings, challenger: str | None = None, actor: str = "cli"
 ) -> PromotionDecision:
-    """Move ``champion`` to the challenger only if it wins on recent data by the margin."""
+    """Move ``champion`` to the challenger only on enough evidence that it wins by the margin.
+
+    The evidence rule is :mod:`training.evidence`; a version registered past the refusal
+    rule with ``--force`` (tag ``refusal_overridden``) is not promoted as the first model
+    (nothing to measure it against), and must win on evidence like any other later.
+    Every decision is written to the challenger's version (tag ``promotion``) and its run
+    (tag ``promotion_verdict``, artifact ``promotion.json``), where ``/v1/model`` finds it.
+    """
     client = configure(settings)
     challenger = challenger or resolve_version(client, settings, CHALLENGER)
     champion = resolve_version(client, settings, CHAMPION)
@@ -229,64 +247,150 @@ def promote(
         return PromotionDecision(
             False, challenger, champion, champion, "the challenger is already champion", {}
         )
-    if champion is None:
-        _set_champion(client, settings, challenger, actor, "first model: no champion to beat")
-        return PromotionDecision(
-            True, challenger, None, challenger, "first model: no champion to beat", {}
+    version = client.get_model_version(settings.model_name, challenger)
+    overridden = version.tags.get("refusal_overridden")
+    if overridden and champion is None:
+        reason = (
+            f"challenger v{challenger} was registered with --force past the refusal rule "
+            f"({overridden}): with no champion to measure it against, it is not promoted"
         )
+        decision = PromotionDecision(
+            False, challenger, champion, champion, reason, {}, verdict="refused"
+        )
+        _record(client, settings, version.run_id, decision, actor)
+        return decision
+    if champion is None:
+        reason = "first model: no champion to beat"
+        if version.tags.get("model_kind") == "prior":
+            reason += " (a prior: too little data to learn)"
+        decision = PromotionDecision(True, challenger, None, challenger, reason, {}, "first")
+        _set_champion(client, settings, challenger)
+        _record(client, settings, version.run_id, decision, actor)
+        return decision
 
-    run_id = client.get_model_version(settings.model_name, challenger).run_id
+    metric_name = settings.promotion_metric
+    frame = _test_frame(version.run_id)
+    split = pd.Series("test", index=frame.index)
+    scores: dict[str, float] = {}
+    paired: dict[str, np.ndarray] = {}
+    stage, label = metric_stage(metric_name)
+    known = frame[label].notna().to_numpy() if label in frame else np.zeros(len(frame), bool)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
+        for role, ref in (("challenger", challenger), ("champion", champion)):
+            scorer = LeadScorer.load(download_scorer(settings, ref, tmp_path / role))
+            evaluation = evaluate_split(scorer, frame, split, scorer.spec)
+            metric = flat_metrics(evaluation, prefix="test").get(f"test_{metric_name}")
+            scores[role] = float("nan") if metric is None else metric
+            paired[role] = _stage_scores(scorer, frame[known], stage)
+    evidence = weigh(
+        frame.loc[known, label].to_numpy(),
+        paired["challenger"],
+        paired["champion"],
+        metric=metric_name,
+        margin=settings.promotion_margin,
+        min_rows=settings.promotion_min_rows,
+        min_positives=settings.promotion_min_positives,
+        confidence=settings.promotion_confidence,
+        resamples=settings.promotion_bootstrap,
+        seed=settings.seed,
+    )
+    gain = scores["challenger"] - scores["champion"]
+    measured = (
+        f"challenger v{challenger} {metric_name} {scores['challenger']:.4f} vs champion "
+        f"v{champion} {scores['champion']:.4f} ({gain:+.4f}) on {evidence.rows} labelled rows "
+        f"with {evidence.positives} positives"
+    )
+    if evidence.ci_low is not None:
+        measured += (
+            f", {evidence.confidence:.0%} interval of the gain "
+            f"[{evidence.ci_low:+.4f}, {evidence.ci_high:+.4f}]"
+        )
+    if evidence.verdict == "promote":
+        reason = (
+            f"challenger v{challenger} {metric_name} {scores['challenger']:.4f} beats champion "
+            f"v{champion} {scores['champion']:.4f} by {gain:+.4f} "
+            f"(margin {settings.promotion_margin}; {measured})"
+        )
+        _set_champion(client, settings, challenger)
+        promoted, after = True, challenger
+    elif evidence.verdict == "keep":
+        reason = (
+            f"champion v{champion} kept: {measured}; the gain is below the margin "
+            f"{settings.promotion_margin} on the challenger's test period"
+        )
+        promoted, after = False, champion
+    else:
+        need = (
+            f"needs {settings.promotion_min_rows} labelled rows and "
+            f"{settings.promotion_min_positives} positives and negatives"
+        )
+        reason = (
+            f"not enough evidence, champion v{champion} kept and v{challenger} stays "
+            f"challenger: {measured} ({need}, and an interval clear of 0 and the margin)"
+        )
+        promoted, after = False, champion
+    decision = PromotionDecision(
+        promoted, challenger, champion, after, reason, scores, evidence.verdict,
+        evidence.to_dict(),
+    )  # fmt: skip
+    _record(client, settings, version.run_id, decision, actor)
+    return decision
+
+
+def _stage_scores(scorer: LeadScorer, rows: pd.DataFrame, stage: str) -> np.ndarray:
+    """The probability a metric of ``stage`` judges, clipped as ``binary_metrics`` does."""
+    matrix, _ = scorer.encoder.encode(rows)
+    probs = scorer.stage_probabilities(matrix)
+    if stage == "won":
+        p = np.prod(list(probs.values()), axis=0)
+    elif stage in probs:
+        p = probs[stage]
+    else:
+        p = np.full(len(rows), np.nan)
+    return np.clip(p, 1e-6, 1 - 1e-6)
+
+
+def _test_frame(run_id: str) -> pd.DataFrame:
+    """The challenger's test period exactly as its run logged it."""
+    with tempfile.TemporaryDirectory() as tmp:
         test_file = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=TEST_FRAME, dst_path=str(tmp_path / "data")
+            run_id=run_id, artifact_path=TEST_FRAME, dst_path=str(Path(tmp) / "data")
         )
         # keep_default_na=False: region "NA" (North America) must not become NaN
         frame = pd.read_csv(
             test_file, dtype={"lead_id": str}, keep_default_na=False, na_values=[""]
         )
-        for col in ("created_at", "mql_at"):
-            frame[col] = pd.to_datetime(frame[col], utc=True)
-        split = pd.Series("test", index=frame.index)
-        scores: dict[str, float] = {}
-        for label, version in (("challenger", challenger), ("champion", champion)):
-            scorer = LeadScorer.load(download_scorer(settings, version, tmp_path / label))
-            evaluation = evaluate_split(scorer, frame, split, scorer.spec)
-            metric = flat_metrics(evaluation, prefix="test").get(
-                f"test_{settings.promotion_metric}"
-            )
-            scores[label] = float("nan") if metric is None else metric
-    gain = scores["challenger"] - scores["champion"]
-    metric_name = settings.promotion_metric
-    if gain >= settings.promotion_margin:
-        reason = (
-            f"challenger v{challenger} {metric_name} {scores['challenger']:.4f} beats champion "
-            f"v{champion} {scores['champion']:.4f} by {gain:+.4f} "
-            f"(margin {settings.promotion_margin})"
-        )
-        _set_champion(client, settings, challenger, actor, reason)
-        return PromotionDecision(True, challenger, champion, challenger, reason, scores)
-    reason = (
-        f"champion v{champion} kept: challenger v{challenger} {metric_name} "
-        f"{scores['challenger']:.4f} vs {scores['champion']:.4f} ({gain:+.4f}) is below the "
-        f"margin {settings.promotion_margin} on the challenger's test period"
-    )
-    client.set_model_version_tag(
-        settings.model_name,
-        challenger,
-        "promotion",
-        json.dumps({"promoted": False, "reason": reason}),
-    )
-    return PromotionDecision(False, challenger, champion, champion, reason, scores)
+    for col in ("created_at", "mql_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
 
 
-def _set_champion(
-    client: MlflowClient, settings: Settings, version: str, actor: str, reason: str
-) -> None:
+def _set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
     client.set_registered_model_alias(settings.model_name, CHAMPION, version)
+
+
+def _record(
+    client: MlflowClient,
+    settings: Settings,
+    run_id: str | None,
+    decision: PromotionDecision,
+    actor: str,
+) -> None:
+    """The decision and its evidence on the challenger's version and run."""
+    payload = {
+        "promoted": decision.promoted,
+        "by": actor,
+        "verdict": decision.verdict,
+        "reason": decision.reason,
+        "champion_before": decision.champion_before,
+        "evidence": decision.evidence,
+        "at": pd.Timestamp.now(tz="UTC").isoformat(),
+    }
+    assert decision.challenger is not None
     client.set_model_version_tag(
-        settings.model_name,
-        version,
-        "promotion",
-        json.dumps({"promoted": True, "by": actor, "reason": reason}),
+        settings.model_name, decision.challenger, "promotion", json.dumps(payload)
     )
+    if run_id:
+        client.set_tag(run_id, "promotion_verdict", decision.verdict)
+        client.log_dict(run_id, payload, "promotion.json")

@@ -181,6 +181,7 @@ def retrain(
     now: pd.Timestamp,
     progress: Progress = lambda _: None,
     actor: str = "retrain",
+    force: bool = False,
 ) -> RetrainOutcome:
     """Train a challenger on history + served feedback and put it through the gate.
 
@@ -202,9 +203,13 @@ def retrain(
         progress=progress,
         extra_params=used.params(),
         extra_tags={"trigger": actor},
+        force=force,
     )
-    decision = promote(
-        settings, training.registration.version if training.registration else None, actor=actor
-    )
+    if training.registration is None:
+        # refused (training.refusal): the gate must not fall back to an older @challenger
+        reason = f"no new challenger: {training.refusal or 'not registered'}"
+        decision = PromotionDecision(False, None, None, None, reason, {})
+    else:
+        decision = promote(settings, training.registration.version, actor=actor)
     progress(("promoted: " if decision.promoted else "not promoted: ") + decision.reason)
     return RetrainOutcome(training, decision, used)

@@ -10,6 +10,9 @@
   marketing agree on in the SLA).
 
 The result is a :class:`scoring.policy.ThresholdPolicy` stored with the model version.
+:func:`policy_warnings` flags a policy that hands over more than half of the leads, or
+none: either the inputs do not fit the data (a capacity of 12 a day on an export of 3
+leads a day hands every lead over) or the model cannot separate leads.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import pandas as pd
 from scoring.policy import ThresholdPolicy
 
 Method = Literal["expected_value", "capacity", "acceptance_rate"]
+MAX_HANDOFF_SHARE = 0.5
+"""A policy handing over more than this share of the validation leads gets a warning."""
 
 
 @dataclass(frozen=True)
@@ -89,3 +94,22 @@ def choose_policy(
         method=inputs.method,
         inputs={**inputs.__dict__, **details},
     )
+
+
+def policy_warnings(policy: ThresholdPolicy) -> list[str]:
+    """One line per problem: the policy hands over more than half of the leads, or none."""
+    share = policy.inputs.get("handoff_share_validation")
+    if share is None:
+        return []
+    where = f"the {policy.method} policy (threshold P(won) >= {policy.handoff_threshold:.4f})"
+    if share > MAX_HANDOFF_SHARE:
+        hint = ""
+        if policy.method == "capacity":
+            hint = (
+                f"; daily_capacity {policy.inputs.get('daily_capacity')} is more than the "
+                "leads arriving a day, so it does not limit anything"
+            )
+        return [f"{where} hands {share:.1%} of the validation leads to sales{hint}"]
+    if share == 0:
+        return [f"{where} hands no validation lead to sales"]
+    return []

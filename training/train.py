@@ -7,8 +7,10 @@ Steps, each a function so tests and notebooks can run them one at a time:
 2. :func:`time_split` — train / validation / test by MQL date, the latest mature
    period being the test (a lead is *mature* once its labels can no longer change);
 3. :func:`fit_scorer` — one scikit-learn ``Pipeline`` (encoder + LightGBM) per stage,
-   early-stopped and calibrated on validation, plus the fit-only, rejection-reason and
-   threshold pieces;
+   early-stopped on validation to choose the number of trees, then refitted with that
+   many trees on train + validation (so the most recent months are learned from, not
+   only used to stop) and calibrated on out-of-fold margins; plus the fit-only,
+   rejection-reason and threshold pieces;
 4. :func:`train` — all of the above, plus evaluation on the test period against a
    logistic-regression baseline (``training.evaluate``).
 """
@@ -25,6 +27,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
@@ -97,6 +100,18 @@ class TrainConfig:
     split: Literal["time", "stratified"] = "time"
     """``stratified`` is for flat exports without a usable time column."""
     policy: PolicyInputs = field(default_factory=PolicyInputs)
+    calibration_folds: int = 5
+    """Folds of the out-of-fold margins each stage is calibrated on (see :func:`fit_scorer`)."""
+    min_class_rows: int = 20
+    """Cold start: each stage needs at least this many positives *and* negatives in train +
+    validation, and the test period this many of each for the final outcome, or training
+    falls back to the prior of ``training.prior`` (docs/training-rules.md)."""
+    baseline_margin: float = 0.05
+    """Refusal rule: the model's test ROC AUC must reach the logistic baseline's minus this
+    margin, about one standard error of a test ROC AUC measured on ~50 positives
+    (docs/training-rules.md)."""
+    min_test_auc: float = 0.52
+    """Refusal rule: the test ROC AUC a model needs to count as ranking better than chance."""
     recency_half_life_days: float | None = None
     """Sample weight ``0.5 ** (age / half_life)`` by MQL age (relative to the newest
     training row) for the stages in ``recency_stages``: recent feedback counts more than
@@ -251,11 +266,22 @@ def fit_scorer(
     config: TrainConfig,
     metadata: dict[str, Any] | None = None,
 ) -> tuple[LeadScorer, dict[str, Any]]:
-    """Fit every piece of a :class:`LeadScorer` on train, calibrate and tune on valid."""
+    """Fit every piece of a :class:`LeadScorer`; train + validation are both learned from.
+
+    Per stage: early stopping on validation chooses the number of trees, then the
+    booster is refitted with that many trees on train + validation, and calibrated on
+    out-of-fold margins of the same rows (``calibration_folds`` models, each fitted
+    without the fold it scores). Validation is only used to *stop* when it is not also
+    learned from, and on drifting data the latest months are the ones that matter most.
+    The threshold is chosen on validation scores that no model saw the label of (the
+    out-of-fold ones), so the refit does not make it optimistic.
+    """
     info: dict[str, Any] = {}
     train_rows, valid_rows = frame[split == "train"], frame[split == "valid"]
-    encoder = LeadEncoder(spec).fit(train_rows)
+    learned_rows = frame[split.isin(["train", "valid"])]
+    encoder = LeadEncoder(spec).fit(learned_rows)
     stages: list[StageModel] = []
+    honest_raw: dict[str, pd.Series] = {}
     for name in config.stages:
         label = STAGE_LABELS[name]
         tr = train_rows[train_rows[label].notna()]
@@ -270,25 +296,36 @@ def fit_scorer(
         weight = None
         if config.recency_half_life_days and name in config.recency_stages:
             weight = recency_weights(tr["mql_at"], config.recency_half_life_days)
-        pipe, stage_info = fit_stage(
+        _, stage_info = fit_stage(
             spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder, weight
         )
-        booster = pipe.named_steps["model"].booster_
-        raw_valid = booster.predict(encoder.transform(va), raw_score=True)
-        calibrator, cal_scores = choose_calibrator(
-            raw_valid, va[label].to_numpy(), seed=config.seed
-        )
+        n_trees = max(int(stage_info["best_iteration"]), 1)
+        pool = pd.concat([tr, va])
+        y_pool = pool[label].to_numpy().astype(int)
+        pool_weight = None
+        if weight is not None:
+            pool_weight = recency_weights(pool["mql_at"], config.recency_half_life_days or 1.0)
+        pool_matrix = encoder.transform(pool)
+        booster = _fit_trees(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
+        oof = _out_of_fold_raw(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
+        calibrator, cal_scores = choose_calibrator(oof, y_pool, seed=config.seed)
         stages.append(StageModel(name, booster, calibrator))
+        honest_raw[name] = pd.Series(oof, index=pool.index)
         info[name] = {
             **stage_info,
+            "trees": float(n_trees),
             "calibration": calibrator.method,
+            "calibration_rows": "out-of-fold",
             **{f"calibration_logloss_{k}": v for k, v in cal_scores.items()},
             "train_rows": len(tr),
             "valid_rows": len(va),
+            "refit_rows": len(pool),
         }
-        if weight is not None:
+        if pool_weight is not None:
             # Kish's effective sample size: how many equally weighted rows the weights are worth
-            info[name]["train_effective_rows"] = float(weight.sum() ** 2 / (weight**2).sum())
+            info[name]["train_effective_rows"] = float(
+                pool_weight.sum() ** 2 / (pool_weight**2).sum()
+            )
 
     scorer = LeadScorer(
         spec=spec,
@@ -299,43 +336,107 @@ def fit_scorer(
         policy=ThresholdPolicy(1.0, config.policy.disqualify_below, "unset"),
         metadata=dict(metadata or {}),
     )
-    train_matrix = encoder.transform(train_rows)
+    fit_extras(scorer, learned_rows, encoder, config)
+    probs = _honest_probabilities(scorer, valid_rows, honest_raw)
+    p_won = np.prod(list(probs.values()), axis=0)
+    y_sql = valid_rows["y_sql"].to_numpy() if "y_sql" in valid_rows else None
+    if y_sql is not None and np.isnan(y_sql).any():
+        y_sql = None
+    scorer.policy = choose_policy(
+        p_won, probs.get("sql"), valid_rows["mql_at"], config.policy, y_sql
+    )
+    # what the model learned from, compact: serving measures drift (PSI) against it
+    learned_p_won = np.prod(
+        list(_honest_probabilities(scorer, learned_rows, honest_raw).values()), axis=0
+    )
+    scorer.metadata["reference_profile"] = reference_profile(
+        learned_rows.assign(p_won=learned_p_won)
+    )
+    info["policy"] = scorer.policy.to_dict()
+    return scorer, info
+
+
+def fit_extras(
+    scorer: LeadScorer, rows: pd.DataFrame, encoder: LeadEncoder, config: TrainConfig
+) -> None:
+    """The fit-only model, the engagement distribution and the rejection-reason model."""
+    matrix = encoder.transform(rows)
     fit_label = STAGE_LABELS[config.stages[0]]
     scorer.fit_feature_idx = scorer.fit_feature_mask()
-    has_fit = train_rows[fit_label].notna().to_numpy()
+    has_fit = rows[fit_label].notna().to_numpy()
     if scorer.fit_feature_idx and has_fit.sum() > 100:
         # small on purpose: it only ranks firmographic fit, and it runs on every request
         fit_clf = _lgbm(config, n_estimators=60, learning_rate=0.1, num_leaves=7)
         fit_idx = scorer.fit_feature_idx
         cat_in_fit = [i for i, j in enumerate(fit_idx) if j in encoder.categorical_indices_]
         fit_clf.fit(
-            train_matrix[has_fit][:, fit_idx],
-            train_rows.loc[has_fit, fit_label].to_numpy(),
+            matrix[has_fit][:, fit_idx],
+            rows.loc[has_fit, fit_label].to_numpy(),
             categorical_feature=cat_in_fit,
         )
         scorer.fit_model = fit_clf.booster_
         scorer.fit_quantiles = quantiles(
-            scorer.fit_model.predict(train_matrix[:, fit_idx], raw_score=True)
+            scorer.fit_model.predict(matrix[:, fit_idx], raw_score=True)
         )
     if scorer._engagement_idx is not None:
-        scorer.engagement_quantiles = quantiles(train_matrix[:, scorer._engagement_idx])
-    scorer.reason_model, scorer.reason_classes = _fit_reason_model(
-        train_rows, train_matrix, encoder, config
-    )
+        scorer.engagement_quantiles = quantiles(matrix[:, scorer._engagement_idx])
+    scorer.reason_model, scorer.reason_classes = _fit_reason_model(rows, matrix, encoder, config)
 
-    valid_matrix = encoder.transform(valid_rows)
-    probs = scorer.stage_probabilities(valid_matrix)
-    p_won = np.prod(list(probs.values()), axis=0)
-    p_sql = probs.get("sql")
-    y_sql = valid_rows["y_sql"].to_numpy() if "y_sql" in valid_rows else None
-    if y_sql is not None and np.isnan(y_sql).any():
-        y_sql = None
-    scorer.policy = choose_policy(p_won, p_sql, valid_rows["mql_at"], config.policy, y_sql)
-    # what the model learned from, compact: serving measures drift (PSI) against it
-    train_p_won = np.prod(list(scorer.stage_probabilities(train_matrix).values()), axis=0)
-    scorer.metadata["reference_profile"] = reference_profile(train_rows.assign(p_won=train_p_won))
-    info["policy"] = scorer.policy.to_dict()
-    return scorer, info
+
+def _fit_trees(
+    matrix: np.ndarray,
+    y: np.ndarray,
+    n_trees: int,
+    encoder: LeadEncoder,
+    config: TrainConfig,
+    weight: np.ndarray | None,
+) -> lgb.Booster:
+    """A booster of exactly ``n_trees`` trees (no early stopping) on encoded rows."""
+    clf = _lgbm(config, n_estimators=n_trees)
+    clf.fit(matrix, y, sample_weight=weight, categorical_feature=encoder.categorical_indices_)
+    return clf.booster_
+
+
+def _out_of_fold_raw(
+    matrix: np.ndarray,
+    y: np.ndarray,
+    n_trees: int,
+    encoder: LeadEncoder,
+    config: TrainConfig,
+    weight: np.ndarray | None,
+) -> np.ndarray:
+    """Each row's raw margin from a booster fitted without it (stratified folds)."""
+    folds = int(min(config.calibration_folds, np.bincount(y, minlength=2).min()))
+    if folds < 2:
+        raise ValueError("out-of-fold calibration needs at least 2 rows of each class")
+    oof = np.empty(len(y))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    for fit_idx, out_idx in splitter.split(matrix, y):
+        w = None if weight is None else weight[fit_idx]
+        booster = _fit_trees(matrix[fit_idx], y[fit_idx], n_trees, encoder, config, w)
+        oof[out_idx] = booster.predict(matrix[out_idx], raw_score=True)
+    return oof
+
+
+def _honest_probabilities(
+    scorer: LeadScorer, rows: pd.DataFrame, honest_raw: dict[str, pd.Series]
+) -> dict[str, np.ndarray]:
+    """Stage probabilities of ``rows`` from margins no model saw the label of.
+
+    A row a stage learned from gets its out-of-fold margin; any other row (e.g. a lead
+    that never became an SQL, for the SQL→won stage) is out of sample for the final
+    booster already.
+    """
+    matrix = scorer.encoder.transform(rows)
+    out: dict[str, np.ndarray] = {}
+    for stage in scorer.stages:
+        raw = pd.Series(stage.raw(matrix), index=rows.index)
+        oof = honest_raw.get(stage.name)
+        if oof is not None:
+            known = raw.index.isin(oof.index)
+            raw[known] = oof.reindex(raw.index[known]).to_numpy()
+        out[stage.name] = stage.calibrator.transform(raw.to_numpy())
+    return out
 
 
 def _latest_fifth(rows: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -397,9 +498,19 @@ def train(
     config: TrainConfig | None = None,
     spec: FeatureSpec | None = None,
     metadata: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
+    judged: str = "y_won",
 ) -> TrainResult:
-    """Build the dataset, split it in time, fit and evaluate a scorer (no MLflow here)."""
+    """Build the dataset, split it in time, fit and evaluate a scorer (no MLflow here).
+
+    With too little data (``training.prior.cold_start_reasons``) the scorer is the
+    documented prior, ``info["model_kind"] == "prior"``; ``force`` fits a learned model
+    anyway whenever the data has both classes to fit it on. ``judged`` is the label the
+    test period must hold enough of both classes of (the promotion metric's).
+    """
     from training.evaluate import evaluate_split
+    from training.prior import cold_start_reasons, fit_prior
 
     config = config or TrainConfig()
     spec = spec or FeatureSpec()
@@ -408,7 +519,21 @@ def train(
         split = stratified_split(frame[STAGE_LABELS[config.stages[-1]]], config)
     else:
         split = time_split(frame["mql_at"], history.snapshot_at, config)
-    scorer, info = fit_scorer(frame, split, spec, config, metadata)
+    shortfall = cold_start_reasons(frame, split, config.stages, config.min_class_rows, judged)
+    fitted = None
+    if not shortfall or force:
+        try:
+            fitted = fit_scorer(frame, split, spec, config, metadata)
+        except ValueError as exc:  # one class only: nothing to learn, even when forced
+            shortfall = [*shortfall, str(exc)]
+    if fitted is None:
+        scorer, info = fit_prior(frame, split, spec, config, metadata, shortfall)
+    else:
+        scorer, info = fitted
+        info["model_kind"] = scorer.metadata["model_kind"] = "learned"
+        if shortfall:
+            info["forced_past"] = shortfall
+    info["cold_start"] = shortfall
     info["evaluation"] = evaluate_split(scorer, frame, split, spec)
     info["split_rows"] = split.value_counts().to_dict()
     return TrainResult(scorer, frame, split, info)
