@@ -90,9 +90,11 @@ def test_retrain_command_after_feedback_without_contact_attempts(
     monkeypatch.setenv("LEADSCORE_HOME", str(home))
     monkeypatch.setenv("LEADSCORE_DATABASE_URL", database)
     monkeypatch.delenv("LEADSCORE_TRACKING_URI", raising=False)
-    result = CliRunner().invoke(app, ["retrain", "--data", str(base)])
+    # 4,000 leads are too few for LightGBM to pass the refusal rule against the logistic
+    # baseline (docs/training-rules.md); --force registers it: this test is about the data.
+    result = CliRunner().invoke(app, ["retrain", "--data", str(base), "--force"])
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-    assert "promoted: first model" in result.output
+    assert "registered" in result.output
 
     settings = Settings()
     mlflow = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
