@@ -55,7 +55,13 @@ def _progress(message: str) -> None:
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Folder to write the four CSV tables to.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to write the four CSV tables to; default: a folder under the "
+            "home's data/, where `retrain` looks for the latest history."
+        ),
+    ] = None,
     leads: LeadsOpt = 20_000,
     months: int = 18,
     seed: SeedOpt = 42,
@@ -64,6 +70,8 @@ def generate(
     """Generate a synthetic CRM history (four tables of the data contract)."""
     from training.synthetic import generate as make
 
+    if out is None:
+        out = Settings().ensure_home() / "data" / f"synthetic-{leads}-{seed}"
     _progress(f"generating {leads:,} leads over {months} months (seed {seed})")
     history = make(leads, months=months, seed=seed, drift=drift)
     history.save(out)

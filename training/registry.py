@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -42,20 +43,50 @@ def use_store(settings: Settings) -> MlflowClient:
 
     MLflow's fluent API and ``models:/`` downloads read the global URIs, whose default is
     ``mlflow.db`` in the current folder: every entry point goes through here first.
+    MLflow's setters also export MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI to the process
+    environment; they are put back as they were, since :class:`Settings` honours those
+    variables: a later ``Settings(home=...)`` in this process, or a server started from it,
+    must not inherit this store in place of its own.
     """
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_registry_uri)
+    saved = {name: os.environ.get(name) for name in _MLFLOW_URI_VARIABLES}
+    try:
+        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        mlflow.set_registry_uri(settings.resolved_registry_uri)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
 
 
+_MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 def configure(settings: Settings) -> MlflowClient:
-    """:func:`use_store`, plus the experiment (with its artifact folder) for new runs."""
+    """:func:`use_store`, plus the experiment new runs go to.
+
+    Inside ``mlflow run`` that is the experiment of the run it created (MLflow refuses to
+    resume a run under another active experiment), and :func:`log_and_register` logs into
+    that run; with MLFLOW_EXPERIMENT_ID set, that experiment; otherwise the one named
+    ``settings.experiment_name``, created on first use — in a local store with its
+    artifacts under ``home`` (MLflow's default is ``./mlruns`` of whatever folder the
+    command runs in), in a tracking server where the server keeps them.
+    """
     settings.ensure_home()
     client = use_store(settings)
+    if settings.in_mlflow_run:
+        assert settings.mlflow_run_id is not None
+        run = client.get_run(settings.mlflow_run_id)
+        mlflow.set_experiment(experiment_id=run.info.experiment_id)
+        return client
+    if settings.mlflow_experiment_id:
+        mlflow.set_experiment(experiment_id=settings.mlflow_experiment_id)
+        return client
     if client.get_experiment_by_name(settings.experiment_name) is None:
-        client.create_experiment(
-            settings.experiment_name, artifact_location=settings.artifact_root.as_uri()
-        )
+        location = settings.artifact_root.as_uri() if settings.is_local_store else None
+        client.create_experiment(settings.experiment_name, artifact_location=location)
     mlflow.set_experiment(settings.experiment_name)
     return client
 
