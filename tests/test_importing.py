@@ -553,3 +553,106 @@ def test_join_outcome_by_presence_and_derived_calendar(tmp_path: Path) -> None:
     mapping["join"]["file"] = "missing.csv"
     with pytest.raises(MappingError, match=r"missing\.csv"):
         import_export(tmp_path / "mqls.csv", parse_mapping(mapping))
+
+
+@pytest.mark.slow
+def test_registered_pyfunc_takes_typed_numbers_and_scores_like_the_api(tmp_path: Path) -> None:
+    """The signature types numeric features as double and yes/no fields as boolean: a
+    DataFrame with real numbers goes through ``mlflow.pyfunc.load_model`` (it was refused
+    as "Can not safely convert ... to <U0" when every column was a string) and scores each
+    lead as POST /v1/score does."""
+    import mlflow
+    from fastapi.testclient import TestClient
+    from mlflow.models import get_model_info
+    from mlflow.types import DataType
+
+    from scoring.pyfunc import pyfunc_frame
+    from serving.app import create_app
+    from tests.model_fixtures import ADMIN_KEY
+    from training.registry import configure, promote
+
+    deals = _deals(1500, seed=6, open_share=0.0)
+    export = pd.DataFrame(
+        {
+            "ID": deals["id"],
+            "Created": [d.strftime("%Y-%m-%d %H:%M") for d in deals["created"]],
+            "Source": [SOURCES_EN[s] for s in deals["source"]],
+            "Medium": deals["medium"],
+            "Budget": deals["budget"],
+            "Visits": (deals["budget"] // 50_000 + (deals["medium"] == "email") * 3).astype(int),
+            "Has website": np.where(deals["medium"] == "email", "yes", "no"),
+            "Stage": deals["status"],
+        }
+    )
+    path = _write_csv(export, tmp_path / "typed.csv", ",", "utf-8")
+    mapping = {
+        "lead_id": "ID",
+        "created_at": "Created",
+        "contract": {"channel": {"column": "Source", "other": "other"}},
+        "features": {
+            "utm_medium": "Medium",
+            "budget": {"column": "Budget", "type": "numeric"},
+            "visits": {"column": "Visits", "type": "numeric"},
+            "has_website": {"column": "Has website", "type": "boolean"},
+        },
+        "outcome": {"column": "Stage", "won": ["won"], "lost": ["lost"]},
+    }
+    imported = import_export(path, parse_mapping(mapping))
+    settings = Settings(
+        home=tmp_path / "home",
+        model_poll_seconds=0,
+        bootstrap_admin_key=ADMIN_KEY,
+        database_url=f"sqlite:///{tmp_path / 'serving.db'}",
+    )
+    config = imported.train_config(seed=0)
+    run_training(imported.history, settings, config, spec=imported.spec, data_source="typed")
+    assert promote(settings).promoted
+
+    configure(settings)
+    uri = f"models:/{settings.model_name}@champion"
+    inputs = {c.name: c.type for c in get_model_info(uri).signature.inputs.inputs}
+    assert inputs["budget"] == inputs["visits"] == DataType.double
+    assert inputs["has_website"] == DataType.boolean
+    assert inputs["channel"] == inputs["utm_medium"] == inputs["as_of"] == DataType.string
+
+    as_of = "2025-01-10T10:00:00+00:00"
+    leads = [
+        {"lead_id": "t1", "channel": "referral", "utm_medium": "email", "budget": 420000.0,
+         "visits": 11.0, "has_website": True},
+        {"lead_id": "t2", "channel": "paid_search", "utm_medium": "cpc", "budget": 3000.5,
+         "visits": 0.0, "has_website": False},
+        {"lead_id": "t3", "channel": "seo", "utm_medium": None, "budget": None,
+         "visits": 2.0, "has_website": None},
+    ]  # fmt: skip
+    typed = pd.DataFrame(
+        {
+            "as_of": [as_of] * 3,
+            "channel": [lead["channel"] for lead in leads],
+            "utm_medium": [lead["utm_medium"] for lead in leads],
+            "budget": [lead["budget"] for lead in leads],
+            "visits": [lead["visits"] for lead in leads],
+            "has_website": [lead["has_website"] for lead in leads],
+        }
+    )
+    assert typed["budget"].dtype == typed["visits"].dtype == np.float64
+    model = mlflow.pyfunc.load_model(uri)
+    through_pyfunc = model.predict(typed)["p_won"].to_numpy()
+    records = [{**lead, "as_of": as_of} for lead in leads]
+    rebuilt = model.predict(pyfunc_frame(records, imported.spec))["p_won"].to_numpy()
+    np.testing.assert_allclose(rebuilt, through_pyfunc, rtol=1e-12)
+
+    with TestClient(create_app(settings)) as client:
+        over_http = []
+        for lead in leads:
+            body = {
+                "lead_id": lead["lead_id"],
+                "channel": lead["channel"],
+                "as_of": as_of,
+                "attributes": {k: lead[k] for k in ("utm_medium", "budget", "visits",
+                                                    "has_website") if lead[k] is not None},
+            }  # fmt: skip
+            response = client.post("/v1/score", json=body, headers={"X-API-Key": ADMIN_KEY})
+            assert response.status_code == 200, response.text
+            over_http.append(response.json()["p_won"])
+    np.testing.assert_allclose(through_pyfunc, over_http, atol=5e-7)  # the API rounds
+    assert len(set(np.round(through_pyfunc, 6))) == 3  # the numbers do move the score

@@ -93,3 +93,26 @@ def test_every_entry_point_runs_against_the_home_store(tmp_path: Path) -> None:
     retrain = client.get_run(retrain_run)
     assert retrain.data.tags["data_source"] == "history+feedback"
     assert retrain.info.status == "FINISHED"
+
+
+def test_which_store_a_command_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside ``mlflow run`` the run's store; else LEADSCORE_TRACKING_URI, else
+    MLFLOW_TRACKING_URI, else the home's SQLite. Configuring one store never leaks it
+    into the environment (MLflow's setters export it) for the next Settings."""
+    from scoring.settings import Settings
+    from training.registry import MLFLOW_VARIABLES, configure
+
+    for name in (*MLFLOW_VARIABLES, "MLFLOW_RUN_ID", "LEADSCORE_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    own = f"sqlite:///{home / 'mlflow.db'}"
+    theirs = f"sqlite:///{tmp_path / 'theirs.db'}"
+    mine = f"sqlite:///{tmp_path / 'mine.db'}"
+    assert Settings(home=home).resolved_tracking_uri == own
+    configure(Settings(home=home))
+    assert not {n for n in MLFLOW_VARIABLES if n in os.environ}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", theirs)
+    assert Settings(home=home).resolved_tracking_uri == theirs
+    assert Settings(home=home, tracking_uri=mine).resolved_tracking_uri == mine
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123abcd")
+    assert Settings(home=home, tracking_uri=mine).resolved_tracking_uri == theirs
