@@ -25,6 +25,10 @@ lead (converted → ``accepted``; not converted → ``rejected`` with the mapped
 (the default for flat exports, see :meth:`ImportedExport.train_config`) that gives
 ``y_sql = y_won = converted`` for every closed lead, and no label for open ones.
 
+What the importer decides on its own — ids from row numbers, a renamed feature, open
+rows set aside, cells a default marker emptied — is reported in
+:attr:`ImportedExport.notes` (docs/importing.md, "What the importer does on its own").
+
 Errors name the mapping key and the file column that does not fit; values are quoted
 only from vocabulary columns (stages, reasons, sources) and never when they look like
 an e-mail address or a phone number, or come from a column declared personal.
@@ -119,7 +123,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
     }
 )
 """Names an extra feature may not take: contract columns (declare those under
-``contract:``), computed features and the training frame's label columns."""
+``contract:``), computed features and the training frame's label columns. A feature
+declared with one is renamed ``name_2`` (see :func:`_free_name`), with a note."""
 
 FLAT_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.02,
