@@ -57,7 +57,8 @@ def test_train_as_the_readme_documents_it_logs_into_the_mlflow_run(tmp_path: Pat
     cwd.mkdir()
     env = _env(tmp_path / "home", None)
     run_id, _ = _mlflow_run("train", cwd, env, f"leads={LEADS}")
-    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    store = f"sqlite:///{cwd / 'mlflow.db'}"
+    client = MlflowClient(store, store)  # the registry too: not this process's global one
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["seed"] == "42"
@@ -86,7 +87,7 @@ def test_every_entry_point_runs_against_the_home_store(tmp_path: Path) -> None:
     retrain_run, retrained = _mlflow_run("retrain", cwd, env)
     assert "promoted" in retrained
 
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, uri)
     versions = {str(v.version): v.run_id for v in client.search_model_versions("name='leadscore'")}
     assert versions == {"1": train_run, "2": retrain_run}
     assert str(client.get_model_version_by_alias("leadscore", "champion").version) in versions
