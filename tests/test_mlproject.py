@@ -82,7 +82,7 @@ def test_every_entry_point_runs_against_the_home_store(tmp_path: Path) -> None:
     train_run, _ = _mlflow_run("train", cwd, env, f"leads={LEADS}")
     _, promoted = _mlflow_run("promote", cwd, env)
     assert "promoted: first model" in promoted
-    _, evaluated = _mlflow_run("evaluate", cwd, env, f"leads={LEADS}")
+    evaluate_run, evaluated = _mlflow_run("evaluate", cwd, env, f"leads={LEADS}")
     assert '"roc_auc"' in evaluated
     retrain_run, retrained = _mlflow_run("retrain", cwd, env)
     assert "promoted" in retrained
@@ -91,6 +91,9 @@ def test_every_entry_point_runs_against_the_home_store(tmp_path: Path) -> None:
     versions = {str(v.version): v.run_id for v in client.search_model_versions("name='leadscore'")}
     assert versions == {"1": train_run, "2": retrain_run}
     assert str(client.get_model_version_by_alias("leadscore", "champion").version) in versions
+    evaluation = client.get_run(evaluate_run).data
+    assert evaluation.params["model_version"] == "champion"
+    assert 0.5 < evaluation.metrics["eval_roc_auc_won"] <= 1.0
     retrain = client.get_run(retrain_run)
     assert retrain.data.tags["data_source"] == "history+feedback"
     assert retrain.info.status == "FINISHED"

@@ -325,8 +325,9 @@ def evaluate_cmd(
     import tempfile
 
     from scoring.model import LeadScorer
+    from training.evaluate import flat_metrics
     from training.pipeline import load_history
-    from training.registry import configure, download_scorer
+    from training.registry import configure, download_scorer, record_in_mlflow_run
     from training.train import TrainConfig, build_dataset, time_split
 
     settings = Settings(seed=seed)
@@ -342,6 +343,8 @@ def evaluate_cmd(
     result.pop("slices", None)
     _progress(f"{settings.model_name}@{version} on {source}")
     typer.echo(json.dumps(result, indent=1, default=float))
+    params = {"model_version": version, "data_source": source}
+    record_in_mlflow_run(settings, metrics=flat_metrics(result, prefix="eval"), params=params)
 
 
 @app.command()

@@ -103,6 +103,24 @@ def configure(settings: Settings) -> MlflowClient:
     return client
 
 
+def record_in_mlflow_run(
+    settings: Settings, *, metrics: dict[str, float], params: dict[str, Any]
+) -> str | None:
+    """Inside ``mlflow run``, record a command's results in the run it created.
+
+    ``train`` and ``retrain`` log into that run through :func:`log_and_register`; a
+    command that trains nothing (``evaluate``) would otherwise leave it empty. Outside
+    ``mlflow run`` this does nothing and returns None; inside, it returns the run id.
+    """
+    if not settings.in_mlflow_run:
+        return None
+    configure(settings)
+    with mlflow.start_run(run_id=settings.mlflow_run_id) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        return run.info.run_id
+
+
 def data_fingerprint(history: CRMHistory) -> dict[str, Any]:
     """Row counts, date range and a content hash: which data a model was trained on."""
     digest = hashlib.sha256()
