@@ -764,7 +764,7 @@ def test_missing_markers_are_per_column(tmp_path: Path) -> None:
     imported = import_export(path, parse_mapping(default))
     assert set(imported.history.leads["competitor"].dropna()) == {"Acme", "Globex"}
     note = next(n for n in imported.notes if "cells read as missing" in n)
-    assert "'Competitor'" in note and "`not_missing: [none]`" in note
+    assert "'Competitor'" in note and "('None' " in note and "`not_missing: [None]`" in note
     # an explicit marker of the mapping is intended: no note
     declared = {**default, "missing_values": ["None"]}
     assert not any("cells read as missing" in n for n in import_export(

@@ -1033,7 +1033,7 @@ def _marker_note(
     if column.kind not in {"categorical", "ordinal"} or column.derive is not None:
         return []
     words = DEFAULT_MISSING - {""} - declared - column.missing - column.not_missing
-    hits = Counter(t for v in raw.tolist() if v is not None and (t := _norm(v)) in words)
+    hits = Counter(str(v).strip() for v in raw.tolist() if v is not None and _norm(v) in words)
     if not hits:
         return []
     shown = ", ".join(f"{word!r} {n:,}" for word, n in hits.most_common(3))
