@@ -787,3 +787,24 @@ def test_cli_trains_on_a_generic_export(tmp_path: Path, monkeypatch: pytest.Monk
     assert "renamed 'campaign_2'" in result.output and "set aside" in result.output
     assert "validated: all rows valid" in result.output
     assert "registered leadscore v1" in result.output
+
+
+def test_open_rows_repeating_an_id_are_set_aside(tmp_path: Path) -> None:
+    """A deal exported again while still open (same id) is not a "duplicate lead_id"
+    bad row: the open copy is set aside; two *closed* copies stay a validation problem."""
+    frame = pd.DataFrame(
+        {
+            "ID": ["a", "a", "b", "c", "c", "d"],
+            "Created": [f"2024-01-0{d}" for d in (1, 1, 2, 3, 3, 4)],
+            "Stage": ["Won", "Talking", "Lost", "Won", "Lost", "Talking"],
+        }
+    )
+    path = _write_csv(frame, tmp_path / "dupes.csv", ",", "utf-8")
+    outcome = {"column": "Stage", "won": ["Won"], "lost": ["Lost"], "other": "open"}
+    mapping = {"lead_id": "ID", "created_at": "Created", "outcome": outcome}
+    imported = import_export(path, parse_mapping(mapping))
+    assert imported.history.leads["lead_id"].tolist() == ["a", "b", "c", "c", "d"]
+    assert imported.summary["set_aside"] == 1
+    assert any("an id another row has 1" in note for note in imported.notes)
+    report = validate_history(imported.history, max_bad_share=1.0).report
+    assert report[report["table"] == "leads"]["problem"].tolist() == ["duplicate lead_id"]

@@ -999,23 +999,29 @@ def _row_ids(index: pd.Index) -> pd.Series:
 
 
 def _set_aside(leads: pd.DataFrame, status: pd.Series, notes: list[str]) -> pd.Series:
-    """Unlabelled rows the contract cannot hold (no id, no date): kept out, with a note.
+    """Unlabelled rows the contract cannot hold: kept out of the history, with a note.
 
     An open or excluded row has no label, so it teaches the model nothing; without an id
-    or a date it would only count as a "bad row" and could stop training. A *labelled*
-    row without them stays, and validation reports it: that is a real gap in the export.
+    or a date, with an id another row already has, or qualified before it was created,
+    it would only count as a "bad row" and could stop training. A *labelled* row with
+    the same gaps stays, and validation reports it: that is a real gap in the export.
     """
     unlabelled = status.isin(["open", "excluded"]).to_numpy()
-    lacking = {
-        col: (leads[col].isna().to_numpy() & unlabelled)
-        for col in ("lead_id", "created_at", "mql_at")
+    ids = leads["lead_id"]
+    problems = {
+        "no lead_id": ids.isna().to_numpy(),
+        "no created_at": leads["created_at"].isna().to_numpy(),
+        "no mql_at": leads["mql_at"].isna().to_numpy(),
+        "an id another row has": (ids.notna() & ids.duplicated(keep=False)).to_numpy(),
+        "mql_at before created_at": (leads["mql_at"] < leads["created_at"]).to_numpy(),
     }
-    aside = np.logical_or.reduce(list(lacking.values()))
+    problems = {what: mask & unlabelled for what, mask in problems.items()}
+    aside = np.logical_or.reduce(list(problems.values()))
     if aside.any():
-        what = ", ".join(f"{col} {int(n.sum()):,}" for col, n in lacking.items() if n.any())
+        what = ", ".join(f"{k} {int(n.sum()):,}" for k, n in problems.items() if n.any())
         notes.append(
-            f"{int(aside.sum()):,} unlabelled (open or excluded) row(s) without an id or a "
-            f"date set aside, not training data ({what})"
+            f"{int(aside.sum()):,} unlabelled (open or excluded) row(s) the contract cannot "
+            f"hold set aside, not training data ({what})"
         )
     return pd.Series(aside, index=leads.index)
 
