@@ -103,7 +103,7 @@ def pyfunc_frame(records: list[dict[str, Any]], spec: FeatureSpec) -> pd.DataFra
         row = {c: record.get(c) for c in columns}
         for c in PYFUNC_TIME_COLUMNS:
             if isinstance(row[c], datetime | np.datetime64):
-                row[c] = pd.Timestamp(row[c]).isoformat()
+                row[c] = None if pd.isna(row[c]) else pd.Timestamp(row[c]).isoformat()
         row["touches"] = json.dumps(record.get("touches") or [], default=str)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=columns, dtype=object)
