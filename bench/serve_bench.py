@@ -60,6 +60,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scoring.contract import LEAD_COLUMNS, PII_COLUMNS  # noqa: E402
+from scoring.features import FeatureSpec  # noqa: E402
 from scoring.pyfunc import PYFUNC_TIME_COLUMNS, pyfunc_frame  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -452,8 +453,8 @@ def load_leads(home: Path, n: int) -> list[dict[str, Any]]:
     return records
 
 
-def mlflow_body(records: list[dict[str, Any]], columns: list[str]) -> bytes:
-    split = pyfunc_frame(records, columns).to_dict(orient="split")
+def mlflow_body(records: list[dict[str, Any]], spec: FeatureSpec) -> bytes:
+    split = pyfunc_frame(records, spec).to_dict(orient="split")
     split.pop("index", None)
     return dumps({"dataframe_split": split})
 
@@ -489,6 +490,7 @@ def model_summary(home: Path) -> dict[str, Any]:
         "stages": stages,
         "features": len(meta["encoder"]["feature_names"]),
         "columns": [*PYFUNC_TIME_COLUMNS, *_input_columns(meta["spec"])],
+        "spec": meta["spec"],
     }
     if (folder / "fit_model.txt").exists():
         out["fit_trees"] = trees("fit_model.txt")[0]
@@ -868,7 +870,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = model_summary(home)
         records = load_leads(home, BATCH_SIZE)
         batch_as_of = max(r["as_of"] for r in records)
-        columns = model["columns"]
+        spec = FeatureSpec.from_dict(model["spec"])
         report = Report(machine_info(), model, args)
         report.loads.append(os.getloadavg()[0])
         auth = {"X-API-Key": key}
@@ -879,7 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return [http_request(port, path, dumps(r), auth) for r in records]
 
         ml_single = [
-            http_request(ports["mlflow"], "/invocations", mlflow_body([r], columns), {})
+            http_request(ports["mlflow"], "/invocations", mlflow_body([r], spec), {})
             for r in records
         ]
         batch_leads = [{k: v for k, v in r.items() if k != "as_of"} for r in records]
@@ -898,13 +900,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_request(
                 ports["mlflow"],
                 "/invocations",
-                mlflow_body([dict(r, as_of=batch_as_of) for r in records], columns),
+                mlflow_body([dict(r, as_of=batch_as_of) for r in records], spec),
                 {},
             )
         ]
 
         if len(by_name) == 2:
-            report.same_model = same_model(ports, auth, records[:50], columns)
+            report.same_model = same_model(ports, auth, records[:50], spec)
             log(report.same_model)
 
         plan: list[tuple[str, str, list[bytes]]] = []
@@ -1026,7 +1028,7 @@ def batch_load(
 
 
 def same_model(
-    ports: dict[str, int], auth: dict[str, str], records: list[dict[str, Any]], columns: list[str]
+    ports: dict[str, int], auth: dict[str, str], records: list[dict[str, Any]], spec: FeatureSpec
 ) -> str:
     """Both servers must give the same P(won) for the same leads, or the comparison is void."""
     import httpx
@@ -1039,7 +1041,7 @@ def same_model(
             )
             theirs = client.post(
                 f"http://{HOST}:{ports['mlflow']}/invocations",
-                content=mlflow_body([record], columns),
+                content=mlflow_body([record], spec),
                 headers={"Content-Type": "application/json"},
             )
             ours.raise_for_status()

@@ -4,19 +4,24 @@ MLflow serves and loads models through ``mlflow.pyfunc``: this wrapper makes the
 registered model usable by ``mlflow.pyfunc.load_model`` and ``mlflow models serve``
 with plain JSON. It owns the mapping from category strings to codes (the LightGBM
 model never sees pandas ``category`` columns), and takes a lead's touches as a JSON
-array in the ``touches`` column, so its signature is plain strings and numbers.
+array in the ``touches`` column. Its signature (:func:`pyfunc_schema`) types each column
+as the API does: numeric features are ``double``, yes/no fields ``boolean``, categories,
+times (ISO 8601) and the touches text ``string``.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.types import ColSpec, DataType, Schema
 
+from scoring.features import FeatureSpec, _as_bool, category_key
 from scoring.model import LeadScorer
 from scoring.policy import BANDS
 
@@ -67,11 +72,47 @@ def pyfunc_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def pyfunc_frame(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    """The inverse of :func:`pyfunc_records`: lead dicts to a pyfunc input frame."""
+def pyfunc_columns(spec: FeatureSpec) -> list[str]:
+    """The input columns of a pyfunc frame, in order (``touches`` last)."""
+    return [*PYFUNC_TIME_COLUMNS, *spec.input_columns, "touches"]
+
+
+def pyfunc_schema(spec: FeatureSpec) -> Schema:
+    """The pyfunc's input schema: the types a caller's DataFrame should have.
+
+    Numbers are ``double``: MLflow accepts float64 (and int8-32) there, and integer
+    counts with a missing value are floats in pandas anyway; it refuses int64 as an
+    unsafe cast, so an int64 column is sent ``.astype(float)``. Every column is optional,
+    as every lead field is in the API: an absent one is missing, which the model has a
+    branch for; ``as_of`` (else ``mql_at``) is checked by :meth:`LeadScorerModel.predict`.
+    """
+    kinds = {c: DataType.string for c in pyfunc_columns(spec)}
+    kinds.update({c: DataType.boolean for c in spec.boolean})
+    kinds.update({c: DataType.double for c in spec.numeric})
+    return Schema([ColSpec(kind, name, required=False) for name, kind in kinds.items()])
+
+
+def pyfunc_frame(records: list[dict[str, Any]], spec: FeatureSpec) -> pd.DataFrame:
+    """The inverse of :func:`pyfunc_records`: lead dicts to a frame typed as the schema.
+
+    Times become ISO 8601 text and touches a JSON array; numeric fields float64 (NaN when
+    missing), boolean fields True/False/None, the rest text or None.
+    """
+    columns = pyfunc_columns(spec)
     rows = []
     for record in records:
         row = {c: record.get(c) for c in columns}
+        for c in PYFUNC_TIME_COLUMNS:
+            if isinstance(row[c], datetime | np.datetime64):
+                row[c] = None if pd.isna(row[c]) else pd.Timestamp(row[c]).isoformat()
         row["touches"] = json.dumps(record.get("touches") or [], default=str)
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*columns, "touches"])
+    frame = pd.DataFrame(rows, columns=columns, dtype=object)
+    for c in columns:
+        if c in spec.numeric:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+        elif c in spec.boolean:
+            frame[c] = [None if np.isnan(b := _as_bool(v)) else b == 1.0 for v in frame[c]]
+        else:
+            frame[c] = [None if v is None or v != v else category_key(v) for v in frame[c]]
+    return frame

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,28 @@ class Settings(BaseSettings):
     )
     registry_uri: str | None = Field(
         default=None, description="MLflow registry URI; default: the tracking URI."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),
+        description="MLflow's own variable: used when LEADSCORE_TRACKING_URI is not set, "
+        "and always inside `mlflow run` (the run it created lives in that store).",
+    )
+    mlflow_registry_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_REGISTRY_URI", "mlflow_registry_uri"),
+        description="MLflow's own variable: used when LEADSCORE_REGISTRY_URI is not set.",
+    )
+    mlflow_run_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_RUN_ID", "mlflow_run_id"),
+        description="Set by `mlflow run`: training logs into this run, not a new one.",
+    )
+    mlflow_experiment_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_EXPERIMENT_ID", "mlflow_experiment_id"),
+        description="MLflow's own variable (set by `mlflow run`): the experiment for new "
+        "runs; default: the experiment named `experiment_name`.",
     )
     experiment_name: str = "leadscore"
     model_name: str = Field(default="leadscore", description="Registered model name in MLflow.")
@@ -102,16 +124,37 @@ class Settings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @property
+    def in_mlflow_run(self) -> bool:
+        """Launched by ``mlflow run``, which created a run for us in its tracking store."""
+        return bool(self.mlflow_run_id and self.mlflow_tracking_uri)
+
     @cached_property
     def resolved_tracking_uri(self) -> str:
-        """The tracking URI with any relative SQLite or file path made absolute."""
-        if self.tracking_uri is None:
+        """The tracking URI with any relative SQLite or file path made absolute.
+
+        Inside ``mlflow run`` the run it created exists only in MLFLOW_TRACKING_URI, so
+        that store wins; otherwise LEADSCORE_TRACKING_URI, then MLFLOW_TRACKING_URI (what
+        MLflow users set), then the SQLite database under ``home``.
+        """
+        if self.in_mlflow_run:
+            uri = self.mlflow_tracking_uri
+        else:
+            uri = self.tracking_uri or self.mlflow_tracking_uri
+        if uri is None:
             return f"sqlite:///{self.home / 'mlflow.db'}"
-        return _absolute_uri(self.tracking_uri)
+        return _absolute_uri(uri)
 
     @cached_property
     def resolved_registry_uri(self) -> str:
-        return _absolute_uri(self.registry_uri) if self.registry_uri else self.resolved_tracking_uri
+        uri = self.registry_uri or self.mlflow_registry_uri
+        return _absolute_uri(uri) if uri else self.resolved_tracking_uri
+
+    @cached_property
+    def is_local_store(self) -> bool:
+        """Whether runs go to a local store, whose artifacts belong under ``home``."""
+        uri = self.resolved_tracking_uri
+        return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
     @property
     def clock_skew(self) -> timedelta:

@@ -30,6 +30,7 @@ from training.importing import (
 from training.labels import stage_labels
 from training.pipeline import run_training
 from training.registry import download_scorer
+from training.validate import validate_history
 
 SOURCES_RU = ["Яндекс Директ", "Сайт", "Рекомендация", "ВКонтакте", "Выставка"]
 SOURCES_EN = ["Google Ads", "Website", "Referral", "Instagram", "Trade show"]
@@ -366,8 +367,8 @@ def test_non_numeric_and_bad_dates_are_named(tmp_path: Path) -> None:
         ({"lead_id": "id", "outcome": {"column": "s", "won": [1]}, "colour": 1}, "colour"),
         ({"lead_id": "id", "outcome": {"column": "s", "won": [1]},
           "contract": {"channel": {"column": "c", "values": {"tv": ["TV"]}}}}, "not channels"),
-        ({"lead_id": "id", "outcome": {"column": "s", "won": [1]},
-          "features": {"channel": "c"}}, "reserved"),
+        ({"lead_id": {"row_number": "yes"}, "outcome": {"column": "s", "won": [1]}},
+          "row_number must be true"),
         ({"lead_id": "id", "outcome": {"column": "s", "won": [1]},
           "contract": {"email": "Email"}}, "personal data"),
         ({"lead_id": "id", "outcome": {"column": "s", "won": [1]},
@@ -553,3 +554,257 @@ def test_join_outcome_by_presence_and_derived_calendar(tmp_path: Path) -> None:
     mapping["join"]["file"] = "missing.csv"
     with pytest.raises(MappingError, match=r"missing\.csv"):
         import_export(tmp_path / "mqls.csv", parse_mapping(mapping))
+
+
+@pytest.mark.slow
+def test_registered_pyfunc_takes_typed_numbers_and_scores_like_the_api(tmp_path: Path) -> None:
+    """The signature types numeric features as double and yes/no fields as boolean: a
+    DataFrame with real numbers goes through ``mlflow.pyfunc.load_model`` (it was refused
+    as "Can not safely convert ... to <U0" when every column was a string) and scores each
+    lead as POST /v1/score does."""
+    import mlflow
+    from fastapi.testclient import TestClient
+    from mlflow.models import get_model_info
+    from mlflow.types import DataType
+
+    from scoring.pyfunc import pyfunc_frame
+    from serving.app import create_app
+    from tests.model_fixtures import ADMIN_KEY
+    from training.registry import configure, promote
+
+    deals = _deals(1500, seed=6, open_share=0.0)
+    export = pd.DataFrame(
+        {
+            "ID": deals["id"],
+            "Created": [d.strftime("%Y-%m-%d %H:%M") for d in deals["created"]],
+            "Source": [SOURCES_EN[s] for s in deals["source"]],
+            "Medium": deals["medium"],
+            "Budget": deals["budget"],
+            "Visits": (deals["budget"] // 50_000 + (deals["medium"] == "email") * 3).astype(int),
+            "Has website": np.where(deals["medium"] == "email", "yes", "no"),
+            "Stage": deals["status"],
+        }
+    )
+    path = _write_csv(export, tmp_path / "typed.csv", ",", "utf-8")
+    mapping = {
+        "lead_id": "ID",
+        "created_at": "Created",
+        "contract": {"channel": {"column": "Source", "other": "other"}},
+        "features": {
+            "utm_medium": "Medium",
+            "budget": {"column": "Budget", "type": "numeric"},
+            "visits": {"column": "Visits", "type": "numeric"},
+            "has_website": {"column": "Has website", "type": "boolean"},
+        },
+        "outcome": {"column": "Stage", "won": ["won"], "lost": ["lost"]},
+    }
+    imported = import_export(path, parse_mapping(mapping))
+    settings = Settings(
+        home=tmp_path / "home",
+        model_poll_seconds=0,
+        bootstrap_admin_key=ADMIN_KEY,
+        database_url=f"sqlite:///{tmp_path / 'serving.db'}",
+    )
+    config = imported.train_config(seed=0)
+    run_training(imported.history, settings, config, spec=imported.spec, data_source="typed")
+    assert promote(settings).promoted
+
+    configure(settings)
+    uri = f"models:/{settings.model_name}@champion"
+    inputs = {c.name: c.type for c in get_model_info(uri).signature.inputs.inputs}
+    assert inputs["budget"] == inputs["visits"] == DataType.double
+    assert inputs["has_website"] == DataType.boolean
+    assert inputs["channel"] == inputs["utm_medium"] == inputs["as_of"] == DataType.string
+
+    as_of = "2025-01-10T10:00:00+00:00"
+    leads = [
+        {"lead_id": "t1", "channel": "referral", "utm_medium": "email", "budget": 420000.0,
+         "visits": 11.0, "has_website": True},
+        {"lead_id": "t2", "channel": "paid_search", "utm_medium": "cpc", "budget": 3000.5,
+         "visits": 0.0, "has_website": False},
+        {"lead_id": "t3", "channel": "seo", "utm_medium": None, "budget": None,
+         "visits": 2.0, "has_website": None},
+    ]  # fmt: skip
+    typed = pd.DataFrame(
+        {
+            "as_of": [as_of] * 3,
+            "channel": [lead["channel"] for lead in leads],
+            "utm_medium": [lead["utm_medium"] for lead in leads],
+            "budget": [lead["budget"] for lead in leads],
+            "visits": [lead["visits"] for lead in leads],
+            "has_website": [lead["has_website"] for lead in leads],
+        }
+    )
+    assert typed["budget"].dtype == typed["visits"].dtype == np.float64
+    model = mlflow.pyfunc.load_model(uri)
+    through_pyfunc = model.predict(typed)["p_won"].to_numpy()
+    records = [{**lead, "as_of": as_of} for lead in leads]
+    rebuilt = model.predict(pyfunc_frame(records, imported.spec))["p_won"].to_numpy()
+    np.testing.assert_allclose(rebuilt, through_pyfunc, rtol=1e-12)
+
+    with TestClient(create_app(settings)) as client:
+        over_http = []
+        for lead in leads:
+            body = {
+                "lead_id": lead["lead_id"],
+                "channel": lead["channel"],
+                "as_of": as_of,
+                "attributes": {k: lead[k] for k in ("utm_medium", "budget", "visits",
+                                                    "has_website") if lead[k] is not None},
+            }  # fmt: skip
+            response = client.post("/v1/score", json=body, headers={"X-API-Key": ADMIN_KEY})
+            assert response.status_code == 200, response.text
+            over_http.append(response.json()["p_won"])
+    np.testing.assert_allclose(through_pyfunc, over_http, atol=5e-7)  # the API rounds
+    assert len(set(np.round(through_pyfunc, 6))) == 3  # the numbers do move the score
+
+
+# --- real exports: no id, clashing names, open rows, "None" as a value ---------------------
+
+
+def _generic_export(n: int = 600, seed: int = 8) -> pd.DataFrame:
+    """A CRM export as a new user brings it: no id column, a count column called
+    ``campaign``, a competitor field whose real answer is "None", open rows whose
+    "qualified" date is still empty, and an empty stage for deals nobody closed."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 1, 1, 9, 0)
+    created = [start + timedelta(hours=int(h)) for h in np.sort(rng.integers(0, 24 * 300, n))]
+    competitor = rng.choice(["None", "Acme", "Globex"], n, p=[0.5, 0.3, 0.2])
+    campaigns = rng.integers(0, 6, n)
+    won = rng.random(n) < np.where(competitor == "None", 0.55, 0.2) + 0.03 * campaigns
+    state = np.where(rng.random(n) < 0.3, "open", np.where(won, "Won", "Lost"))
+    stage = np.where(state == "open", np.where(rng.random(n) < 0.5, "", "Negotiation"), state)
+    return pd.DataFrame(
+        {
+            "Created": [d.strftime("%Y-%m-%d %H:%M") for d in created],
+            "Qualified": [
+                "" if s == "open" else d.strftime("%Y-%m-%d %H:%M")
+                for d, s in zip(created, state, strict=True)
+            ],
+            "utm_campaign": rng.choice(["spring", "b2b"], n),
+            "campaign": campaigns,
+            "Competitor": competitor,
+            "Stage": stage,
+        }
+    )
+
+
+GENERIC_MAPPING = {
+    "name": "generic",
+    "lead_id": {"row_number": True},
+    "created_at": "Created",
+    "mql_at": "Qualified",
+    "contract": {"campaign": "utm_campaign"},
+    "features": {
+        "campaign": {"column": "campaign", "type": "numeric"},
+        "competitor": {"column": "Competitor", "not_missing": ["None"]},
+    },
+    "outcome": {"column": "Stage", "won": ["Won"], "lost": ["Lost"], "other": "open"},
+}
+
+
+def test_a_file_without_an_id_column_is_numbered_by_row(tmp_path: Path) -> None:
+    export = _generic_export()
+    path = _write_csv(export, tmp_path / "export.csv", ",", "utf-8")
+    imported = import_export(path, parse_mapping(GENERIC_MAPPING))
+    leads = imported.history.leads
+    kept = (~export["Stage"].isin(["", "Negotiation"])).to_numpy().nonzero()[0]
+    assert leads["lead_id"].tolist() == [f"row-{i + 2}" for i in kept]  # spreadsheet rows
+    assert set(imported.history.feedback["lead_id"]) <= set(leads["lead_id"])
+    assert any("no id column" in note for note in imported.notes)
+
+
+def test_a_feature_named_like_a_contract_field_is_renamed(tmp_path: Path) -> None:
+    path = _write_csv(_generic_export(), tmp_path / "export.csv", ",", "utf-8")
+    mapping = parse_mapping(GENERIC_MAPPING)
+    assert [c.name for c in mapping.features] == ["campaign_2", "competitor"]
+    imported = import_export(path, mapping)
+    assert imported.spec.numeric == ("campaign_2",)
+    assert "campaign" in imported.spec.categorical  # the contract's utm campaign stays
+    leads = imported.history.leads
+    assert set(leads["campaign"].dropna()) == {"spring", "b2b"}
+    assert leads["campaign_2"].dtype == float and leads["campaign_2"].max() == 5
+    assert any("'campaign' renamed 'campaign_2'" in note for note in imported.notes)
+    reserved = {**GENERIC_MAPPING, "features": {"y_won": "campaign", "y_won_2": "Competitor"}}
+    assert [c.name for c in parse_mapping(reserved).features] == ["y_won_3", "y_won_2"]
+
+
+def test_unlabelled_open_rows_are_set_aside_not_bad_rows(tmp_path: Path) -> None:
+    """Open rows without a qualification date used to be "bad rows" (required mql_at
+    missing) — 30 % of the file, so validation refused to train."""
+    export = _generic_export()
+    path = _write_csv(export, tmp_path / "export.csv", ",", "utf-8")
+    imported = import_export(path, parse_mapping(GENERIC_MAPPING))
+    still_open = export["Stage"].isin(["", "Negotiation"])
+    assert imported.summary["open"] == int(still_open.sum())
+    assert imported.summary["set_aside"] == int(still_open.sum())
+    assert len(imported.history.leads) == int((~still_open).sum())
+    assert any("set aside" in note and "mql_at" in note for note in imported.notes)
+    assert any("empty outcome column 'Stage'" in note for note in imported.notes)
+    checked = validate_history(imported.history)
+    assert checked.report.empty, checked.report.head()
+    # a *labelled* row without its date is still a problem validation reports
+    export.loc[(~still_open).to_numpy().nonzero()[0][:3], "Qualified"] = ""
+    broken = import_export(_write_csv(export, tmp_path / "b.csv", ",", "utf-8"),
+                           parse_mapping(GENERIC_MAPPING))  # fmt: skip
+    report = validate_history(broken.history).report
+    leads_problems = report[report["table"] == "leads"]
+    assert leads_problems["column"].tolist() == ["mql_at"] * 3
+
+
+def test_missing_markers_are_per_column(tmp_path: Path) -> None:
+    export = _generic_export()
+    path = _write_csv(export, tmp_path / "export.csv", ",", "utf-8")
+    kept = import_export(path, parse_mapping(GENERIC_MAPPING)).history.leads
+    closed = ~export["Stage"].isin(["", "Negotiation"])
+    assert kept["competitor"].tolist() == export.loc[closed, "Competitor"].tolist()
+    assert not any("cells read as missing" in n for n in import_export(
+        path, parse_mapping(GENERIC_MAPPING)).notes)  # fmt: skip
+    default = {**GENERIC_MAPPING, "features": {"competitor": "Competitor"}}
+    imported = import_export(path, parse_mapping(default))
+    assert set(imported.history.leads["competitor"].dropna()) == {"Acme", "Globex"}
+    note = next(n for n in imported.notes if "cells read as missing" in n)
+    assert "'Competitor'" in note and "('None' " in note and "`not_missing: [None]`" in note
+    # an explicit marker of the mapping is intended: no note
+    declared = {**default, "missing_values": ["None"]}
+    assert not any("cells read as missing" in n for n in import_export(
+        path, parse_mapping(declared)).notes)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_trains_on_a_generic_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All four frictions in one file, as a new user meets them: it trains and registers."""
+    import yaml
+
+    from training.cli import app
+
+    path = _write_csv(_generic_export(2500, seed=9), tmp_path / "export.csv", ",", "utf-8")
+    mapping = tmp_path / "generic.yaml"
+    mapping.write_text(yaml.safe_dump(GENERIC_MAPPING, allow_unicode=True))
+    monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["train", "--data", str(path), "--mapping", str(mapping)])
+    assert result.exit_code == 0, result.output
+    assert "renamed 'campaign_2'" in result.output and "set aside" in result.output
+    assert "validated: all rows valid" in result.output
+    assert "registered leadscore v1" in result.output
+
+
+def test_open_rows_repeating_an_id_are_set_aside(tmp_path: Path) -> None:
+    """A deal exported again while still open (same id) is not a "duplicate lead_id"
+    bad row: the open copy is set aside; two *closed* copies stay a validation problem."""
+    frame = pd.DataFrame(
+        {
+            "ID": ["a", "a", "b", "c", "c", "d"],
+            "Created": [f"2024-01-0{d}" for d in (1, 1, 2, 3, 3, 4)],
+            "Stage": ["Won", "Talking", "Lost", "Won", "Lost", "Talking"],
+        }
+    )
+    path = _write_csv(frame, tmp_path / "dupes.csv", ",", "utf-8")
+    outcome = {"column": "Stage", "won": ["Won"], "lost": ["Lost"], "other": "open"}
+    mapping = {"lead_id": "ID", "created_at": "Created", "outcome": outcome}
+    imported = import_export(path, parse_mapping(mapping))
+    assert imported.history.leads["lead_id"].tolist() == ["a", "b", "c", "c", "d"]
+    assert imported.summary["set_aside"] == 1
+    assert any("an id another row has 1" in note for note in imported.notes)
+    report = validate_history(imported.history, max_bad_share=1.0).report
+    assert report[report["table"] == "leads"]["problem"].tolist() == ["duplicate lead_id"]

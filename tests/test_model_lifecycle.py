@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from scoring.pyfunc import PYFUNC_TIME_COLUMNS, pyfunc_frame
+from scoring.pyfunc import pyfunc_frame
 from tests.model_fixtures import Registry, admin_headers
 from tests.test_api import LEAD
 from training.registry import CHAMPION, use_store
@@ -173,8 +173,7 @@ def test_same_numbers_in_memory_through_pyfunc_and_over_http(
 
     use_store(registry.settings(registry.root / "trainer"))
     pyfunc = mlflow.pyfunc.load_model("models:/leadscore@champion")
-    columns = [*PYFUNC_TIME_COLUMNS, *scorer.spec.input_columns]
-    frame = pyfunc_frame(leads, columns).astype(str).replace({"None": None})
+    frame = pyfunc_frame(leads, scorer.spec)
     through_pyfunc = pyfunc.predict(frame)["p_won"].to_numpy()
 
     client = make_client()

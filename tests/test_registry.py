@@ -25,7 +25,7 @@ from mlflow.types import DataType
 
 from scoring.contract import PII_COLUMNS
 from scoring.model import LeadScorer
-from scoring.pyfunc import PYFUNC_TIME_COLUMNS, pyfunc_frame
+from scoring.pyfunc import pyfunc_frame
 from scoring.settings import Settings
 from tests.histories import synthetic_history
 from training.history import CRMHistory
@@ -212,8 +212,7 @@ def test_pyfunc_champion_scores_like_the_scorer(story: Story, tmp_path: Path) ->
     model = mlflow.pyfunc.load_model(f"models:/{story.settings.model_name}@{CHAMPION}")
     scorer = LeadScorer.load(download_scorer(story.settings, CHAMPION, tmp_path / "champion"))
     records, rows = _json_records(story, 60)
-    columns = [*PYFUNC_TIME_COLUMNS, *scorer.spec.input_columns]
-    frame = pyfunc_frame(records, columns).astype(str)  # what a JSON request becomes
+    frame = pyfunc_frame(records, scorer.spec)  # typed as the signature says
     served = model.predict(frame)
     direct = scorer.score_records(records, [r["as_of"] for r in records])
     np.testing.assert_allclose(served["p_won"].to_numpy(), direct.p_won, rtol=1e-12)
@@ -225,13 +224,15 @@ def test_pyfunc_champion_scores_like_the_scorer(story: Story, tmp_path: Path) ->
     np.testing.assert_allclose(served["p_won"].to_numpy(), trained["p_won"].to_numpy(), rtol=1e-9)
 
 
-def test_the_signature_is_plain_strings_without_personal_data(story: Story) -> None:
+def test_the_signature_types_each_field_without_personal_data(story: Story) -> None:
     configure(story.settings)
     info = get_model_info(f"models:/{story.settings.model_name}@{CHAMPION}")
     assert info.signature is not None
     inputs = {spec.name: spec.type for spec in info.signature.inputs.inputs}
     assert {"touches", "as_of", "channel", "company_size", "consent_email"} <= set(inputs)
-    assert all(kind == DataType.string for kind in inputs.values()), inputs
+    assert inputs["consent_email"] == inputs["consent_phone"] == DataType.boolean
+    strings = set(inputs) - {"consent_email", "consent_phone"}
+    assert all(inputs[name] == DataType.string for name in strings), inputs
     assert not PII_COLUMNS & set(inputs)
 
 

@@ -14,9 +14,16 @@ from typing import Annotated
 import typer
 
 from scoring.settings import Settings
+from training.cli_errors import CommandGroup
 
-app = typer.Typer(help="leadscore: calibrated, explainable lead scoring.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys (stored hashed).", no_args_is_help=True)
+app = typer.Typer(
+    cls=CommandGroup,
+    help="leadscore: calibrated, explainable lead scoring.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(
+    cls=CommandGroup, help="Manage API keys (stored hashed).", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 
 DataOpt = Annotated[
@@ -64,7 +71,13 @@ def _progress(message: str) -> None:
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Folder to write the four CSV tables to.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to write the four CSV tables to; default: a folder under the "
+            "home's data/, where `retrain` looks for the latest history."
+        ),
+    ] = None,
     leads: LeadsOpt = 20_000,
     months: int = 18,
     seed: SeedOpt = 42,
@@ -73,6 +86,8 @@ def generate(
     """Generate a synthetic CRM history (four tables of the data contract)."""
     from training.synthetic import generate as make
 
+    if out is None:
+        out = Settings().ensure_home() / "data" / f"synthetic-{leads}-{seed}"
     _progress(f"generating {leads:,} leads over {months} months (seed {seed})")
     history = make(leads, months=months, seed=seed, drift=drift)
     history.save(out)
@@ -196,7 +211,9 @@ def _latest_data(settings: Settings) -> Path:
     folders = sorted((settings.home / "data").glob("*/leads.csv"), key=lambda p: p.stat().st_mtime)
     if not folders:
         raise typer.BadParameter(
-            "no --data given and no history under the home folder", param_hint="--data"
+            f"not given, and no history under {settings.home / 'data'}: give --data FOLDER "
+            "or run `leadscore generate` first",
+            param_hint="--data",
         )
     return folders[-1].parent
 
@@ -343,8 +360,9 @@ def evaluate_cmd(
     import tempfile
 
     from scoring.model import LeadScorer
+    from training.evaluate import flat_metrics
     from training.pipeline import load_history
-    from training.registry import configure, download_scorer
+    from training.registry import configure, download_scorer, record_in_mlflow_run
     from training.train import TrainConfig, build_dataset, time_split
 
     settings = Settings(seed=seed)
@@ -360,6 +378,8 @@ def evaluate_cmd(
     result.pop("slices", None)
     _progress(f"{settings.model_name}@{version} on {source}")
     typer.echo(json.dumps(result, indent=1, default=float))
+    params = {"model_version": version, "data_source": source}
+    record_in_mlflow_run(settings, metrics=flat_metrics(result, prefix="eval"), params=params)
 
 
 @app.command()

@@ -25,6 +25,10 @@ lead (converted → ``accepted``; not converted → ``rejected`` with the mapped
 (the default for flat exports, see :meth:`ImportedExport.train_config`) that gives
 ``y_sql = y_won = converted`` for every closed lead, and no label for open ones.
 
+What the importer decides on its own — ids from row numbers, a renamed feature, open
+rows set aside, cells a default marker emptied — is reported in
+:attr:`ImportedExport.notes` (docs/importing.md, "What the importer does on its own").
+
 Errors name the mapping key and the file column that does not fit; values are quoted
 only from vocabulary columns (stages, reasons, sources) and never when they look like
 an e-mail address or a phone number, or come from a column declared personal.
@@ -120,7 +124,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
     }
 )
 """Names an extra feature may not take: contract columns (declare those under
-``contract:``), computed features and the training frame's label columns."""
+``contract:``), computed features and the training frame's label columns. A feature
+declared with one is renamed ``name_2`` (see :func:`_free_name`), with a note."""
 
 FLAT_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.02,
@@ -218,6 +223,8 @@ class Column:
     match: Literal["exact", "contains"] = "exact"
     case: Literal["keep", "lower"] = "keep"
     missing: frozenset[str] = frozenset()
+    not_missing: frozenset[str] = frozenset()
+    """File-wide missing markers that are real values in this column (a category "None")."""
     order: tuple[str, ...] = ()
     true_values: frozenset[str] = frozenset(TRUE_WORDS)
     false_values: frozenset[str] = frozenset(FALSE_WORDS)
@@ -227,6 +234,10 @@ class Column:
     personal: bool = False
     targets: frozenset[str] = frozenset()
     """Values accepted as they are (a file may already speak the vocabulary)."""
+
+    def markers(self, file_missing: frozenset[str]) -> frozenset[str]:
+        """The cell texts that mean "empty" in this column (an empty cell always does)."""
+        return (file_missing | self.missing) - (self.not_missing - {""})
 
 
 @dataclass(frozen=True)
@@ -267,7 +278,8 @@ class CRMMapping:
     format: FileFormat
     dates: DateRule
     missing: frozenset[str]
-    lead_id: Column
+    lead_id: Column | None
+    """None: the file has no id column, leads are numbered by row (``row_number: true``)."""
     created_at: Column | None
     mql_at: Column | None
     contract: tuple[Column, ...]
@@ -280,6 +292,8 @@ class CRMMapping:
     join: Join | None
     train: Mapping[str, Any]
     source: str
+    notes: tuple[str, ...] = ()
+    """What parsing changed on its own (a feature renamed), reported with the import."""
 
     @property
     def all_columns(self) -> tuple[Column, ...]:
@@ -348,7 +362,7 @@ def parse_mapping(data: Any, source: str = "<dict>") -> CRMMapping:
     missing = frozenset(_norm(v) for v in _as_list(data.get("missing_values"), "missing_values"))
     if "lead_id" not in data or "outcome" not in data:
         raise MappingError(f"{source}: a mapping needs at least `lead_id` and `outcome`")
-    lead_id = _column("lead_id", data["lead_id"], source, dates, role="id")
+    lead_id = _lead_id(data["lead_id"], source, dates)
     created = (
         _column("created_at", data["created_at"], source, dates, role="date")
         if data.get("created_at")
@@ -364,6 +378,8 @@ def parse_mapping(data: Any, source: str = "<dict>") -> CRMMapping:
     for name, spec in (data.get("contract") or {}).items():
         contract.append(_contract_column(str(name), spec, source, dates))
     features: list[Column] = []
+    notes: list[str] = []
+    declared = {str(n) for n in (data.get("features") or {})} | {c.name for c in contract}
     for name, spec in (data.get("features") or {}).items():
         name = str(name)
         if not FEATURE_NAME.match(name):
@@ -372,11 +388,14 @@ def parse_mapping(data: Any, source: str = "<dict>") -> CRMMapping:
                 column=name,
             )
         if name in RESERVED_NAMES:
-            raise MappingError(
-                f"{source}: feature name {name!r} is reserved (a contract column belongs "
-                "under `contract:`, computed and label columns cannot be features)",
-                column=name,
+            renamed = _free_name(name, declared)
+            declared.add(renamed)
+            notes.append(
+                f"feature {name!r} renamed {renamed!r}: {name!r} is a contract field's or a "
+                f"computed column's name (score with attributes.{renamed}; if it is the "
+                "contract field itself, declare it under `contract:`)"
             )
+            name = renamed
         features.append(_column(name, spec, source, dates, role="feature"))
     names = [c.name for c in (*contract, *features)]
     dupes = sorted(n for n, k in Counter(names).items() if k > 1)
@@ -438,7 +457,32 @@ def parse_mapping(data: Any, source: str = "<dict>") -> CRMMapping:
         join=join,
         train=train,
         source=source,
+        notes=tuple(notes),
     )
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name_2`` (or the next free number) for a feature whose name is reserved."""
+    n = 2
+    while True:
+        suffix = f"_{n}"
+        candidate = name[: 64 - len(suffix)] + suffix
+        if candidate not in taken and candidate not in RESERVED_NAMES:
+            return candidate
+        n += 1
+
+
+def _lead_id(spec: Any, source: str, dates: DateRule) -> Column | None:
+    """The id column, or None for ``{row_number: true}`` (the file has no id column)."""
+    if isinstance(spec, Mapping) and "row_number" in spec:
+        _known_keys(spec, {"row_number"}, f"{source}: lead_id")
+        if spec["row_number"] is not True:
+            raise MappingError(
+                f"{source}: lead_id: row_number must be true (or give `column:` instead)",
+                column="lead_id",
+            )
+        return None
+    return _column("lead_id", spec, source, dates, role="id")
 
 
 def _known_keys(data: Any, allowed: set[str], where: str) -> None:
@@ -520,6 +564,7 @@ COLUMN_KEYS = {
     "match",
     "case",
     "missing",
+    "not_missing",
     "order",
     "true_values",
     "false_values",
@@ -583,6 +628,9 @@ def _column(name: str, spec: Any, source: str, dates: DateRule, *, role: str) ->
         match=match,  # type: ignore[arg-type]
         case=case,  # type: ignore[arg-type]
         missing=frozenset(_norm(v) for v in _as_list(spec.get("missing"), f"{where}.missing")),
+        not_missing=frozenset(
+            _norm(v) for v in _as_list(spec.get("not_missing"), f"{where}.not_missing")
+        ),
         order=tuple(_as_list(spec.get("order"), f"{where}.order")),
         true_values=frozenset(_norm(v) for v in _as_list(spec.get("true_values"), where))
         or frozenset(TRUE_WORDS),
@@ -861,7 +909,7 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
     if table.empty:
         raise MappingError(f"{path.name}: the file has no data rows")
     headers = _Headers(table.columns, path.name)
-    notes: list[str] = []
+    notes: list[str] = list(m.notes)
     sales_side = {h for s in m.sales_side if (h := headers.find(s)) is not None}
     personal = {h for s in m.personal if (h := headers.find(s)) is not None}
     if m.join is not None:
@@ -869,14 +917,21 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
         headers = _Headers(table.columns, path.name)
         sales_side |= joined_cols - {m.join.right_on}
 
-    id_col = headers.require(m.lead_id, "lead_id")
+    id_col = headers.resolve(m.lead_id, "lead_id") if m.lead_id is not None else None
     outcome_col = headers.require_any(m.outcome.sources or m.outcome.present, "outcome")
     reason_col = headers.resolve(m.reason, "reason") if m.reason else None
     used = _feature_sources(m, headers, sales_side, personal, (outcome_col, reason_col), notes)
     missing = DEFAULT_MISSING | m.missing
-    lead_ids = pd.Series(
-        [None if _is_missing(v, missing) else str(v) for v in table[id_col]], dtype=object
-    )
+    if id_col is None:
+        lead_ids = _row_ids(table.index)
+        notes.append(
+            "no id column: leads are named by their spreadsheet row (row-2 is the first data "
+            "row); a re-sorted export gets other names"
+        )
+    else:
+        lead_ids = pd.Series(
+            [None if _is_missing(v, missing) else str(v) for v in table[id_col]], dtype=object
+        )
 
     created, mql = _lead_times(table, m, headers, missing)
     has_time = created is not None
@@ -888,11 +943,12 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
         if column.name in used:
             header = used[column.name]
             leads[column.name] = _convert(table[header], column, header, missing, personal)
+            notes.extend(_marker_note(table[header], column, header, m.missing))
     for col in LEAD_COLUMNS:
         if col not in leads.columns and col not in PII_COLUMNS:
             leads[col] = None
 
-    status = _outcome_status(table, m, outcome_col, missing, personal)
+    status = _outcome_status(table, m, outcome_col, missing, personal, notes)
     reasons = pd.Series(RejectionReason.OTHER.value, index=table.index, dtype=object)
     if m.reason is not None and reason_col is not None:
         mapped = _convert(table[reason_col], m.reason, reason_col, missing, personal)
@@ -900,6 +956,8 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
     excluded = (status == "lost") & reasons.isin(m.exclude_reasons)
     status = status.where(~excluded, "excluded")
     closed, amount = _closing(table, m, headers, missing, personal, mql)
+    aside = _set_aside(leads, status, notes)
+    leads = leads[~aside]
     feedback, outcomes = _label_tables(lead_ids, status, reasons, closed, amount)
 
     stamps = [s for s in (mql.max(), closed.max()) if pd.notna(s)]
@@ -926,6 +984,7 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
         "lost": int(lost.sum()),
         "open": int((status == "open").sum()),
         "excluded": int(excluded.sum()),
+        "set_aside": int(aside.sum()),
         "reasons": {k: int(v) for k, v in reasons[lost].value_counts().items()},
         "features": list(spec.input_columns),
         "sales_side": side_cols,
@@ -933,6 +992,63 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
         "time_column": has_time,
     }
     return ImportedExport(history, spec, m, has_time, side, summary, notes)
+
+
+def _row_ids(index: pd.Index) -> pd.Series:
+    """``row-N``: the row a spreadsheet shows for each data row (the header is row 1)."""
+    return pd.Series([f"row-{i + 2}" for i in range(len(index))], index=index, dtype=object)
+
+
+def _set_aside(leads: pd.DataFrame, status: pd.Series, notes: list[str]) -> pd.Series:
+    """Unlabelled rows the contract cannot hold: kept out of the history, with a note.
+
+    An open or excluded row has no label, so it teaches the model nothing; without an id
+    or a date, with an id another row already has, or qualified before it was created,
+    it would only count as a "bad row" and could stop training. A *labelled* row with
+    the same gaps stays, and validation reports it: that is a real gap in the export.
+    """
+    unlabelled = status.isin(["open", "excluded"]).to_numpy()
+    ids = leads["lead_id"]
+    problems = {
+        "no lead_id": ids.isna().to_numpy(),
+        "no created_at": leads["created_at"].isna().to_numpy(),
+        "no mql_at": leads["mql_at"].isna().to_numpy(),
+        "an id another row has": (ids.notna() & ids.duplicated(keep=False)).to_numpy(),
+        "mql_at before created_at": (leads["mql_at"] < leads["created_at"]).to_numpy(),
+    }
+    problems = {what: mask & unlabelled for what, mask in problems.items()}
+    aside = np.logical_or.reduce(list(problems.values()))
+    if aside.any():
+        what = ", ".join(f"{k} {int(n.sum()):,}" for k, n in problems.items() if n.any())
+        notes.append(
+            f"{int(aside.sum()):,} unlabelled (open or excluded) row(s) the contract cannot "
+            f"hold set aside, not training data ({what})"
+        )
+    return pd.Series(aside, index=leads.index)
+
+
+def _marker_note(
+    raw: pd.Series, column: Column, header: str, declared: frozenset[str]
+) -> list[str]:
+    """Say when a word such as ``None`` emptied cells of a category column.
+
+    The file-wide markers (``none``, ``null``, ``n/a``, ``-`` ...) are usually export
+    artefacts, but "None" can be a real answer ("Competitor: None"): the import keeps
+    going, and the note tells how to keep the value. Markers the mapping declared itself
+    (``declared``, the column's ``missing:``) are intended and not mentioned.
+    """
+    if column.kind not in {"categorical", "ordinal"} or column.derive is not None:
+        return []
+    words = DEFAULT_MISSING - {""} - declared - column.missing - column.not_missing
+    hits = Counter(str(v).strip() for v in raw.tolist() if v is not None and _norm(v) in words)
+    if not hits:
+        return []
+    shown = ", ".join(f"{word!r} {n:,}" for word, n in hits.most_common(3))
+    example = hits.most_common(1)[0][0]
+    return [
+        f"column {header!r} ({column.name}): cells read as missing ({shown}); if that is a "
+        f"real value, add `not_missing: [{example}]` to the column"
+    ]
 
 
 def _feature_sources(
@@ -1198,7 +1314,7 @@ def _convert(
     raw: pd.Series, column: Column, header: str, missing: frozenset[str], personal: set[str]
 ) -> pd.Series:
     """One file column → the mapped column's values (object series, None = missing)."""
-    local_missing = missing | column.missing
+    local_missing = column.markers(missing)
     is_personal = column.personal or header in personal
     values = [None if _is_missing(v, local_missing) else str(v) for v in raw.tolist()]
     if column.derive is not None:
@@ -1368,7 +1484,7 @@ def _parse_dates(raw: pd.Series, column: Column, header: str, missing: frozenset
     """Dates in the mapping's formats (then ISO 8601), made UTC; unparseable → error."""
     rule = column.dates or DateRule()
     text = pd.Series(
-        [None if _is_missing(v, missing | column.missing) else str(v) for v in raw.tolist()],
+        [None if _is_missing(v, column.markers(missing)) else str(v) for v in raw.tolist()],
         index=raw.index,
         dtype=object,
     )
@@ -1406,14 +1522,20 @@ def _outcome_status(
     header: str,
     missing: frozenset[str],
     personal: set[str],
+    notes: list[str],
 ) -> pd.Series:
-    """Per row: ``won``, ``lost`` or ``open`` (open rows get no label)."""
+    """Per row: ``won``, ``lost`` or ``open`` (open rows get no label).
+
+    An empty outcome cell is ``open`` — no outcome recorded yet, so no label — unless the
+    mapping lists ``""`` under won/lost itself; ``outcome.other`` is for unlisted *values*.
+    """
     o = m.outcome
     if o.present:
         present = [not _is_missing(v, missing) for v in table[header].tolist()]
         return pd.Series(np.where(present, "won", "lost"), index=table.index, dtype=object)
     status: list[str] = []
     unmapped: list[str] = []
+    empty = 0
     for v in table[header].tolist():
         key = "" if _is_missing(v, missing) else _norm(v)
         if key in o.won:
@@ -1422,11 +1544,16 @@ def _outcome_status(
             status.append("lost")
         elif key in o.open:
             status.append("open")
+        elif not key:  # nothing recorded yet
+            status.append("open")
+            empty += 1
         elif o.other == "error":
             status.append("open")
-            unmapped.append("<empty>" if not key else str(v))
+            unmapped.append(str(v))
         else:
             status.append(o.other)
+    if empty:
+        notes.append(f"{empty:,} row(s) with an empty outcome column {header!r}: open, no label")
     if unmapped:
         raise MappingError(
             f"outcome column {header!r}: values not mapped to won/lost/open: "

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,10 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 
 from scoring.model import LeadScorer
-from scoring.pyfunc import PYFUNC_TIME_COLUMNS, SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame
+from scoring.pyfunc import SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame, pyfunc_schema
 from scoring.settings import Settings
 from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
 from training.evidence import metric_stage, weigh
@@ -42,27 +45,85 @@ VERSION_TAGS = ("model_kind", "refusal_overridden")
 """Run tags of :func:`log_and_register` also set on the registered version."""
 
 
+@contextmanager
+def _environment_kept() -> Iterator[None]:
+    """Undo MLflow's exports of its process-wide choices to the environment.
+
+    ``mlflow.set_tracking_uri``, ``set_registry_uri`` and ``set_experiment`` also set
+    MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI and MLFLOW_EXPERIMENT_ID, for subprocesses.
+    :class:`Settings` honours those variables as the user's (or ``mlflow run``'s) choice,
+    so a later ``Settings(home=...)`` in this process, or a server started from it, would
+    inherit this store and experiment in place of its own. They are put back as they were.
+    """
+    saved = {name: os.environ.get(name) for name in MLFLOW_VARIABLES}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
+
+
 def use_store(settings: Settings) -> MlflowClient:
     """Point MLflow's process-wide URIs at the one absolute store of these settings.
 
     MLflow's fluent API and ``models:/`` downloads read the global URIs, whose default is
     ``mlflow.db`` in the current folder: every entry point goes through here first.
     """
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_registry_uri)
+    with _environment_kept():
+        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        mlflow.set_registry_uri(settings.resolved_registry_uri)
     return MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
 
 
 def configure(settings: Settings) -> MlflowClient:
-    """:func:`use_store`, plus the experiment (with its artifact folder) for new runs."""
+    """:func:`use_store`, plus the experiment new runs go to.
+
+    Inside ``mlflow run`` that is the experiment of the run it created (MLflow refuses to
+    resume a run under another active experiment), and :func:`log_and_register` logs into
+    that run; with MLFLOW_EXPERIMENT_ID set, that experiment; otherwise the one named
+    ``settings.experiment_name``, created on first use — in a local store with its
+    artifacts under ``home`` (MLflow's default is ``./mlruns`` of whatever folder the
+    command runs in), in a tracking server where the server keeps them.
+    """
     settings.ensure_home()
     client = use_store(settings)
-    if client.get_experiment_by_name(settings.experiment_name) is None:
-        client.create_experiment(
-            settings.experiment_name, artifact_location=settings.artifact_root.as_uri()
-        )
-    mlflow.set_experiment(settings.experiment_name)
+    with _environment_kept():
+        if settings.in_mlflow_run:
+            assert settings.mlflow_run_id is not None
+            run = client.get_run(settings.mlflow_run_id)
+            mlflow.set_experiment(experiment_id=run.info.experiment_id)
+        elif settings.mlflow_experiment_id:
+            mlflow.set_experiment(experiment_id=settings.mlflow_experiment_id)
+        else:
+            if client.get_experiment_by_name(settings.experiment_name) is None:
+                location = settings.artifact_root.as_uri() if settings.is_local_store else None
+                client.create_experiment(settings.experiment_name, artifact_location=location)
+            mlflow.set_experiment(settings.experiment_name)
     return client
+
+
+def record_in_mlflow_run(
+    settings: Settings, *, metrics: dict[str, float], params: dict[str, Any]
+) -> str | None:
+    """Inside ``mlflow run``, record a command's results in the run it created.
+
+    ``train`` and ``retrain`` log into that run through :func:`log_and_register`; a
+    command that trains nothing (``evaluate``) would otherwise leave it empty. Outside
+    ``mlflow run`` this does nothing and returns None; inside, it returns the run id.
+    """
+    if not settings.in_mlflow_run:
+        return None
+    configure(settings)
+    with mlflow.start_run(run_id=settings.mlflow_run_id) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        return run.info.run_id
 
 
 def data_fingerprint(history: CRMHistory) -> dict[str, Any]:
@@ -134,14 +195,16 @@ def log_and_register(
 
         scorer_dir = scorer.save(tmp_path / SCORER_ARTIFACT)
         example_records = _example_records(test_rows, history, n=2)
-        columns = [*PYFUNC_TIME_COLUMNS, *scorer.spec.input_columns]
-        example = pyfunc_frame(example_records, columns).astype(str)
+        example = pyfunc_frame(example_records, scorer.spec)
         output = LeadScorerModel._predict_with(scorer, example)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=LeadScorerModel(),
             artifacts={SCORER_ARTIFACT: str(scorer_dir)},
-            signature=infer_signature(example, output),
+            # stated, not inferred: two example rows cannot tell a number from a gap
+            signature=ModelSignature(
+                inputs=pyfunc_schema(scorer.spec), outputs=infer_signature(output).inputs
+            ),
             input_example=example,
             registered_model_name=settings.model_name,
             await_registration_for=60,
