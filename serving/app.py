@@ -29,6 +29,7 @@ from serving.auth import Principal, Role, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
 from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
+from serving.ratelimit import make_limiter
 from serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -56,6 +57,10 @@ Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     403: {"model": ErrorResponse, "description": "the key's role may not do this"},
+    429: {
+        "model": ErrorResponse,
+        "description": "too many failed authentications; wait `Retry-After` seconds",
+    },
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid input; `detail` names each field"},
 }
@@ -134,6 +139,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.decision_log.close()
         manager.close()
         engine.dispose()
+        app.state.auth_limiter.close()
         gc.unfreeze()  # what this app held may be collected again (tests start many apps)
 
 
@@ -283,6 +289,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = Metrics()
+    app.state.auth_limiter = make_limiter(settings)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )
