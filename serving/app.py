@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from scoring.settings import Settings
-from serving.auth import Principal, Role, require_roles
+from serving.auth import Principal, Role, optional_principal, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
 from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
@@ -476,16 +476,28 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz(request: Request) -> JSONResponse:
-        """A model is loaded and the API can score."""
+    async def readyz(
+        request: Request,
+        caller: Annotated[Principal | None, Depends(optional_principal)],
+    ) -> JSONResponse:
+        """A model is loaded and the API can score.
+
+        Anyone (a load balancer) gets the status, version and source; why the last
+        load failed names internal paths and the registry's address, so only an admin
+        key sees ``error``. No key is needed, and a wrong one is not refused here.
+        """
         manager: ModelManager = request.app.state.models
+        admin = caller is not None and caller.role is Role.ADMIN
+        body: dict[str, Any]
         if manager.current is None:
-            return JSONResponse(
-                {"status": "no model", "error": manager.last_error}, status_code=503
-            )
-        return JSONResponse(
-            {"status": "ready", "version": manager.version, "source": manager.current.source}
-        )
+            body = {"status": "no model"}
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
+        else:
+            body = {"status": "ready", "version": manager.version, "source": manager.current.source}
+            code = status.HTTP_200_OK
+        if admin and manager.last_error:
+            body["error"] = manager.last_error
+        return JSONResponse(body, status_code=code)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics(request: Request) -> Response:

@@ -32,6 +32,7 @@ __all__ = [
     "Principal",
     "Role",
     "api_key_from_request",
+    "optional_principal",
     "require_roles",
 ]
 
@@ -133,6 +134,27 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
 
     dependency.__name__ = f"require_roles_{'_'.join(sorted(r.value for r in allowed))}"
     return dependency
+
+
+async def optional_principal(
+    request: Request,
+    raw_key: Annotated[str | None, Depends(api_key_from_request)],
+) -> Principal | None:
+    """The caller if a valid key came along, else ``None``; never refuses anyone.
+
+    For public endpoints that show more to some roles (``/readyz``). An unknown key
+    counts as a failed authentication like anywhere else, so such an endpoint is no
+    oracle for guessing keys; a locked-out caller is simply anonymous.
+    """
+    if raw_key is None:
+        return None
+    store: Store = request.app.state.store
+    found = store.cached_role_for_key(raw_key)
+    if found is None:
+        found, _ = await run_in_threadpool(
+            _look_up, store, request.app.state.auth_limiter, raw_key, request
+        )
+    return None if found is None else Principal(name=found[0], role=Role(found[1]))
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
