@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from scoring.settings import Settings
 from serving.auth import Principal, Role, optional_principal, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
+from serving.json_body import CheckedJSONRoute, unreadable_body_errors
 from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
 from serving.ratelimit import make_limiter
@@ -158,9 +159,14 @@ async def _poll(app: FastAPI) -> None:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 naming each bad field; never echoes the submitted value (it may be personal data)."""
+    """422 naming each bad field; never echoes the submitted value (it may be personal data).
+
+    A body that could not be read at all (see :mod:`serving.json_body`) is one error
+    naming the problem, not a complaint about each field it lacks.
+    """
+    errors = unreadable_body_errors(exc.errors()) or exc.errors()
     return JSONResponse(
-        {"detail": error_items(exc.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        {"detail": error_items(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
     )
 
 
@@ -286,6 +292,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         lifespan=lifespan,
         responses=ERRORS,
     )
+    # Every route reads its JSON body after the key check (and names what is wrong with it)
+    app.router.route_class = CheckedJSONRoute
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = Metrics()
@@ -375,7 +383,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         status_code=status.HTTP_201_CREATED,
         tags=["sales"],
         responses={
-            409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}
+            409: {
+                "model": ErrorResponse,
+                "description": "Idempotency-Key reused with another body or by another key",
+            }
         },
     )
     def feedback(
@@ -405,9 +416,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
                 idempotency_key=idempotency_key,
                 actor=principal.name,
             )
-        except IdempotencyConflict:
+        except IdempotencyConflict as conflict:
             return JSONResponse(
-                {"detail": "Idempotency-Key was already used with a different body"},
+                {"detail": conflict.detail},
                 status_code=status.HTTP_409_CONFLICT,
             )
         except ValueError as exc:
