@@ -44,6 +44,8 @@ log = logging.getLogger("leadscore.ratelimit")
 
 KEY_PREFIX_CHARS = 12
 """How much of a presented key names its "prefix" (``lsk_`` and 8 characters)."""
+RETRY_REDIS_AFTER_SECONDS = 30.0
+"""After a Redis error, count in the process this long before asking Redis again."""
 MAX_SUBJECTS = 100_000
 """The in-process counter keeps at most this many subjects (oldest dropped first)."""
 
@@ -122,7 +124,8 @@ class RedisLimiter:
 
     A failure is ``INCR`` plus ``EXPIRE … NX`` (the window starts at the first failure);
     a check is ``GET`` plus ``TTL`` per subject, one round trip each. Redis errors fall
-    back to an in-process :class:`MemoryLimiter`.
+    back to an in-process :class:`MemoryLimiter` for :data:`RETRY_REDIS_AFTER_SECONDS`,
+    so a Redis that hangs costs one socket timeout per half-minute, not one per request.
     """
 
     def __init__(
@@ -145,12 +148,18 @@ class RedisLimiter:
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._fallback = MemoryLimiter(max_failures, window_seconds)
         self._warned_at = -math.inf
+        self._down_until = -math.inf  # after an error, Redis is left alone for a while
 
     def _key(self, subject: str) -> str:
         return self.namespace + subject
 
+    def _redis_down(self) -> bool:
+        """Whether Redis failed recently: then each call would wait its socket timeout."""
+        return time.monotonic() < self._down_until
+
     def _warn(self, exc: BaseException) -> None:
         now = time.monotonic()
+        self._down_until = now + RETRY_REDIS_AFTER_SECONDS
         if now - self._warned_at > 60:
             self._warned_at = now
             log.warning(
@@ -159,6 +168,8 @@ class RedisLimiter:
             )
 
     def locked(self, subjects: Sequence[str]) -> int | None:
+        if self._redis_down():
+            return self._fallback.locked(subjects)
         pipe = self._client.pipeline(transaction=False)
         for subject in subjects:
             pipe.get(self._key(subject))
@@ -175,6 +186,9 @@ class RedisLimiter:
         return wait or None
 
     def fail(self, subjects: Sequence[str]) -> None:
+        if self._redis_down():
+            self._fallback.fail(subjects)
+            return
         pipe = self._client.pipeline(transaction=False)
         for subject in subjects:
             pipe.incr(self._key(subject))

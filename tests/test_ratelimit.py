@@ -187,8 +187,17 @@ def test_redis_that_does_not_answer_falls_back_to_counting_in_process(
     assert isinstance(limiter, RedisLimiter)
     with caplog.at_level(logging.WARNING, logger="leadscore.ratelimit"):
         assert limiter.locked(["addr:x"]) is None
+        real_client = limiter._client
+
+        class Untouchable:
+            def pipeline(self, **_: object) -> None:
+                raise AssertionError("Redis asked again right after it failed")
+
+        limiter._client = Untouchable()  # type: ignore[assignment]
         limiter.fail(["addr:x"])
         limiter.fail(["addr:x"])
         assert limiter.locked(["addr:x"]) is not None
     assert "Redis does not answer" in caplog.text
+    assert caplog.text.count("Redis does not answer") == 1
+    limiter._client = real_client
     limiter.close()
