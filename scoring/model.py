@@ -317,7 +317,10 @@ class LeadScorer:
     def load(cls, folder: Path) -> LeadScorer:
         """Load a saved model, refusing it if any file is missing or fails its checksum."""
         texts = verify_folder(folder)
-        meta = json.loads(texts["scorer.json"])
+        try:
+            meta = json.loads(texts["scorer.json"])
+        except ValueError as exc:
+            raise ArtifactError(f"scorer.json is not valid JSON: {exc}") from exc
         if meta.get("format_version") != FORMAT_VERSION:
             raise ArtifactError(f"unknown model format {meta.get('format_version')!r}")
         spec = FeatureSpec.from_dict(meta["spec"])
@@ -331,7 +334,7 @@ class LeadScorer:
         stages = [
             StageModel(
                 s["name"],
-                _booster(texts[f"stage_{s['name']}.txt"]),
+                _booster(texts, f"stage_{s['name']}.txt"),
                 Calibrator.from_dict(s["calibrator"]),
             )
             for s in meta["stages"]
@@ -341,11 +344,11 @@ class LeadScorer:
             encoder=encoder,
             stages=stages,
             policy=ThresholdPolicy.from_dict(meta["policy"]),
-            fit_model=_booster(texts["fit_model.txt"]) if "fit_model.txt" in texts else None,
+            fit_model=_booster(texts, "fit_model.txt") if "fit_model.txt" in texts else None,
             fit_feature_idx=meta["fit_feature_idx"],
             fit_quantiles=meta["fit_quantiles"],
             engagement_quantiles=meta["engagement_quantiles"],
-            reason_model=_booster(texts["reason_model.txt"])
+            reason_model=_booster(texts, "reason_model.txt")
             if "reason_model.txt" in texts
             else None,
             reason_classes=meta["reason_classes"],
@@ -370,14 +373,23 @@ def verify_folder(folder: Path) -> dict[str, str]:
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != digest:
             raise ArtifactError(f"checksum mismatch for {name}: the file is corrupt or truncated")
-        texts[name] = data.decode()
+        try:
+            texts[name] = data.decode()
+        except UnicodeDecodeError as exc:
+            raise ArtifactError(f"{name} is not UTF-8 text (corrupt): {exc.reason}") from exc
     if "scorer.json" not in texts:
         raise ArtifactError("scorer.json missing from the manifest")
     return texts
 
 
-def _booster(text: str) -> lgb.Booster:
-    return lgb.Booster(model_str=text)
+def _booster(texts: dict[str, str], name: str) -> lgb.Booster:
+    """The LightGBM model in file ``name``; a file LightGBM refuses is named in the error."""
+    if name not in texts:
+        raise ArtifactError(f"{name} missing from the manifest")
+    try:
+        return lgb.Booster(model_str=texts[name])
+    except lgb.basic.LightGBMError as exc:
+        raise ArtifactError(f"{name} is not a valid LightGBM model: {exc}") from exc
 
 
 def _percentile(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:

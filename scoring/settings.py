@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,7 +91,18 @@ class Settings(BaseSettings):
         ge=0.0,
         description="How often the server checks whether the alias moved; 0 = never.",
     )
-    registry_timeout_seconds: float = Field(default=5.0, gt=0.0)
+    registry_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="Deadline of each registry call (resolve the alias, download a version).",
+    )
+    registry_startup_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0.0,
+        description="At start-up, how long the registry may take before the server serves its "
+        "local model copy instead (the poller catches up later). Without a local copy the "
+        "server waits `registry_timeout_seconds`.",
+    )
     top_reasons: int = Field(default=3, ge=0, le=20)
     clock_skew_seconds: float = Field(
         default=300.0,
@@ -117,6 +128,50 @@ class Settings(BaseSettings):
     )
     sla_min_contact_attempts: int = Field(
         default=3, ge=0, description="Contact attempts owed before a no_response rejection."
+    )
+
+    # page sessions (/ui) and sign-in protection
+    ui_session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signing key of page sessions and their form tokens (at least 32 "
+        "characters). Set the same value on every server process; default: "
+        "`<home>/ui-session.key`, created on first use, shared by the processes of one host.",
+    )
+    ui_session_idle_minutes: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="A page session ends after this long without a page view.",
+    )
+    ui_session_max_hours: float = Field(
+        default=12.0, gt=0.0, description="A page session ends this long after sign-in."
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Always mark the page cookies `Secure` (set it behind a proxy that ends "
+        "TLS, where the server itself sees http); by default only on https requests.",
+    )
+    auth_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed authentications (unknown API key, wrong sign-in) a client address, "
+        "or a key prefix, may make per window before it is answered 429.",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=300.0,
+        gt=0.0,
+        description="The window of `auth_max_failures`; a locked-out client waits until it ends.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0) to share failed-authentication counts "
+        "between server processes; default: counted in each process.",
+    )
+    redis_key_prefix: str = Field(
+        default="leadscore:",
+        min_length=1,
+        max_length=100,
+        description="Prefix of leadscore's keys in Redis (deployments sharing one Redis differ).",
     )
 
     @field_validator("home")
@@ -155,6 +210,14 @@ class Settings(BaseSettings):
         """Whether runs go to a local store, whose artifacts belong under ``home``."""
         uri = self.resolved_tracking_uri
         return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+    @property
+    def ui_session_idle(self) -> timedelta:
+        return timedelta(minutes=self.ui_session_idle_minutes)
+
+    @property
+    def ui_session_max_age(self) -> timedelta:
+        return timedelta(hours=self.ui_session_max_hours)
 
     @property
     def clock_skew(self) -> timedelta:

@@ -26,10 +26,12 @@ from pydantic import BaseModel, ValidationError
 
 from scoring.lifecycle import LifecycleViolation, SlaClocks
 from scoring.settings import Settings
-from serving.auth import Principal, Role, require_roles
+from serving.auth import Principal, Role, optional_principal, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
+from serving.json_body import CheckedJSONRoute, unreadable_body_errors
 from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
+from serving.ratelimit import make_limiter
 from serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -57,6 +59,10 @@ Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     403: {"model": ErrorResponse, "description": "the key's role may not do this"},
+    429: {
+        "model": ErrorResponse,
+        "description": "too many failed authentications; wait `Retry-After` seconds",
+    },
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid input; `detail` names each field"},
 }
@@ -135,6 +141,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.decision_log.close()
         manager.close()
         engine.dispose()
+        app.state.auth_limiter.close()
         gc.unfreeze()  # what this app held may be collected again (tests start many apps)
 
 
@@ -153,9 +160,14 @@ async def _poll(app: FastAPI) -> None:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 naming each bad field; never echoes the submitted value (it may be personal data)."""
+    """422 naming each bad field; never echoes the submitted value (it may be personal data).
+
+    A body that could not be read at all (see :mod:`serving.json_body`) is one error
+    naming the problem, not a complaint about each field it lacks.
+    """
+    errors = unreadable_body_errors(exc.errors()) or exc.errors()
     return JSONResponse(
-        {"detail": error_items(exc.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        {"detail": error_items(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
     )
 
 
@@ -281,9 +293,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         lifespan=lifespan,
         responses=ERRORS,
     )
+    # Every route reads its JSON body after the key check (and names what is wrong with it)
+    app.router.route_class = CheckedJSONRoute
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = Metrics()
+    app.state.auth_limiter = make_limiter(settings)
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )
@@ -371,8 +386,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         responses={
             409: {
                 "model": ErrorResponse,
-                "description": "Idempotency-Key reused with another body, or the event cannot "
-                "follow the lead's history (`detail[].rule` names the lifecycle rule)",
+                "description": "Idempotency-Key reused with another body or by another key, "
+                "or the event cannot follow the lead's history (`detail[].rule` names the "
+                "lifecycle rule)",
             }
         },
     )
@@ -410,9 +426,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
                 actor=principal.name,
                 on_breach=metrics.count_breach,
             )
-        except IdempotencyConflict:
+        except IdempotencyConflict as conflict:
             return JSONResponse(
-                {"detail": "Idempotency-Key was already used with a different body"},
+                {"detail": conflict.detail},
                 status_code=status.HTTP_409_CONFLICT,
             )
         except LifecycleViolation as exc:
@@ -490,16 +506,28 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz(request: Request) -> JSONResponse:
-        """A model is loaded and the API can score."""
+    async def readyz(
+        request: Request,
+        caller: Annotated[Principal | None, Depends(optional_principal)],
+    ) -> JSONResponse:
+        """A model is loaded and the API can score.
+
+        Anyone (a load balancer) gets the status, version and source; why the last
+        load failed names internal paths and the registry's address, so only an admin
+        key sees ``error``. No key is needed, and a wrong one is not refused here.
+        """
         manager: ModelManager = request.app.state.models
+        admin = caller is not None and caller.role is Role.ADMIN
+        body: dict[str, Any]
         if manager.current is None:
-            return JSONResponse(
-                {"status": "no model", "error": manager.last_error}, status_code=503
-            )
-        return JSONResponse(
-            {"status": "ready", "version": manager.version, "source": manager.current.source}
-        )
+            body = {"status": "no model"}
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
+        else:
+            body = {"status": "ready", "version": manager.version, "source": manager.current.source}
+            code = status.HTTP_200_OK
+        if admin and manager.last_error:
+            body["error"] = manager.last_error
+        return JSONResponse(body, status_code=code)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics(request: Request) -> Response:

@@ -8,8 +8,9 @@ Every endpoint declares who may call it::
 A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` and resolved by
 the :class:`~serving.storage.Store` in ``request.app.state.store``. Deny by default:
 ``require_roles()`` with no roles admits only ``admin``, and ``admin`` is admitted
-everywhere. 401 means "who are you?" (no key, unknown or revoked key), 403 "you may not".
-The raw key is never logged or echoed.
+everywhere. 401 means "who are you?" (no key, unknown or revoked key), 403 "you may not",
+429 "too many unknown keys from you (or for this key prefix): wait ``Retry-After``
+seconds" (:mod:`serving.ratelimit`). The raw key is never logged or echoed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from serving.ratelimit import FailureLimiter, failure_subjects, retry_after_header
 from serving.storage import Store
 from serving.tables import Role
 
@@ -30,6 +32,7 @@ __all__ = [
     "Principal",
     "Role",
     "api_key_from_request",
+    "optional_principal",
     "require_roles",
 ]
 
@@ -63,6 +66,24 @@ async def api_key_from_request(
     return None
 
 
+def _look_up(
+    store: Store, limiter: FailureLimiter, raw_key: str, request: Request
+) -> tuple[tuple[str, Role] | None, int | None]:
+    """A key the cache did not know: ``(principal or None, seconds to wait or None)``.
+
+    A locked-out client address or key prefix is not looked up at all; an unknown key
+    counts one failure for both.
+    """
+    subjects = failure_subjects(request, raw_key)
+    wait = limiter.locked(subjects)
+    if wait is not None:
+        return None, wait
+    found = store.role_for_key(raw_key)
+    if found is None:
+        limiter.fail(subjects)
+    return found, None
+
+
 def require_roles(*roles: Role) -> Callable[..., Principal]:
     """A dependency admitting callers whose key has one of ``roles`` (``admin`` always).
 
@@ -82,9 +103,17 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
                 status.HTTP_401_UNAUTHORIZED, detail="missing API key", headers=_CHALLENGE
             )
         store: Store = request.app.state.store
-        found = store.cached_role_for_key(raw_key)
+        found = store.cached_role_for_key(raw_key)  # the hot path: no limiter, no I/O
         if found is None:
-            found = await run_in_threadpool(store.role_for_key, raw_key)
+            found, wait = await run_in_threadpool(
+                _look_up, store, request.app.state.auth_limiter, raw_key, request
+            )
+            if wait is not None:
+                raise HTTPException(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    detail=f"too many failed authentications: retry after {wait} s",
+                    headers=retry_after_header(wait),
+                )
         if found is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
@@ -105,6 +134,27 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
 
     dependency.__name__ = f"require_roles_{'_'.join(sorted(r.value for r in allowed))}"
     return dependency
+
+
+async def optional_principal(
+    request: Request,
+    raw_key: Annotated[str | None, Depends(api_key_from_request)],
+) -> Principal | None:
+    """The caller if a valid key came along, else ``None``; never refuses anyone.
+
+    For public endpoints that show more to some roles (``/readyz``). An unknown key
+    counts as a failed authentication like anywhere else, so such an endpoint is no
+    oracle for guessing keys; a locked-out caller is simply anonymous.
+    """
+    if raw_key is None:
+        return None
+    store: Store = request.app.state.store
+    found = store.cached_role_for_key(raw_key)
+    if found is None:
+        found, _ = await run_in_threadpool(
+            _look_up, store, request.app.state.auth_limiter, raw_key, request
+        )
+    return None if found is None else Principal(name=found[0], role=Role(found[1]))
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]

@@ -45,11 +45,13 @@ TEXT: dict[str, dict[str, str]] = {
         # sign-in
         "login.title": "Sign in",
         "login.intro": "Paste your leadscore API key. The key is never shown, logged or kept "
-        "in the browser: you get a signed session that expires after {hours} hours.",
+        "in the browser: you get a signed session that ends when you sign out, after "
+        "{minutes} minutes without activity, or after {hours} hours.",
         "login.key": "API key",
         "login.submit": "Sign in",
         "login.error.empty": "api_key: paste your API key",
         "login.error.invalid": "api_key: this key is unknown or revoked",
+        "login.error.locked": "Too many failed sign-ins: try again in {seconds} s.",
         "login.error.csrf": "The sign-in form expired. It has been reloaded: try again.",
         "logout.title": "Sign out",
         "logout.intro": "End your session in this browser?",
@@ -299,11 +301,13 @@ TEXT: dict[str, dict[str, str]] = {
         "role.admin": "администратор",
         "login.title": "Вход",
         "login.intro": "Вставьте ваш API-ключ leadscore. Ключ не показывается, не попадает в "
-        "логи и не хранится в браузере: вы получаете подписанную сессию на {hours} ч.",
+        "логи и не хранится в браузере: вы получаете подписанную сессию, которая "
+        "завершается при выходе, после {minutes} мин. бездействия или через {hours} ч.",
         "login.key": "API-ключ",
         "login.submit": "Войти",
         "login.error.empty": "api_key: вставьте API-ключ",
         "login.error.invalid": "api_key: ключ неизвестен или отозван",
+        "login.error.locked": "Слишком много неудачных попыток входа: повторите через {seconds} с.",
         "login.error.csrf": "Форма входа устарела и была обновлена: попробуйте ещё раз.",
         "logout.title": "Выход",
         "logout.intro": "Завершить сессию в этом браузере?",

@@ -2,7 +2,12 @@
 
 * At start the server resolves ``models:/<name>@champion`` with short timeouts. If the
   registry does not answer, it serves the local copy it kept last time, so a registry
-  outage never stops scoring.
+  outage never stops scoring. With a local copy at hand the registry gets only
+  ``registry_startup_timeout_seconds`` (a registry that accepts connections but never
+  answers must not hold the start-up); the poller catches up later.
+* Every registry call runs in a thread of its own with a deadline: a call that hangs
+  past it is abandoned (its socket times out on its own, ``MLFLOW_HTTP_REQUEST_TIMEOUT``)
+  and never queues the next call behind it.
 * A candidate version is downloaded into the cache, its checksums verified, then
   loaded and scored **in a child process** first: LightGBM aborts the interpreter on
   some corrupt model files, and that must kill the child, not the server. Only a
@@ -17,6 +22,7 @@ import concurrent.futures
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -60,11 +66,64 @@ class ModelUnavailable(RuntimeError):
     """Neither the registry nor the local copy could provide a model."""
 
 
+class RegistryTimeout(TimeoutError):
+    """The registry did not answer within the deadline (the message says which)."""
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for logs and ``/readyz``; a bare type (``TimeoutError: ``) says why not."""
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text}" if text else f"{exc.__class__.__name__} (no message)"
+
+
+def _run_with_deadline(fn, args: tuple, timeout: float, what: str):
+    """``fn(*args)`` in a daemon thread of its own; :class:`RegistryTimeout` past ``timeout``.
+
+    A thread per call (not a shared pool): a call that hangs is left behind and cannot
+    delay the next one; daemon, so it cannot delay the interpreter's exit either.
+    """
+    future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"registry-{what}", daemon=True).start()
+    try:
+        return future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise RegistryTimeout(
+            f"the registry did not answer within {timeout:g} s ({what})"
+        ) from None
+
+
 def smoke_test(folder: Path) -> LeadScorer:
     """Load a scorer folder and score one lead with reasons: it must not raise."""
     scorer = LeadScorer.load(folder)
     scorer.score_records([SMOKE_LEAD], ["2025-01-10T00:00:00Z"], reasons=3)
     return scorer
+
+
+CHECKING = "leadscore-check:"
+"""Prefix of the child's progress lines: if LightGBM aborts it, the last one names the file."""
+
+
+def check_files_one_by_one(folder: Path) -> None:
+    """The child's check: each LightGBM file on its own (saying which first), then a score.
+
+    LightGBM may abort the whole process on a corrupt file, leaving no exception to read;
+    the progress line written just before names the file that did it.
+    """
+    import lightgbm as lgb
+
+    texts = verify_folder(folder)
+    for name in sorted(n for n in texts if n.endswith(".txt")):  # the LightGBM models
+        print(f"{CHECKING} {name}", file=sys.stderr, flush=True)
+        lgb.Booster(model_str=texts[name])
+    print(f"{CHECKING} a test score", file=sys.stderr, flush=True)
+    smoke_test(folder)
 
 
 def check_in_child(folder: Path) -> None:
@@ -83,14 +142,20 @@ def check_in_child(folder: Path) -> None:
             [sys.executable, "-m", "serving.model_loading", str(folder)],
             capture_output=True,
             text=True,
+            encoding="utf-8",
+            errors="replace",  # LightGBM may quote the corrupt file's bytes
             timeout=CHECK_TIMEOUT_SECONDS,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise ArtifactError(f"model check timed out after {CHECK_TIMEOUT_SECONDS}s") from exc
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        raise ArtifactError(f"model failed its check in a child process: {tail[0][:300]}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        steps = [line.removeprefix(CHECKING).strip() for line in lines if line.startswith(CHECKING)]
+        problems = [line for line in lines if not line.startswith(CHECKING)]
+        tail = problems[-1] if problems else f"exit {proc.returncode}"
+        where = f" while checking {steps[-1]}" if steps else ""
+        raise ArtifactError(f"model failed its check in a child process{where}: {tail[:300]}")
     marker.write_text(manifest_hash + "\n")
 
 
@@ -103,9 +168,7 @@ class ModelManager:
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
         self._load_lock = threading.Lock()
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="registry"
-        )
+        self.startup = False  # during start(): the registry gets the start-up deadline
 
     @property
     def cache(self) -> Path:
@@ -113,9 +176,15 @@ class ModelManager:
 
     # --- registry access, always with a deadline ---------------------------------------
 
-    def _with_deadline(self, fn, *args, timeout: float | None = None):
-        future = self._pool.submit(fn, *args)
-        return future.result(timeout=timeout or self.settings.registry_timeout_seconds)
+    def registry_deadline(self) -> float:
+        """Seconds a registry call may take now: shorter at start-up if a local copy waits."""
+        timeout = self.settings.registry_timeout_seconds
+        if self.startup and (self.cache / CURRENT_FILE).is_file():
+            return min(timeout, self.settings.registry_startup_timeout_seconds)
+        return timeout
+
+    def _with_deadline(self, fn, *args, timeout: float | None = None, what: str = "call"):
+        return _run_with_deadline(fn, args, timeout or self.registry_deadline(), what)
 
     def _resolve_version(self) -> str:
         from mlflow import MlflowClient
@@ -128,7 +197,7 @@ class ModelManager:
                 client.get_model_version_by_alias(self.settings.model_name, self.alias).version
             )
 
-        return self._with_deadline(resolve)
+        return self._with_deadline(resolve, what=f"alias @{self.alias}")
 
     def _download(self, version: str) -> Path:
         from training.registry import download_scorer
@@ -140,6 +209,7 @@ class ModelManager:
             version,
             staging,
             timeout=self.settings.registry_timeout_seconds * 12,
+            what=f"download of v{version}",
         )
         target = self.cache / f"v{version}"
         if target.exists():
@@ -153,17 +223,22 @@ class ModelManager:
     def start(self) -> LoadedModel:
         """Load the champion from the registry, else the last-known-good local copy."""
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        # whole seconds, at least 1: "0" would mean no timeout at all to MLflow
         os.environ.setdefault(
-            "MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(self.settings.registry_timeout_seconds))
+            "MLFLOW_HTTP_REQUEST_TIMEOUT",
+            str(max(1, math.ceil(self.settings.registry_timeout_seconds))),
         )
         self.cache.mkdir(parents=True, exist_ok=True)
+        self.startup = True
         try:
             self.refresh()
         except Exception as exc:  # registry down, alias missing, candidate broken
-            self.last_error = f"registry: {exc.__class__.__name__}: {exc}"
+            self.last_error = f"registry: {describe(exc)}"
             log.warning(
                 "could not load from the registry (%s); trying the local copy", self.last_error
             )
+        finally:
+            self.startup = False
         if self.current is None:
             self._load_local_copy()
         assert self.current is not None
@@ -201,10 +276,17 @@ class ModelManager:
                 return False
             folder = self.cache / f"v{version}"
             try:
-                verify_folder(folder)
-            except ArtifactError:
-                folder = self._download(version)
-            return self.activate(folder, version)
+                try:
+                    verify_folder(folder)
+                except ArtifactError:
+                    folder = self._download(version)
+                return self.activate(folder, version)
+            except RegistryTimeout:
+                raise
+            except Exception as exc:  # the log line must say which version and folder
+                raise ArtifactError(
+                    f"candidate v{version} ({folder.name}): {describe(exc)}"
+                ) from exc
 
     def activate(self, folder: Path, version: str) -> bool:
         """Check a candidate folder in a child process, load it, and swap it in."""
@@ -244,7 +326,7 @@ class ModelManager:
         try:
             swapped = self.refresh()
         except Exception as exc:
-            self.last_error = f"{exc.__class__.__name__}: {exc}"
+            self.last_error = describe(exc)
             log.warning(
                 "model refresh failed, still serving v%s: %s", self.version, self.last_error
             )
@@ -256,7 +338,7 @@ class ModelManager:
         return self.current.version if self.current else None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to stop: a registry call still running is a daemon thread, left behind."""
 
 
 def _read_promotion(folder: Path) -> dict[str, Any] | None:
@@ -268,4 +350,4 @@ def _read_promotion(folder: Path) -> dict[str, Any] | None:
 
 
 if __name__ == "__main__":
-    smoke_test(Path(sys.argv[1]))
+    check_files_one_by_one(Path(sys.argv[1]))

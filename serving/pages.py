@@ -5,10 +5,10 @@ Server-rendered Jinja2 pages on the API's own app, behind the same API keys and 
 ``/ui/login``, ``/ui/logout``
     The user pastes an API key once; it is checked with :meth:`Store.role_for_key` and
     the browser gets a *signed session cookie* (HttpOnly, SameSite=Strict, Secure on
-    HTTPS, path ``/ui``) that references the key by its sha256 — the value the database
-    already stores — never the key itself. So a copied cookie is no API key (it cannot
-    call ``/v1``), it expires after :data:`SESSION_SECONDS`, and every page re-reads the
-    key's row, so revoking the key (or changing its role) ends the session at once.
+    HTTPS or with the ``secure_cookies`` setting, path ``/ui``) that the server can end:
+    see :mod:`serving.sessions`. Signing out ends the session at once, so does revoking
+    the key; it also ends after inactivity and after a maximum age. Failed sign-ins count
+    towards the lock-out of :mod:`serving.ratelimit` (429 with ``Retry-After``).
 ``/ui/queue`` (sales; admin always)
     The handoff queue: each lead's latest decision, newest first, filterable by
     decision, channel, P(won) band and SLA state (8 h to accept/reject, 24 h to first
@@ -31,27 +31,17 @@ to the session (the sign-in form: a double-submit cookie). Pages put only the le
 URLs, never log form contents and send ``Cache-Control: no-store`` and a strict
 Content-Security-Policy (no scripts at all; the charts are inline SVG).
 
-The session secret comes from ``LEADSCORE_UI_SESSION_SECRET`` (set it when several hosts
-serve one database) or else from ``<home>/ui-session.key``, created on first use (0600),
-so the workers of one host and restarts share it.
-
 Wire it in with :func:`install` (``serving.app.create_app`` does).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import math
-import os
 import re
 import secrets
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,7 +73,18 @@ from scoring.lifecycle import (
 )
 from serving.auth import Principal, Role
 from serving.i18n import LANGUAGES, Translator, negotiate
+from serving.ratelimit import failure_subjects, retry_after_header
 from serving.schemas import FeedbackRequest, error_items, times_after
+from serving.sessions import (
+    COOKIE_PATH,
+    SESSION_COOKIE,
+    csrf_token,
+    end_session,
+    read_session,
+    secure_cookies,
+    session_secret,
+    start_session,
+)
 from serving.storage import IdempotencyConflict, Store, hash_api_key
 from serving.tables import Decision, Feedback, UTCDateTime
 
@@ -102,15 +103,9 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-SESSION_COOKIE = "leadscore_session"
 LOGIN_COOKIE = "leadscore_login"
 LANG_COOKIE = "leadscore_lang"
-COOKIE_PATH = "/ui"
-SESSION_SECONDS = 12 * 3600
 """A session lasts a working day, then the key must be pasted again."""
-SECRET_ENV = "LEADSCORE_UI_SESSION_SECRET"
-SECRET_FILE = "ui-session.key"
-MIN_SECRET_CHARS = 32
 
 SLA_DECIDE = timedelta(hours=8)
 """Sales accepts or rejects a handed-over lead within 8 hours (DOMAIN.md)."""
@@ -178,94 +173,6 @@ _env.globals["clamp"] = _clamp
 # --- the session -----------------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _read_or_create_secret(path: Path) -> bytes:
-    """The host's session secret: created once with 0600, shared by workers and restarts."""
-    for _ in range(50):
-        try:
-            text = path.read_text().strip()
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                continue  # another worker is writing it: read it on the next turn
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-                handle.flush()
-                os.fsync(handle.fileno())
-            continue
-        if len(text) >= MIN_SECRET_CHARS:
-            return text.encode()
-        time.sleep(0.02)  # created but not written yet
-    raise RuntimeError(f"could not read the UI session secret from {path}")
-
-
-def session_secret(request: Request) -> bytes:
-    """The HMAC key of sessions and CSRF tokens (cached on the app)."""
-    cached = getattr(request.app.state, "ui_session_secret", None)
-    if cached is not None:
-        return cached
-    configured = os.environ.get(SECRET_ENV, "").strip()
-    if configured:
-        if len(configured) < MIN_SECRET_CHARS:
-            raise RuntimeError(f"{SECRET_ENV} must be at least {MIN_SECRET_CHARS} characters")
-        secret = configured.encode()
-    else:
-        secret = _read_or_create_secret(request.app.state.settings.home / SECRET_FILE)
-    request.app.state.ui_session_secret = secret
-    return secret
-
-
-def _sign(secret: bytes, payload: bytes) -> str:
-    return _b64(hmac.new(secret, payload, hashlib.sha256).digest())
-
-
-def make_session(secret: bytes, key_hash: str, now: float | None = None) -> str:
-    """A signed session token: ``base64(payload).base64(hmac)``; the payload is not secret."""
-    issued = int(time.time() if now is None else now)
-    payload = json.dumps(
-        {"h": key_hash, "sid": secrets.token_hex(16), "exp": issued + SESSION_SECONDS},
-        separators=(",", ":"),
-    ).encode()
-    return f"{_b64(payload)}.{_sign(secret, payload)}"
-
-
-def read_session(secret: bytes, token: str | None) -> dict[str, Any] | None:
-    """The payload of a valid, unexpired session token, else ``None``."""
-    if not token or token.count(".") != 1 or len(token) > 1024:
-        return None
-    body, signature = token.split(".")
-    try:
-        payload = _unb64(body)
-    except (ValueError, binascii.Error):
-        return None
-    if not hmac.compare_digest(_sign(secret, payload), signature):
-        return None
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("exp"), int):
-        return None
-    if data["exp"] < time.time() or not isinstance(data.get("h"), str):
-        return None
-    if not isinstance(data.get("sid"), str):
-        return None
-    return data
-
-
-def _csrf_token(secret: bytes, sid: str) -> str:
-    return hmac.new(secret, f"csrf|{sid}".encode(), hashlib.sha256).hexdigest()
-
-
 @dataclass(frozen=True)
 class PageUser:
     """The signed-in person: their key's name and role, and the form token of the session."""
@@ -296,17 +203,20 @@ class PageForbidden(Exception):
 
 
 def current_user(request: Request) -> PageUser | None:
-    """The principal behind the session cookie, or ``None`` (no cookie, expired, revoked)."""
+    """The principal behind the session cookie, or ``None`` (no cookie, ended, revoked)."""
     secret = session_secret(request)
-    session = read_session(secret, request.cookies.get(SESSION_COOKIE))
+    store: Store = request.app.state.store
+    session = read_session(
+        store, request.app.state.settings, secret, request.cookies.get(SESSION_COOKIE)
+    )
     if session is None:
         return None
-    found = request.app.state.store.role_for_key_hash(session["h"])
+    found = store.role_for_key_hash(session.key_hash)
     principal = None if found is None else Principal(name=found[0], role=found[1])
     if principal is None:
         return None
     request.state.principal = principal  # for access logs, as serving.auth does
-    return PageUser(principal.name, principal.role, _csrf_token(secret, session["sid"]))
+    return PageUser(principal.name, principal.role, csrf_token(secret, session.sid))
 
 
 def page_user(*roles: Role) -> Callable[[Request], PageUser]:
@@ -335,7 +245,7 @@ MarketingUser = Annotated[PageUser, Depends(page_user(Role.MARKETING))]
 
 
 def _check_csrf(user: PageUser, token: str) -> bool:
-    return bool(token) and hmac.compare_digest(user.csrf, token)
+    return bool(token) and secrets.compare_digest(user.csrf, token)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -377,10 +287,6 @@ def _lang_links(request: Request, here: str | None) -> list[tuple[str, str]]:
     return [(code, f"{path}?{urlencode({**params, 'lang': code})}") for code in LANGUAGES]
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 def _harden(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = CSP
@@ -419,7 +325,7 @@ def render(
             max_age=365 * 24 * 3600,
             path=COOKIE_PATH,
             samesite="lax",
-            secure=_secure(request),
+            secure=secure_cookies(request),
             httponly=True,
         )
     return _harden(response)  # type: ignore[return-value]
@@ -736,6 +642,7 @@ def _login_page(
     request: Request, *, error: str | None = None, next_url: str | None = None, status: int = 200
 ) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
+    settings = request.app.state.settings
     response = render(
         request,
         "login.html",
@@ -744,7 +651,8 @@ def _login_page(
         error=error,
         login_csrf=token,
         next_url=_safe_next(next_url) or "",
-        hours=SESSION_SECONDS // 3600,
+        minutes=f"{settings.ui_session_idle_minutes:g}",
+        hours=f"{settings.ui_session_max_hours:g}",
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -753,7 +661,7 @@ def _login_page(
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure_cookies(request),
     )
     return response
 
@@ -782,26 +690,39 @@ def login(
 ) -> Response:
     t = Translator(_language(request)[0])
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not csrf or not hmac.compare_digest(expected, csrf):
+    if not expected or not csrf or not secrets.compare_digest(expected, csrf):
         return _login_page(request, error=t("login.error.csrf"), next_url=next, status=403)
     raw = api_key.strip()
     if not raw:
         return _login_page(request, error=t("login.error.empty"), next_url=next, status=422)
-    found = request.app.state.store.role_for_key(raw)
+    store: Store = request.app.state.store
+    limiter = request.app.state.auth_limiter
+    subjects = failure_subjects(request, raw)
+    wait = limiter.locked(subjects)
+    if wait is not None:
+        log.warning("page sign-in refused: too many failed attempts")  # never the key
+        response = _login_page(
+            request, error=t("login.error.locked", seconds=wait), next_url=next, status=429
+        )
+        response.headers.update(retry_after_header(wait))
+        return response
+    found = store.role_for_key(raw)
     if found is None:
+        limiter.fail(subjects)
         log.info("page sign-in refused: unknown or revoked key")  # never the key itself
         return _login_page(request, error=t("login.error.invalid"), next_url=next, status=401)
     user = PageUser(found[0], Role(found[1]), "")
     log.info("page sign-in with a %s key", user.role.value)  # key names may be people's
+    settings = request.app.state.settings
     response = _redirect(_safe_next(next) or _home(user))
     response.set_cookie(
         SESSION_COOKIE,
-        make_session(session_secret(request), hash_api_key(raw)),
-        max_age=SESSION_SECONDS,
+        start_session(store, settings, session_secret(request), hash_api_key(raw)),
+        max_age=int(settings.ui_session_max_age.total_seconds()),
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure_cookies(request),
     )
     response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
     return response
@@ -821,6 +742,13 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") ->
     if user is not None and not _check_csrf(user, csrf):
         t = Translator(_language(request)[0])
         return _error_page(request, 403, "error.forbidden.title", t("error.csrf"), user)
+    if user is not None:  # the row goes: the old cookie opens nothing from now on
+        end_session(
+            request.app.state.store,
+            request.app.state.settings,
+            session_secret(request),
+            request.cookies.get(SESSION_COOKIE),
+        )
     response = _redirect("/ui/login")
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, NotRequired, get_args, get_origin
@@ -29,7 +30,22 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 from scoring.contract import HandoffDecision, RejectionReason, TouchType, as_utc
 from scoring.lifecycle import qualification_violation
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+_BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
+"""No control character: C0 (NUL, line breaks, ...), DEL, C1, bidi controls, separators.
+
+They cannot be typed into a category or a name; sent anyway, a NUL breaks PostgreSQL
+text and a right-to-left override turns a reason text around where it is shown.
+Checked by pydantic-core's regex engine, so a batch of 1,000 leads hardly notices.
+"""
+MULTILINE = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
+""":data:`ONE_LINE` for free text: tab, line feed and carriage return are allowed."""
+CONTROL_MESSAGE = "control characters (NUL, line breaks, bidi controls) are not allowed"
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]")
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=ONE_LINE)
+]
 LeadId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:\-]+$"),
@@ -102,13 +118,13 @@ class Lead(Strict):
     department: Name | None = None
     consent_email: bool | None = None
     consent_phone: bool | None = None
-    name: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+    name: Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE)] | None = Field(
         default=None, description="Personal data: accepted, never used, stored or logged."
     )
-    email: Annotated[str, StringConstraints(max_length=320)] | None = Field(
+    email: Annotated[str, StringConstraints(max_length=320, pattern=ONE_LINE)] | None = Field(
         default=None, description="Personal data: accepted, never used, stored or logged."
     )
-    phone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+    phone: Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)] | None = Field(
         default=None, description="Personal data: accepted, never used, stored or logged."
     )
     attributes: dict[Name, Attribute] = Field(
@@ -262,7 +278,7 @@ class FeedbackRequest(Strict):
     qualification: Qualification | None = Field(
         default=None, description="On an acceptance (or a qualified event): BANT or GPCT."
     )
-    comment: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+    comment: Annotated[str, StringConstraints(max_length=2_000, pattern=MULTILINE)] | None = None
 
     @model_validator(mode="after")
     def _reason_rules(self) -> FeedbackRequest:
@@ -321,14 +337,24 @@ def error_items(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     items = []
     for error in errors:
         message = str(error.get("msg", "invalid value"))
-        parts = [
-            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")
+        parts = [  # a field may be a dict key the client chose: never echo control characters
+            _CONTROL.sub("?", str(p))
+            for p in error.get("loc", ())
+            if p not in ("body", "query", "path", "header")
         ]
         field = ".".join(parts) or "body"
         if error.get("type") == "extra_forbidden":
             message = "unknown field"
+        elif error.get("type") == "string_pattern_mismatch" and (error.get("ctx") or {}).get(
+            "pattern"
+        ) in (ONE_LINE, MULTILINE):
+            message = CONTROL_MESSAGE
         elif error.get("type") == "json_invalid":
-            field, message = "body", "request body is not valid JSON"
+            problem = (error.get("ctx") or {}).get("error")  # a position, never the content
+            field, message = (
+                "body",
+                "request body is not valid JSON" + (f": {problem}" if problem else ""),
+            )
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
             head, sep, tail = message.partition(":")

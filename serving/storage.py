@@ -148,11 +148,19 @@ class IdempotencyConflict(Exception):
     The message names the key only; the bodies may hold personal data.
     """
 
-    def __init__(self, idempotency_key: str) -> None:
+    def __init__(self, idempotency_key: str, *, other_actor: bool = False) -> None:
         super().__init__(
-            f"idempotency key {idempotency_key!r} was already used for a different request"
+            f"idempotency key {idempotency_key!r} was already used "
+            + ("by another API key" if other_actor else "for a different request")
         )
         self.idempotency_key = idempotency_key
+        self.other_actor = other_actor
+        # what the API answers (409): never the key itself, never the other body
+        self.detail = (
+            "Idempotency-Key was already used by another API key: send a key of your own"
+            if other_actor
+            else "Idempotency-Key was already used with a different body"
+        )
 
 
 # --- engine and migrations ---------------------------------------------------------------
@@ -957,7 +965,9 @@ class Store:
 
     @staticmethod
     def _replay(existing: dict[str, Any], key: str, body_hash: str, actor: str) -> dict[str, Any]:
-        if existing["body_hash"] != body_hash or existing["actor"] != actor:
+        if existing["actor"] != actor:
+            raise IdempotencyConflict(key, other_actor=True)
+        if existing["body_hash"] != body_hash:
             raise IdempotencyConflict(key)
         return existing
 

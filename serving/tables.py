@@ -153,6 +153,22 @@ class ApiKey(Base):
     )
 
 
+class PageSession(Base):
+    """A signed-in browser on the pages (``/ui``); signing out deletes the row.
+
+    The cookie carries a signed random id; the row holds only its sha256, so a copy of
+    the database opens no session. ``key_hash`` names the API key signed in with, so
+    revoking the key ends its sessions; ``last_seen_at`` drives the inactivity timeout.
+    """
+
+    __tablename__ = "ui_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(HASH_LEN), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Decision(Base):
     """One score the server returned: the decision log, the audit trail and a training source.
 

@@ -9,12 +9,14 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from serving.auth import AdminPrincipal, Principal, Role, require_roles
+from serving.ratelimit import FailureLimiter, MemoryLimiter
 from serving.storage import Store
 
 
-def make_app(store: Store) -> FastAPI:
+def make_app(store: Store, limiter: FailureLimiter | None = None) -> FastAPI:
     app = FastAPI()
     app.state.store = store
+    app.state.auth_limiter = limiter or MemoryLimiter(max_failures=10, window_seconds=300)
 
     @app.post("/score")
     def score(principal: Annotated[Principal, Depends(require_roles(Role.SCORER))]) -> dict:

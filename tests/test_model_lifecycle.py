@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,7 @@ def test_corrupt_candidate_is_never_loaded(
     restore_champion: None,
     damage: str,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = make_client(home=tmp_path / "serving")
     before = client.post("/v1/score", json={**LEAD, "as_of": AS_OF}, headers=admin_headers()).json()
@@ -118,9 +121,15 @@ def test_corrupt_candidate_is_never_loaded(
         _rewrite_manifest(folder)
     set_champion(registry, version)
 
-    reload = client.post("/v1/admin/reload", headers=admin_headers())
+    with caplog.at_level(logging.WARNING, logger="leadscore.model"):
+        reload = client.post("/v1/admin/reload", headers=admin_headers())
     assert reload.status_code == 200
     assert reload.json()["result"].startswith("kept v1"), reload.json()
+    # the log line names the refused version and the damaged file
+    damaged_file = "scorer.json" if damage == "garbage-json" else "stage_sql.txt"
+    (line,) = [r.getMessage() for r in caplog.records if "refresh failed" in r.getMessage()]
+    assert f"candidate v{version} (v{version})" in line, line
+    assert damaged_file in line, line
     after = client.post("/v1/score", json={**LEAD, "as_of": AS_OF}, headers=admin_headers())
     assert after.status_code == 200
     assert after.json()["model"]["version"] == "1"
@@ -149,13 +158,74 @@ def test_starts_from_the_local_copy_when_the_registry_is_unreachable(
     assert took < 60, f"start-up with the registry down took {took:.0f}s"
 
 
+@pytest.fixture
+def silent_registry() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A real TCP server that accepts connections and never answers a byte."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_a_registry_that_never_answers_does_not_hold_the_start_up(
+    make_client: Callable[..., TestClient],
+    tmp_path: Path,
+    silent_registry: tuple[str, list[socket.socket]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ready from the local copy after the start-up deadline, not the registry's full one."""
+    home = tmp_path / "serving"
+    make_client(home=home)  # leaves a local copy of v1
+    url, accepted = silent_registry
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="leadscore.model"):
+        client = make_client(
+            home=home,
+            tracking_uri=url,
+            registry_timeout_seconds=40,
+            registry_startup_timeout_seconds=1,
+        )
+    took = time.monotonic() - started
+    assert accepted, "the registry was never asked"
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "version": "1",
+        "source": "local-copy",
+    }
+    # the start-up deadline, not registry_timeout_seconds, applied (generous bound)
+    assert took < 30, f"start-up took {took:.1f}s with a silent registry"
+    error = client.get("/readyz", headers=admin_headers()).json()["error"]
+    assert "did not answer within 1 s" in error, error
+    assert "did not answer within 1 s" in caplog.text
+    assert "TimeoutError: )" not in caplog.text  # never an empty message
+
+
 def test_without_registry_or_copy_the_server_still_starts_and_says_why(
     make_client: Callable[..., TestClient], tmp_path: Path
 ) -> None:
     client = make_client(home=tmp_path / "empty", tracking_uri="http://127.0.0.1:9")
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
-    assert ready.status_code == 503 and ready.json()["status"] == "no model"
+    assert ready.status_code == 503 and ready.json() == {"status": "no model"}
+    # why (a registry address, internal paths) only for admins
+    detail = client.get("/readyz", headers=admin_headers())
+    assert detail.status_code == 503 and "127.0.0.1:9" in detail.json()["error"]
+    not_admin = client.app.state.store.create_api_key("ops-scorer", "scorer")
+    assert "error" not in client.get("/readyz", headers={"X-API-Key": not_admin}).json()
+    assert client.get("/readyz", headers={"X-API-Key": "lsk_wrong"}).status_code == 503
     assert client.post("/v1/score", json=LEAD, headers=admin_headers()).status_code == 503
 
 
