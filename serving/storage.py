@@ -147,6 +147,8 @@ _FEEDBACK_FIELDS = frozenset(
     }
 )
 _SEGMENT_COLUMNS: tuple[str, ...] = ("channel", "industry", "company_size", "country")
+_ERASE_CHUNK = 200
+"""Leads erased per transaction (see :meth:`Store.erase_leads`)."""
 
 
 class IdempotencyConflict(Exception):
@@ -1021,8 +1023,9 @@ class Store:
         a feedback comment can tie a row back to the person, and the lead id itself is
         what ties the rest. Implied steps, qualifications and idempotency records are
         feedback rows and go with it. Each lead gets an :class:`~serving.tables.Erasure`
-        row (who, when, why, row counts, ``lead_key(lead_id)``; never the id) in the same
-        transaction. ``history_rows`` are the rows the caller removed from files.
+        row (who, when, why, row counts, ``lead_key(lead_id)``; never the id) in the
+        transaction that deletes its rows (one per ``_ERASE_CHUNK`` leads).
+        ``history_rows`` are the rows the caller removed from files.
 
         On SQLite the WAL is checkpointed and truncated afterwards, so the deleted rows'
         old page images do not stay in ``-wal``; ``secure_delete`` (see
@@ -1038,17 +1041,29 @@ class Store:
         counts = {i: {"decisions": 0, "feedback": 0} for i in ids}
         now = self._now()
         records: list[dict[str, Any]] = []
-        with self._write.begin() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+        # one transaction per chunk: a retention run may erase thousands of leads, and
+        # PostgreSQL's lock table has room for a few thousand advisory locks in all
+        for start in range(0, len(ids), _ERASE_CHUNK):
+            chunk = ids[start : start + _ERASE_CHUNK]
+            with self._write.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # the lock ``add_feedback`` takes: an event being checked against the
+                    # lead's history finishes before its rows go, or starts after
+                    for lead_id in sorted(chunk):
+                        conn.execute(
+                            select(
+                                func.pg_advisory_xact_lock(
+                                    func.hashtext("leadscore-lead:" + lead_id)
+                                )
+                            )
+                        )
                 for table, name in ((feedback, "feedback"), (decisions, "decisions")):
                     gone = conn.execute(
                         delete(table).where(table.c.lead_id.in_(chunk)).returning(table.c.lead_id)
                     ).scalars()
                     for lead_id in gone:
                         counts[lead_id][name] += 1
-            for lead_id in ids:
-                records.append(
+                done = [
                     {
                         "lead_key": lead_key(lead_id),
                         "erased_at": now,
@@ -1057,8 +1072,10 @@ class Store:
                         **counts[lead_id],
                         "history_rows": int((history_rows or {}).get(lead_id, 0)),
                     }
-                )
-            conn.execute(insert(Erasure.__table__), records)
+                    for lead_id in chunk
+                ]
+                conn.execute(insert(Erasure.__table__), done)
+            records += done
         self._truncate_wal()
         return [{k: v for k, v in r.items() if k != "lead_key"} for r in records]
 

@@ -103,6 +103,22 @@ def test_a_lead_erased_can_be_scored_again_as_a_new_lead(store: Store, tmp_path:
     assert list(store.feedback_frame()["lead_id"]).count(VICTIM) == 1
 
 
+def test_many_leads_are_erased_in_several_transactions_each_recorded(
+    store: Store, engine: Engine, tmp_path: Path
+) -> None:
+    ids = [f"bulk-{i:04d}" for i in range(450)]  # more than one chunk of 200
+    store.record_decisions([decision_row(lead_id) for lead_id in [*ids, *ids[:10]]])
+    scored(store, "bulk-keep")
+
+    summary = erase(store, Settings(home=tmp_path), ids, actor="dpo-admin")
+
+    assert (summary.leads, summary.decisions) == (450, 460)
+    assert set(store.decisions_for_training()["lead_id"]) == {"bulk-keep"}
+    with engine.connect() as conn:
+        keys = conn.execute(select(Erasure.__table__.c.lead_key)).scalars().all()
+    assert len(set(keys)) == 450
+
+
 def test_retention_erases_only_leads_untouched_for_the_period(
     engine: Engine, tmp_path: Path
 ) -> None:
