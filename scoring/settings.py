@@ -174,6 +174,21 @@ class Settings(BaseSettings):
         description="Prefix of leadscore's keys in Redis (deployments sharing one Redis differ).",
     )
 
+    # personal data (docs/privacy.md)
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Erase a lead whose last score and last feedback are older than this many "
+        "days, when `leadscore erase --retention` runs (schedule it daily); unset = keep.",
+    )
+    erasure_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="HMAC key of the erasure record's lead keys; default: a random key made "
+        "once in `home/erasure.key`. Set it when several hosts share one database.",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -231,6 +246,11 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         """Where the server keeps its last-known-good copy of the serving model."""
         return self.home / "model-cache"
+
+    @cached_property
+    def erasure_secret_file(self) -> Path:
+        """Where the erasure secret is kept when ``erasure_secret`` is not set."""
+        return self.home / "erasure.key"
 
     @cached_property
     def resolved_database_url(self) -> str:

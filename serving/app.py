@@ -28,6 +28,7 @@ from scoring.lifecycle import LifecycleViolation, SlaClocks
 from scoring.settings import Settings
 from serving.auth import Principal, Role, optional_principal, require_roles
 from serving.decision_log import DecisionLog, build_results, build_rows, now
+from serving.erasure import erase
 from serving.json_body import CheckedJSONRoute, unreadable_body_errors
 from serving.model_loading import LoadedModel, ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
@@ -377,6 +378,34 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no decision for this lead")
         return {k: v for k, v in row.items() if k != "features"}
+
+    @app.delete(
+        "/v1/leads/{lead_id}",
+        tags=["admin"],
+        responses={200: {"description": "Erased (also when nothing was stored): the row counts"}},
+    )
+    def erase_lead(
+        lead_id: Annotated[str, Path(max_length=64, pattern=r"^[\w.:\-]+$")],
+        request: Request,
+        store: StoreDep,
+        settings: SettingsDep,
+        principal: Admin,
+    ) -> dict[str, Any]:
+        """Erase a lead: its decisions, feedback (comments included) and history rows.
+
+        Recorded (who, when, how many rows; a keyed hash instead of the id), after which
+        the lead is a 404 everywhere. Scoring the same id again later is allowed: that is
+        a new lead as far as leadscore is concerned (``docs/privacy.md``).
+        """
+        # a score still queued for the log would otherwise be written after the erasure
+        request.app.state.decision_log.flush()
+        summary = erase(store, settings, [lead_id], actor=principal.name)
+        return {
+            "erased": True,
+            "decisions": summary.decisions,
+            "feedback": summary.feedback,
+            "history_rows": summary.history_rows,
+        }
 
     @app.post(
         "/v1/feedback",

@@ -21,18 +21,16 @@ so they are bound to the session and die with it.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from fastapi import Request
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from sqlalchemy import delete, insert, or_, select, update
 
 from scoring.settings import Settings
+from serving.host_secret import read_or_create_secret
 from serving.storage import Store
 from serving.tables import PageSession
 
@@ -51,7 +49,6 @@ __all__ = [
 SESSION_COOKIE = "leadscore_session"
 COOKIE_PATH = "/ui"
 SECRET_FILE = "ui-session.key"
-MIN_SECRET_CHARS = 32
 MAX_TOKEN_CHARS = 1024
 TOUCH_EVERY = timedelta(seconds=60)
 """``last_seen_at`` is written at most this often: a page view does not always cost a write."""
@@ -68,31 +65,6 @@ class Session:
     key_hash: str
 
 
-# --- the secret ---------------------------------------------------------------------------
-
-
-def _read_or_create_secret(path: Path) -> bytes:
-    """The host's session secret: created once with 0600, shared by workers and restarts."""
-    for _ in range(50):
-        try:
-            text = path.read_text().strip()
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                continue  # another worker is writing it: read it on the next turn
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-                handle.flush()
-                os.fsync(handle.fileno())
-            continue
-        if len(text) >= MIN_SECRET_CHARS:
-            return text.encode()
-        time.sleep(0.02)  # created but not written yet
-    raise RuntimeError(f"could not read the UI session secret from {path}")
-
-
 def session_secret(request: Request) -> bytes:
     """The signing key of sessions and form tokens: the setting, else the home's file.
 
@@ -105,7 +77,7 @@ def session_secret(request: Request) -> bytes:
     if settings.ui_session_secret is not None:
         secret = settings.ui_session_secret.get_secret_value().encode()
     else:
-        secret = _read_or_create_secret(settings.home / SECRET_FILE)
+        secret = read_or_create_secret(settings.home / SECRET_FILE, "UI session secret")
     request.app.state.ui_session_secret = secret
     return secret
 

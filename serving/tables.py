@@ -251,3 +251,38 @@ class Feedback(Base):
 
 REJECTION_REASONS: frozenset[str] = frozenset(r.value for r in RejectionReason)
 """Accepted values of ``feedback.reason`` and ``decisions.likely_rejection_reason``."""
+
+
+class ErasureReason(StrEnum):
+    """Why a lead was erased: a data subject's request, or the retention period ran out."""
+
+    REQUEST = "request"
+    RETENTION = "retention"
+
+
+class Erasure(Base):
+    """One lead erased: who, when, why and how many rows went; never the lead id itself.
+
+    ``lead_key`` is an HMAC of the lead id under the server's erasure secret
+    (``serving.erasure``), so retraining can still recognise and leave out an erased lead
+    that an old CRM export holds, while a copy of this table alone cannot tell which ids
+    were erased. A lead may be erased more than once (scored again later: a new consent).
+    """
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lead_key: Mapped[str] = mapped_column(String(HASH_LEN))
+    erased_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(NAME_LEN))
+    reason: Mapped[str] = mapped_column(String(16))
+    decisions: Mapped[int] = mapped_column(Integer)
+    feedback: Mapped[int] = mapped_column(Integer)
+    history_rows: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Rows removed from the CRM history files under the home folder."""
+
+    __table_args__ = (
+        CheckConstraint(sql_in("reason", [r.value for r in ErasureReason]), name="reason"),
+        Index("ix_erasures_lead_key", "lead_key"),
+        Index("ix_erasures_erased_at", "erased_at"),
+    )

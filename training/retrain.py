@@ -10,7 +10,8 @@ up by polling the alias (or at once through ``POST /v1/admin/reload``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Container
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -46,6 +47,8 @@ class FeedbackUsed:
     after_now: int = 0
     """Decisions and feedback events dated after the run (stored before the API refused
     future times): left out, as events that cannot have happened yet."""
+    erased: int = 0
+    """Base-history leads left out because they were erased (``serving.erasure``)."""
 
     def params(self) -> dict[str, Any]:
         return {f"feedback_{k}": v for k, v in self.__dict__.items()}
@@ -118,10 +121,42 @@ def served_history(
     return leads, served_features, sales, outcomes, summary
 
 
+def without_leads(base: CRMHistory, erased: Container[str]) -> tuple[CRMHistory, int]:
+    """``base`` without the leads in ``erased`` (every table), and how many leads went.
+
+    An erased lead may still be in a CRM export the base history was read from; leaving
+    it out here is what keeps a retrained model from ever seeing it again. The store's
+    rows of a lead scored *after* its erasure (a new consent) are not touched.
+    """
+    if not erased:
+        return base, 0
+    gone = base.leads["lead_id"].map(lambda lead_id: lead_id in erased).astype(bool)
+    if not gone.any():
+        return base, 0
+    ids = set(base.leads.loc[gone, "lead_id"])
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~frame["lead_id"].isin(ids)].reset_index(drop=True)
+
+    return replace(
+        base,
+        leads=keep(base.leads),
+        touches=keep(base.touches),
+        feedback=keep(base.feedback),
+        outcomes=keep(base.outcomes),
+        oracle=None if base.oracle is None else keep(base.oracle),
+    ), len(ids)
+
+
 def merge_feedback(
-    base: CRMHistory, decisions: pd.DataFrame, feedback: pd.DataFrame, *, now: pd.Timestamp
+    base: CRMHistory,
+    decisions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    *,
+    now: pd.Timestamp,
+    erased: Container[str] = frozenset(),
 ) -> tuple[CRMHistory, FeedbackUsed]:
-    """The base history plus the served leads and their feedback, as one history.
+    """The base history (less the ``erased`` leads) plus the served leads and feedback.
 
     Its snapshot is the data's own clock (the latest feedback, outcome or scoring moment,
     or the base export's snapshot), never later than ``now``, the time the run happens:
@@ -130,6 +165,7 @@ def merge_feedback(
     """
     now = pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    base, n_erased = without_leads(base, erased)
     # scoring moments and events after the run cannot have happened yet: the API refuses
     # them, but rows stored before it did may hold them
     future_decisions = pd.to_datetime(decisions["as_of"], utc=True) > now
@@ -137,6 +173,7 @@ def merge_feedback(
     decisions, feedback = decisions[~future_decisions], feedback[~future_feedback]
     leads, served_features, sales, outcomes, summary = served_history(decisions, feedback)
     summary.after_now = int(future_decisions.sum() + future_feedback.sum())
+    summary.erased = n_erased
     served_ids = set(leads["lead_id"])
     summary.history_overlap = int(base.leads["lead_id"].isin(served_ids).sum())
     merged_leads = pd.concat(
@@ -182,17 +219,21 @@ def retrain(
     progress: Progress = lambda _: None,
     actor: str = "retrain",
     force: bool = False,
+    erased: Container[str] = frozenset(),
 ) -> RetrainOutcome:
     """Train a challenger on history + served feedback and put it through the gate.
 
     ``now`` is the run's time (the command line passes the real one, the simulation its
-    simulated week's end): the data's clock never goes past it.
+    simulated week's end): the data's clock never goes past it. ``erased`` leads
+    (``serving.erasure.ErasedLeads``) are left out of ``base``.
     """
-    history, used = merge_feedback(base, decisions, feedback, now=now)
+    history, used = merge_feedback(base, decisions, feedback, now=now, erased=erased)
     progress(
         f"feedback: {used.feedback_rows} events on {used.leads} served leads "
         f"({used.first_at} … {used.last_at})"
     )
+    if used.erased:
+        progress(f"left out: {used.erased} erased leads of the base history")
     if used.after_now:
         progress(f"left out: {used.after_now} scoring moments or events dated after {now}")
     training = run_training(
