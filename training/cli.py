@@ -26,6 +26,19 @@ keys_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 
+
+@app.callback()
+def _quiet_mlflow() -> None:
+    """MLflow's INFO lines (creating tables, validating the input example) on every command
+    bury the one line that says what happened; its warnings still show, and
+    ``MLFLOW_LOGGING_LEVEL=INFO`` brings the rest back."""
+    import logging
+    import os
+
+    level = os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow loads
+    logging.getLogger("mlflow").setLevel(level.upper())  # in case it is loaded already
+
+
 DataOpt = Annotated[
     Path | None,
     typer.Option(help="A CRM history folder (leads.csv, touches.csv, feedback.csv, outcomes.csv)."),
