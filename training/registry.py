@@ -378,12 +378,13 @@ def gate_frame(rows: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     Object columns pyarrow cannot type (mixed values, e.g. features as serving stored
     them) are spelled as the encoder spells categories, so Parquet can hold them.
     """
-    features = [*FeatureSpec().input_columns, *FeatureSpec().numeric_columns]
+    default = FeatureSpec()
     allowed = {
         GATE_KEY,
         *spec.input_columns,
         *spec.numeric_columns,
-        *features,
+        *default.input_columns,
+        *default.numeric_columns,
         *STAGE_LABELS.values(),
         *ORACLE_COLUMNS,
     }
