@@ -20,27 +20,43 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 
+from scoring.contract import PII_COLUMNS
+from scoring.features import FeatureSpec, category_key
 from scoring.model import LeadScorer
 from scoring.pyfunc import SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame, pyfunc_schema
 from scoring.settings import Settings
 from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
 from training.evidence import metric_stage, weigh
 from training.history import CRMHistory
-from training.train import TrainConfig, TrainResult
+from training.train import STAGE_LABELS, TrainConfig, TrainResult
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-TEST_FRAME = "evaluation/test_frame.csv.gz"
+TEST_FRAME = "evaluation/test_frame.parquet"
+"""The challenger's test period as the gate reads it: :func:`gate_frame` of its rows."""
+LEGACY_TEST_FRAME = "evaluation/test_frame.csv.gz"
+"""Where runs logged before the Parquet frame keep their test period (whole lead rows):
+the gate still reads it, so a challenger registered before an upgrade can be promoted."""
+GATE_KEY = "lead_id"
+"""The gate frame's row key: the CRM's opaque lead id, kept as it is (not hashed). It is
+not personal data by itself (the contract's personal data is name, email and phone); the
+serving store, the decision log and feedback carry the same id; the frame's exact feature
+values (a lead's age to the second) would link a row to the CRM anyway, so a hash would
+hide nothing; and an erasure can find and drop the lead's row by its id."""
+ORACLE_COLUMNS: tuple[str, ...] = ("p_sql_true", "p_won_true")
+"""The synthetic generator's true probabilities, which ``evaluate_split`` scores as the
+oracle: labels of a kind, present only on synthetic data."""
 VERSION_TAGS = ("model_kind", "refusal_overridden")
 """Run tags of :func:`log_and_register` also set on the registered version."""
 
@@ -189,9 +205,9 @@ def log_and_register(
         card = model_card(settings.model_name, result.info, baseline or {}, fingerprint)
         mlflow.log_text(card, "model_card.md")
         test_rows = result.frame[result.split == "test"]
-        test_path = tmp_path / "test_frame.csv.gz"
-        test_rows.to_csv(test_path, index=False)
-        mlflow.log_artifact(str(test_path), "evaluation")
+        test_path = tmp_path / PurePosixPath(TEST_FRAME).name
+        gate_frame(test_rows, scorer.spec).to_parquet(test_path, index=False)
+        mlflow.log_artifact(str(test_path), str(PurePosixPath(TEST_FRAME).parent))
 
         scorer_dir = scorer.save(tmp_path / SCORER_ARTIFACT)
         example_records = _example_records(test_rows, history, n=2)
@@ -332,7 +348,7 @@ def promote(
         return decision
 
     metric_name = settings.promotion_metric
-    frame = _test_frame(version.run_id)
+    frame = _test_frame(client, version.run_id)
     split = pd.Series("test", index=frame.index)
     scores: dict[str, float] = {}
     paired: dict[str, np.ndarray] = {}
@@ -414,18 +430,60 @@ def _stage_scores(scorer: LeadScorer, rows: pd.DataFrame, stage: str) -> np.ndar
     return np.clip(p, 1e-6, 1 - 1e-6)
 
 
-def _test_frame(run_id: str) -> pd.DataFrame:
-    """The challenger's test period exactly as its run logged it."""
+def gate_frame(rows: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """``rows`` cut down to what the promotion gate scores: key, feature columns, labels.
+
+    An allow-list, not a deny-list: the rows come from the whole leads table, and nothing
+    but these columns may reach an MLflow artifact — not personal data (name, email,
+    phone), not free text (``job_title``), not a column an importer or a later contract
+    adds. The features are the model's (``spec``) plus the data contract's default ones,
+    so a champion trained on the default features can be scored on a challenger's frame.
+    Object columns pyarrow cannot type (mixed values, e.g. features as serving stored
+    them) are spelled as the encoder spells categories, so Parquet can hold them.
+    """
+    default = FeatureSpec()
+    allowed = {
+        GATE_KEY,
+        *spec.input_columns,
+        *spec.numeric_columns,
+        *default.input_columns,
+        *default.numeric_columns,
+        *STAGE_LABELS.values(),
+        *ORACLE_COLUMNS,
+    }
+    frame = rows[[c for c in rows.columns if c in allowed]].reset_index(drop=True)
+    for col in frame.select_dtypes(include="object").columns:
+        try:
+            pa.array(frame[col], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            frame[col] = [None if pd.isna(v) else category_key(v) for v in frame[col]]
+    return frame
+
+
+def _test_frame(client: MlflowClient, run_id: str) -> pd.DataFrame:
+    """The challenger's test period exactly as its run logged it.
+
+    Parquet keeps the types; a run logged before it (``LEGACY_TEST_FRAME``, a CSV of
+    whole lead rows) is read the old way, its personal-data columns dropped on reading.
+    """
+    logged = {f.path for f in client.list_artifacts(run_id, str(PurePosixPath(TEST_FRAME).parent))}
+    legacy = TEST_FRAME not in logged and LEGACY_TEST_FRAME in logged
     with tempfile.TemporaryDirectory() as tmp:
         test_file = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=TEST_FRAME, dst_path=str(Path(tmp) / "data")
+            run_id=run_id,
+            artifact_path=LEGACY_TEST_FRAME if legacy else TEST_FRAME,
+            dst_path=str(Path(tmp) / "data"),
         )
+        if not legacy:
+            return pd.read_parquet(test_file)
         # keep_default_na=False: region "NA" (North America) must not become NaN
         frame = pd.read_csv(
             test_file, dtype={"lead_id": str}, keep_default_na=False, na_values=[""]
         )
+    frame = frame.drop(columns=[c for c in frame.columns if c in PII_COLUMNS])
     for col in ("created_at", "mql_at"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
 
 
