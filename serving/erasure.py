@@ -103,6 +103,8 @@ def erase(
     """
     ids = list(dict.fromkeys(lead_ids))
     removed, files = scrub_history_files(settings.home / HISTORY_FOLDER, set(ids))
+    if settings.is_local_store:  # a tracking server's artifacts are its own (docs/privacy.md)
+        files += scrub_run_frames(settings.artifact_root, set(ids))
     secret = erasure_secret(settings)
     records = store.erase_leads(
         ids,
@@ -161,6 +163,54 @@ def scrub_history_files(root: Path, lead_ids: set[str]) -> tuple[dict[str, int],
         _write_rows(path, kept)
         changed.append(path)
     return removed, changed
+
+
+GATE_FRAMES = ("test_frame.parquet", "test_frame.csv.gz")
+"""File names of the promotion gate's test frame in a run's artifacts, as
+``training.registry`` logs them (``TEST_FRAME``, and ``LEGACY_TEST_FRAME`` of runs
+logged before the frame was Parquet)."""
+
+
+def scrub_run_frames(root: Path, lead_ids: set[str]) -> list[Path]:
+    """Remove the rows of ``lead_ids`` from every gate test frame under ``root``.
+
+    ``root`` is the local MLflow artifact store (``home/mlartifacts``). The gate's frame is
+    the one artifact that keeps a lead id (``docs/privacy.md``); a challenger's frame
+    without the erased lead still serves its gate. Each changed file is replaced
+    atomically. Returns the files changed.
+    """
+    import pandas as pd
+
+    changed: list[Path] = []
+    if not lead_ids or not root.is_dir():
+        return changed
+    for name in GATE_FRAMES:
+        for path in sorted(root.rglob(name)):
+            parquet = name.endswith(".parquet")
+            if parquet:
+                frame = pd.read_parquet(path)
+            else:  # as registry._test_frame reads it: region "NA" stays "NA"
+                frame = pd.read_csv(
+                    path, dtype={"lead_id": str}, keep_default_na=False, na_values=[""]
+                )
+            if "lead_id" not in frame:
+                continue
+            gone = frame["lead_id"].astype(str).isin(lead_ids)
+            if not gone.any():
+                continue
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            os.close(fd)
+            try:
+                if parquet:
+                    frame[~gone].to_parquet(tmp, index=False)
+                else:
+                    frame[~gone].to_csv(tmp, index=False, compression="gzip")
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            changed.append(path)
+    return changed
 
 
 def _write_rows(path: Path, rows: list[list[str]]) -> None:

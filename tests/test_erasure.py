@@ -322,6 +322,8 @@ def home_mentions(home: Path, *needles: str) -> list[str]:
         data = path.read_bytes()
         if path.suffix == ".gz":
             data = gzip.decompress(data)
+        elif path.suffix == ".parquet":  # compressed columns: read them back
+            data = pd.read_parquet(path).to_csv().encode()
         if any(n.encode() in data for n in needles):
             found.append(str(path.relative_to(home)))
     return found
@@ -349,10 +351,11 @@ def test_train_score_feedback_erase_then_nothing_is_found_and_retrain_runs(
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, f"{args}: {result.output}\n{result.exception!r}"
-    # a lead of the CRM history (the earliest, so it is not in the gate's test frame)
-    leads = pd.read_csv(data / "leads.csv", dtype={"lead_id": str})
-    victim = str(leads.sort_values("created_at")["lead_id"].iloc[0])
-    assert home_mentions(home, victim)
+    # a lead of the CRM history that the gate's test frame (an MLflow artifact) holds too
+    (frame_file,) = (home / "mlartifacts").rglob("test_frame.parquet")
+    victim = str(pd.read_parquet(frame_file)["lead_id"].iloc[0])
+    assert "mlartifacts" in " ".join(home_mentions(home, victim))
+    assert any(f.startswith("data") for f in home_mentions(home, victim))
 
     admin = {"X-API-Key": "lsk_erase_test_admin_0123456789"}
     with TestClient(create_app(Settings())) as client:
