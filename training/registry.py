@@ -210,7 +210,10 @@ def log_and_register(
         mlflow.log_artifact(str(test_path), str(PurePosixPath(TEST_FRAME).parent))
 
         scorer_dir = scorer.save(tmp_path / SCORER_ARTIFACT)
-        example_records = _example_records(test_rows, history, n=2)
+        # the latest leads when the test period is empty (a cold-start prior on a history
+        # with nothing mature yet): an empty example cannot show the typed signature
+        example_rows = test_rows if len(test_rows) else result.frame.tail(2)
+        example_records = _example_records(example_rows, history, n=2)
         example = pyfunc_frame(example_records, scorer.spec)
         output = LeadScorerModel._predict_with(scorer, example)
         info = mlflow.pyfunc.log_model(
