@@ -100,3 +100,17 @@ def test_simulate_command_defaults_are_the_documented_scenario() -> None:
         "recency_half_life_days", "retrain_trees",
     ):  # fmt: skip
         assert defaults[name] == getattr(config, name), name
+
+
+def test_the_weekly_table_names_the_gate_verdict_not_just_kept() -> None:
+    """The gate's "not enough evidence" and a refused retrain are not "kept" in the table."""
+    from training.registry import PromotionDecision
+    from training.simulate import gate_verdict
+
+    def decision(promoted: bool, challenger: str | None, verdict: str) -> PromotionDecision:
+        return PromotionDecision(promoted, challenger, "1", "1", "", {}, verdict)
+
+    assert gate_verdict(decision(True, "5", "promote")) == "v5"
+    assert gate_verdict(decision(False, "5", "keep")) == "kept"
+    assert gate_verdict(decision(False, "5", "not_enough_evidence")) == "not enough evidence"
+    assert gate_verdict(decision(False, None, "none")) == "no new challenger"

@@ -62,7 +62,7 @@ from scoring.settings import Settings
 from training.history import CRMHistory
 from training.labels import LabelRules
 from training.pipeline import Progress, run_training
-from training.registry import promote
+from training.registry import PromotionDecision, promote
 from training.retrain import retrain
 from training.synthetic import generate
 from training.train import TrainConfig
@@ -149,7 +149,9 @@ class WeekRow:
     revenue: float
     model_version: str
     promoted: str = ""
-    """After the week: ``vN`` (the challenger was promoted), ``kept`` or empty (frozen)."""
+    """After the week, the gate's verdict (:func:`gate_verdict`): ``vN`` (promoted),
+    ``kept``, ``not enough evidence``, ``no new challenger`` (the refusal rule), or empty
+    (frozen)."""
     gate_rows: int | None = None
     """Labelled leads (known ``y_sql``) in the challenger's test period, where the gate
     compares challenger and champion, and their ``promotion_metric`` there:"""
@@ -376,9 +378,7 @@ class Simulation:
                     now=w_end,  # the simulated run happens at the week's end
                     actor=f"simulation-week-{week + 1}",
                 )
-                row.promoted = (
-                    f"v{outcome.promotion.challenger}" if outcome.promotion.promoted else "kept"
-                )
+                row.promoted = gate_verdict(outcome.promotion)
                 gate = outcome.training.result.info["evaluation"].get("sql", {})
                 row.gate_rows = int(gate.get("rows", 0))
                 scores = outcome.promotion.scores
@@ -500,6 +500,23 @@ def sim_train_config(cfg: SimConfig) -> TrainConfig:
             else {}
         ),
         policy=PolicyInputs(daily_capacity=cfg.daily_capacity),
+    )
+
+
+def gate_verdict(decision: PromotionDecision) -> str:
+    """The weekly table's word for a gate decision.
+
+    Since the evidence rule, "not promoted" is three different things — the champion was
+    confidently better, the test period could not tell them apart, or the refusal rule
+    left no challenger — and a table that calls all three "kept" hides why the loop does
+    not move.
+    """
+    if decision.promoted:
+        return f"v{decision.challenger}"
+    if decision.challenger is None:
+        return "no new challenger"
+    return {"keep": "kept", "not_enough_evidence": "not enough evidence"}.get(
+        decision.verdict, decision.verdict
     )
 
 
