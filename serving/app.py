@@ -67,6 +67,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid input; `detail` names each field"},
 }
+"""Answers any route may give: the key check (401/403/429), the body limit and validation."""
+
+NO_MODEL: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "no model loaded yet (see `/readyz`)"},
+}
+"""What a route that needs the served model answers before one is loaded."""
+
+NO_DECISION: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no decision stored for this lead"},
+}
 
 
 # --- application state -------------------------------------------------------------------
@@ -240,6 +250,15 @@ def _component_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def _batch_schema(settings: Settings) -> dict[str, Any]:
+    """``BatchRequest``'s schema with the server's batch limit (a setting) as ``maxItems``."""
+    schema = _component_schema(BatchRequest)
+    leads = schema["properties"]["leads"]
+    leads["maxItems"] = settings.batch_max_leads
+    leads["description"] = f"At most {settings.batch_max_leads} leads (LEADSCORE_BATCH_MAX_LEADS)."
+    return schema
+
+
 def refuse_future_times(body: BaseModel, arrival: datetime, settings: Settings) -> None:
     """A 422 naming each time in ``body`` later than the arrival plus the allowed skew."""
     late = times_after(body, arrival, settings.clock_skew)
@@ -308,7 +327,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
 
     # ``async`` on purpose: one lead scores in about a millisecond of CPU, less than the
     # thread-pool hop a plain ``def`` endpoint costs. Batches stay in the thread pool.
-    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"])
+    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=NO_MODEL)
     async def score(
         body: ScoreRequest,
         request: Request,
@@ -334,10 +353,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         "/v1/score/batch",
         response_model=BatchResponse,
         tags=["scoring"],
+        responses=NO_MODEL,
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _component_schema(BatchRequest)}},
+                "content": {"application/json": {"schema": _batch_schema(settings)}},
             }
         },
     )
@@ -365,7 +385,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
             request.app,
         )
 
-    @app.get("/v1/leads/{lead_id}/decision", tags=["sales"])
+    @app.get("/v1/leads/{lead_id}/decision", tags=["sales"], responses=NO_DECISION)
     def last_decision(
         lead_id: Annotated[str, Path(max_length=64, pattern=r"^[\w.:\-]+$")],
         request: Request,
@@ -484,7 +504,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
             headers={"Idempotent-Replayed": "true" if not created else "false"},
         )
 
-    @app.get("/v1/model", response_model=ModelInfo, tags=["model"])
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=NO_MODEL)
     def model_info(model: ModelDep, _: Reader) -> dict[str, Any]:
         """The serving model: version, training date, test metrics, threshold policy."""
         meta = model.scorer.metadata
@@ -534,7 +554,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={
+            200: {"description": "`status`, `version` and `source` of the served model"},
+            503: {"description": '`{"status": "no model"}`: not ready to score'},
+        },
+    )
     async def readyz(
         request: Request,
         caller: Annotated[Principal | None, Depends(optional_principal)],

@@ -21,13 +21,24 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetPydanticSchema,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from scoring.contract import HandoffDecision, RejectionReason, TouchType, as_utc
+from scoring.contract import (
+    COMPANY_SIZES,
+    REVENUE_BANDS,
+    SENIORITIES,
+    HandoffDecision,
+    RejectionReason,
+    TouchType,
+    as_utc,
+)
 from scoring.lifecycle import qualification_violation
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -58,16 +69,55 @@ MAX_TOUCHES = 5_000
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
 
+TIME_TEXT = r"^\d{4}-\d{2}-\d{2}([Tt ].*)?$"
+"""A time is ISO 8601 text starting with its date: ``2025-03-01T09:30:00Z``, ``2025-03-01``.
+
+Not a number, nor the text of one: pydantic would read ``1700000000`` as seconds since
+1970, a guess no CRM field means. A JSON schema says ``type: string`` for a time; the
+server holds to it.
+"""
+
+TIME_DESCRIPTION = (
+    f"ISO 8601 date-time (a date alone means midnight), in the years {EARLIEST_YEAR}-"
+    f"{LATEST_YEAR}; without a zone it is UTC. Never later than the request's arrival plus "
+    "the allowed clock skew (LEADSCORE_CLOCK_SKEW_SECONDS)."
+)
+
+TIME_MESSAGE = (
+    f"must be an ISO 8601 date-time such as 2025-03-01T09:30:00Z, "
+    f"in the years {EARLIEST_YEAR}-{LATEST_YEAR}"
+)
+
+
+def _time_schema(_type: Any, _handler: Any) -> core_schema.CoreSchema:
+    """A ``datetime`` from Python callers (the pages), else ISO text; bounded years."""
+    bounded = core_schema.datetime_schema(
+        ge=datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC),
+        lt=datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC),
+    )
+    return core_schema.union_schema(
+        [
+            core_schema.chain_schema([core_schema.is_instance_schema(datetime), bounded]),
+            core_schema.chain_schema(
+                [core_schema.str_schema(strict=True, pattern=TIME_TEXT), bounded]
+            ),
+        ],
+        custom_error_type="time_text",
+        custom_error_message=TIME_MESSAGE,
+    )
+
+
 BoundedTime = Annotated[
     datetime,
-    Field(
-        ge=datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC), lt=datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
-    ),
+    GetPydanticSchema(_time_schema),
+    WithJsonSchema({"type": "string", "format": "date-time", "description": TIME_DESCRIPTION}),
 ]
-"""A time in the years 1900-2200, checked by pydantic-core without calling Python.
+"""A time in the years 1900-2200, given as text, checked by pydantic-core without Python.
 
 Other years are typos, and they would not fit the nanosecond timestamps the feature
-pipeline computes with.
+pipeline computes with. A number (``"at": 1700000000``) is refused rather than read as
+a Unix time (issue 11). The chain of two core schemas keeps a batch's thousands of
+touch times out of Python.
 """
 
 Instant = Annotated[BoundedTime, AfterValidator(as_utc)]
@@ -77,6 +127,18 @@ The year bounds are static; the other bound, *not after now*, depends on the req
 arrival and the server's settings, so :func:`times_after` checks it once the body has
 been parsed (a pydantic type cannot see either).
 """
+
+
+CATEGORY_NOTE = (
+    "Any one-line text up to 100 characters: a value the model never saw in training is "
+    "scored as a rare value and named in the answer's `unseen_categories`."
+)
+"""What the server accepts in a category field (``channel``, ``industry``, ...)."""
+
+
+def _ordered(field: str, values: Sequence[str]) -> str:
+    """The description of an ordered category: the values the model knows, in order."""
+    return f"The {field} band; the model knows, in order: {', '.join(values)}. {CATEGORY_NOTE}"
 
 
 class Strict(BaseModel):
@@ -106,16 +168,22 @@ class Lead(Strict):
     lead_id: LeadId
     created_at: Instant | None = None
     mql_at: Instant | None = None
-    channel: Name | None = None
-    campaign: Name | None = None
-    industry: Name | None = None
-    company_size: Name | None = Field(default=None, examples=["201-500"])
-    country: Name | None = None
-    region: Name | None = None
-    revenue_band: Name | None = Field(default=None, examples=["10M-50M"])
+    channel: Name | None = Field(default=None, description=CATEGORY_NOTE)
+    campaign: Name | None = Field(default=None, description=CATEGORY_NOTE)
+    industry: Name | None = Field(default=None, description=CATEGORY_NOTE)
+    company_size: Name | None = Field(
+        default=None, examples=["201-500"], description=_ordered("company_size", COMPANY_SIZES)
+    )
+    country: Name | None = Field(default=None, description=CATEGORY_NOTE)
+    region: Name | None = Field(default=None, description=CATEGORY_NOTE)
+    revenue_band: Name | None = Field(
+        default=None, examples=["10M-50M"], description=_ordered("revenue_band", REVENUE_BANDS)
+    )
     job_title: Name | None = None
-    seniority: Name | None = Field(default=None, examples=["director"])
-    department: Name | None = None
+    seniority: Name | None = Field(
+        default=None, examples=["director"], description=_ordered("seniority", SENIORITIES)
+    )
+    department: Name | None = Field(default=None, description=CATEGORY_NOTE)
     consent_email: bool | None = None
     consent_phone: bool | None = None
     name: Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE)] | None = Field(
@@ -170,7 +238,9 @@ class BatchRequest(Strict):
     as_of: Instant | None = Field(
         default=None, description="Default scoring moment for leads without their own as_of."
     )
-    reasons: bool = Field(default=False, description="Reasons cost ~1 ms a lead; off by default.")
+    reasons: StrictBool = Field(
+        default=False, description="Reasons cost ~1 ms a lead; off by default. `true` or `false`."
+    )
 
 
 class Reason(BaseModel):

@@ -22,11 +22,11 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-def _with(path: str, value: str) -> dict[str, Any]:
+def _with(path: str, value: object) -> dict[str, Any]:
     """LEAD with ``value`` put at ``path`` (``industry``, ``touches.0.channel``, ...)."""
     body = json.loads(json.dumps({**LEAD, "as_of": AS_OF}))
     if path == "attributes.<key>":
-        body["attributes"] = {value: 1}
+        body["attributes"] = {str(value): 1}
         return body
     *parents, leaf = path.split(".")
     target: Any = body
@@ -150,3 +150,37 @@ def test_another_key_replaying_an_idempotency_key_is_told_so(client: TestClient)
     )
     assert other_body.status_code == 409
     assert other_body.json()["detail"] == "Idempotency-Key was already used with a different body"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/v1/score/batch", {"leads": [SCORED_BEFORE_FEEDBACK], "reasons": 0}, "reasons"),
+        ("post", "/v1/score", _with("touches.0.at", 1774872000), "touches.0.at"),
+        (
+            "post",
+            "/v1/score/batch",
+            {"leads": [_with("touches.0.at", 1774872000)]},
+            "leads.0.touches.0.at",
+        ),
+        ("post", "/v1/score", _with("created_at", 1772355600), "created_at"),
+        ("post", "/v1/score", _with("as_of", "1774872000"), "as_of"),
+        ("post", "/v1/feedback", {**FEEDBACK, "at": 1774872000}, "at"),
+        (
+            "post",
+            "/v1/feedback",
+            {**FEEDBACK, "kind": "won", "reason": None, "amount": False},
+            "amount",
+        ),
+        ("get", "/v1/reports/funnel?start=1700000000", None, "start"),
+        ("get", "/v1/reports/sla?end=1700000000.5", None, "end"),
+    ],
+)
+def test_types_are_strict_where_the_schema_says_string_or_number(
+    client: TestClient, method: str, path: str, body: Any, field: str
+) -> None:
+    """A number is not a time, ``0`` is not ``false``, ``false`` is not an amount (issue 11)."""
+    headers = {**admin_headers(), "Idempotency-Key": "strict-types-1"}
+    response = client.request(method, path, json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert field in [item["field"] for item in response.json()["detail"]], response.text
