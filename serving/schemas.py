@@ -28,6 +28,7 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from scoring.contract import HandoffDecision, RejectionReason, TouchType, as_utc
+from scoring.explain import NO_RELIABLE_ESTIMATE
 from scoring.lifecycle import qualification_violation
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -208,7 +209,15 @@ class ScoreResponse(BaseModel):
     decision: HandoffDecision
     threshold: float
     distance_to_threshold: float = Field(description="p_won - threshold")
-    likely_rejection: LikelyRejection | None
+    likely_rejection: LikelyRejection | None = Field(
+        description="For a lead handed to sales: the reason sales would most likely reject "
+        "it with; null otherwise, or when the reason model is not reliable (see the note)"
+    )
+    likely_rejection_note: str | None = Field(
+        default=None,
+        description=f'"{NO_RELIABLE_ESTIMATE}" for a handed-over lead when the reason model '
+        "did not beat naming the most common reason on its validation period; else null",
+    )
     reasons: Reasons | None
     unseen_categories: list[str] = Field(
         description="Fields whose value never appeared in training (scored as a rare value)."
