@@ -322,6 +322,11 @@ class ModelInfo(BaseModel):
     prior: dict[str, Any] | None = None
     warnings: list[str] = []
     promotion: dict[str, Any] | None = None
+    reason_model: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The rejection-reason model's verdict (`reliable`), the rule it was "
+        "judged by, its classes and validation figures; empty for a model without one",
+    )
 
 
 class ErrorItem(BaseModel):

@@ -23,7 +23,7 @@ from scoring.explain import NO_RELIABLE_ESTIMATE
 from scoring.model import MANIFEST, LeadScorer
 from serving.schemas import ScoreResponse
 from serving.tables import Role
-from tests.model_fixtures import Registry
+from tests.model_fixtures import Registry, admin_headers
 from tests.test_pages import HOT, score, signed_in
 from training.synthetic import generate
 from training.threshold import PolicyInputs
@@ -84,6 +84,9 @@ def test_api_and_lead_page_say_no_reliable_estimate(
     assert body["decision"] == "hand_to_sales"
     assert body["likely_rejection"] is None
     assert body["likely_rejection_note"] == NO_RELIABLE_ESTIMATE
+    model = client.get("/v1/model", headers=admin_headers()).json()
+    assert model["reason_model"]["reliable"] is False
+    assert model["reason_model"]["valid"] == noise_scorer.reason_quality["valid"]
     signed_in(client, Role.SALES)
     html = client.get(f"/ui/leads/{HOT['lead_id']}").text
     assert "no reliable estimate" in html
