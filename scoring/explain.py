@@ -57,6 +57,10 @@ FIT_FIELDS: frozenset[str] = frozenset(
 )
 """Fields that describe who the lead is (ICP fit) rather than what it did."""
 
+NO_RELIABLE_ESTIMATE = "no reliable estimate"
+"""What the API says instead of a likely rejection reason when the reason model did not
+beat its baselines (``training.train.REASON_RULE``)."""
+
 REJECTION_TEXT: dict[str, str] = {
     "no_budget": "no budget for it now",
     "not_icp": "not our ideal customer profile",
@@ -282,6 +286,7 @@ def _reason(
 
 __all__ = [
     "FIT_FIELDS",
+    "NO_RELIABLE_ESTIMATE",
     "REJECTION_TEXT",
     "TOUCH_TYPES",
     "FieldMap",

@@ -120,6 +120,10 @@ class LeadScorer:
     engagement_quantiles: list[float] = field(default_factory=list)
     reason_model: lgb.Booster | None = None
     reason_classes: list[str] = field(default_factory=list)
+    reason_quality: dict[str, Any] = field(default_factory=dict)
+    """The reason model's validation figures and verdict (``training.train.REASON_RULE``):
+    ``reliable`` true only if it beat its baselines; a model saved before the verdict
+    existed has none, so it gives no estimate rather than an unchecked one."""
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -243,11 +247,14 @@ class LeadScorer:
     def _likely_rejection(
         self, matrix: np.ndarray, bands: np.ndarray
     ) -> list[tuple[str, float] | None]:
-        """For handed-over leads: the rejection reason sales would most likely give."""
+        """For handed-over leads: the rejection reason sales would most likely give
+        (``None`` for all when the reason model is not reliable: no estimate beats a guess
+        that does no better than naming the most common reason)."""
         out: list[tuple[str, float] | None] = [None] * matrix.shape[0]
         handed = np.flatnonzero(bands == 2)
-        if self.reason_model is None or handed.size == 0:
+        if not self.reason_reliable or handed.size == 0:
             return out
+        assert self.reason_model is not None
         if handed.size == 1:
             proba = self._reason_row(matrix[handed[0]])
         else:
@@ -257,6 +264,11 @@ class LeadScorer:
         for i, j, p in zip(handed, best, proba[np.arange(len(handed)), best], strict=True):
             out[i] = (self.reason_classes[j], float(p))
         return out
+
+    @property
+    def reason_reliable(self) -> bool:
+        """Whether a likely rejection reason may be shown (its model beat its baselines)."""
+        return self.reason_model is not None and bool(self.reason_quality.get("reliable"))
 
     @functools.cached_property
     def _fit_row(self) -> RowPredictor:
@@ -304,6 +316,7 @@ class LeadScorer:
             "fit_quantiles": self.fit_quantiles,
             "engagement_quantiles": self.engagement_quantiles,
             "reason_classes": self.reason_classes,
+            "reason_quality": self.reason_quality,
             "metadata": self.metadata,
         }
         files["scorer.json"] = json.dumps(meta, indent=1, default=str)
@@ -352,6 +365,7 @@ class LeadScorer:
             if "reason_model.txt" in texts
             else None,
             reason_classes=meta["reason_classes"],
+            reason_quality=meta.get("reason_quality", {}),
             metadata=meta["metadata"],
         )
 

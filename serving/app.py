@@ -523,6 +523,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
             "prior": meta.get("prior"),
             "warnings": meta.get("warnings", []),
             "promotion": model.promotion,
+            "reason_model": {
+                "reliable": model.scorer.reason_reliable,
+                **{k: v for k, v in model.scorer.reason_quality.items() if k != "reliable"},
+            },
         }
 
     @app.post("/v1/admin/reload", tags=["admin"])

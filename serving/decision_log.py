@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.contract import as_utc
-from scoring.explain import REJECTION_TEXT
+from scoring.explain import NO_RELIABLE_ESTIMATE, REJECTION_TEXT
 from scoring.model import LeadScorer, Scores
 from scoring.policy import BANDS
 from serving.storage import Store
@@ -201,6 +201,9 @@ def build_results(
                     "probability": round(rejection[1], 4),
                     "text": REJECTION_TEXT.get(rejection[0], rejection[0]),
                 },
+                "likely_rejection_note": NO_RELIABLE_ESTIMATE
+                if rejection is None and scores.bands[i] == 2 and not scorer.reason_reliable
+                else None,
                 "reasons": scores.reasons[i] if scores.reasons is not None else None,
                 "unseen_categories": sorted(scores.unseen[i]),
                 "model": dict(model),

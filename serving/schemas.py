@@ -39,6 +39,7 @@ from scoring.contract import (
     TouchType,
     as_utc,
 )
+from scoring.explain import NO_RELIABLE_ESTIMATE
 from scoring.lifecycle import qualification_violation
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -278,7 +279,15 @@ class ScoreResponse(BaseModel):
     decision: HandoffDecision
     threshold: float
     distance_to_threshold: float = Field(description="p_won - threshold")
-    likely_rejection: LikelyRejection | None
+    likely_rejection: LikelyRejection | None = Field(
+        description="For a lead handed to sales: the reason sales would most likely reject "
+        "it with; null otherwise, or when the reason model is not reliable (see the note)"
+    )
+    likely_rejection_note: str | None = Field(
+        default=None,
+        description=f'"{NO_RELIABLE_ESTIMATE}" for a handed-over lead when the reason model '
+        "did not beat naming the most common reason on its validation period; else null",
+    )
     reasons: Reasons | None
     unseen_categories: list[str] = Field(
         description="Fields whose value never appeared in training (scored as a rare value)."
@@ -383,6 +392,11 @@ class ModelInfo(BaseModel):
     prior: dict[str, Any] | None = None
     warnings: list[str] = []
     promotion: dict[str, Any] | None = None
+    reason_model: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The rejection-reason model's verdict (`reliable`), the rule it was "
+        "judged by, its classes and validation figures; empty for a model without one",
+    )
 
 
 class ErrorItem(BaseModel):

@@ -30,6 +30,7 @@ from training.importing import (
 from training.labels import stage_labels
 from training.pipeline import run_training
 from training.registry import download_scorer
+from training.train import build_dataset
 from training.validate import validate_history
 
 SOURCES_RU = ["Яндекс Директ", "Сайт", "Рекомендация", "ВКонтакте", "Выставка"]
@@ -438,6 +439,10 @@ def test_x_education_like_tags_feed_reasons_not_features(tmp_path: Path) -> None
     reasons = imported.history.feedback.set_index("lead_id")["reason"]
     assert reasons.to_dict() == {"p1": None, "p2": "no_response", "p3": "competitor_won",
                                  "p4": "other"}  # fmt: skip
+    # p4 had no tag: "other" only to pass validation, never a reason the model learns
+    assert imported.history.extra["untagged_rejections"] == {"p4"}
+    first = build_dataset(imported.history, "plain").set_index("lead_id")["first_reason"]
+    assert first.isna().to_dict() == {"p1": True, "p2": False, "p3": False, "p4": True}
     assert {"Tags", "Lead Quality"} <= set(imported.sales_side.columns)
     assert "Tags" not in imported.history.leads.columns
 

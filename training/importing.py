@@ -950,9 +950,11 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
 
     status = _outcome_status(table, m, outcome_col, missing, personal, notes)
     reasons = pd.Series(RejectionReason.OTHER.value, index=table.index, dtype=object)
+    tagged = pd.Series(False, index=table.index)
     if m.reason is not None and reason_col is not None:
         mapped = _convert(table[reason_col], m.reason, reason_col, missing, personal)
-        reasons = mapped.where(mapped.notna(), RejectionReason.OTHER.value)
+        tagged = mapped.notna()
+        reasons = mapped.where(tagged, RejectionReason.OTHER.value)
     excluded = (status == "lost") & reasons.isin(m.exclude_reasons)
     status = status.where(~excluded, "excluded")
     closed, amount = _closing(table, m, headers, missing, personal, mql)
@@ -975,6 +977,9 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
             "import_file": path.name,
             "time_column": has_time,
             "sales_side_columns": side_cols,
+            # a rejection needs a tag to pass validation, so an empty one reads "other"
+            # above; the reason model must not learn "no tag" as a reason
+            "untagged_rejections": frozenset(lead_ids[(status == "lost") & ~tagged]),
         },
     )
     lost = status == "lost"
@@ -985,7 +990,8 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
         "open": int((status == "open").sum()),
         "excluded": int(excluded.sum()),
         "set_aside": int(aside.sum()),
-        "reasons": {k: int(v) for k, v in reasons[lost].value_counts().items()},
+        "reasons": {k: int(v) for k, v in reasons[lost & tagged].value_counts().items()},
+        "untagged": int((lost & ~tagged).sum()),
         "features": list(spec.input_columns),
         "sales_side": side_cols,
         "personal_dropped": sorted(personal),
@@ -1597,7 +1603,7 @@ def describe(imported: ImportedExport) -> str:
         f"imported {s['rows']:,} rows with mapping {imported.mapping.name!r}: "
         f"won {s['won']:,}, lost {s['lost']:,}, open {s['open']:,} (no label), "
         f"excluded {s['excluded']:,}",
-        f"loss reasons: {reasons}",
+        f"loss reasons: {reasons}; no tag (not a reason): {s['untagged']:,}",
         f"features ({len(s['features'])}): {', '.join(s['features'])}",
         f"sales-side, never features: {', '.join(s['sales_side']) or 'none'}",
         *imported.notes,

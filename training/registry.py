@@ -178,6 +178,8 @@ def log_and_register(
     client = configure(settings)
     fingerprint = data_fingerprint(history)
     metrics = flat_metrics(result.info["evaluation"])
+    reason_quality = result.scorer.reason_quality
+    metrics.update(flat_metrics({"reason": reason_quality.get("valid", {})}, prefix="valid"))
     if baseline:
         metrics.update(flat_metrics({"won": baseline}, prefix="baseline"))
     scorer = result.scorer
@@ -196,6 +198,12 @@ def log_and_register(
         tmp_path = Path(tmp)
         mlflow.log_params({**config.params(), **(extra_params or {})})
         mlflow.log_params({f"data_{k}": v for k, v in fingerprint.items()})
+        mlflow.log_params(
+            {
+                "reason_model_reliable": bool(reason_quality.get("reliable")),
+                "reason_model_rule": reason_quality.get("rule", "no reason model"),
+            }
+        )
         mlflow.set_tags({"data_source": data_source, **(extra_tags or {})})
         mlflow.log_metrics(metrics)
         mlflow.log_dict(result.info, "evaluation/evaluation.json")
