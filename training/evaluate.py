@@ -17,12 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -171,10 +169,19 @@ def plot_all(scorer: LeadScorer, frame: pd.DataFrame, split: pd.Series, folder: 
     return paths
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas: no pyplot, so no global backend to switch at import
+    and nothing to close (serving/report_html.py draws its charts the same way)."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _calibration_plot(
     scorer: LeadScorer, rows: pd.DataFrame, matrix: np.ndarray, path: Path
 ) -> Path:
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = _figure(5, 5)
+    ax = fig.subplots()
     probs = scorer.stage_probabilities(matrix)
     pairs = {"won": ("y_won", np.prod(list(probs.values()), axis=0))}
     if "sql" in probs:
@@ -193,7 +200,6 @@ def _calibration_plot(
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -201,7 +207,8 @@ def _gain_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
     order = np.argsort(-p)
     gain = np.cumsum(y[order]) / max(y.sum(), 1)
     share = np.arange(1, len(y) + 1) / len(y)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = _figure(10, 4)
+    a1, a2 = fig.subplots(1, 2)
     a1.plot(share, gain, label="model")
     a1.plot([0, 1], [0, 1], "k--", lw=1, label="random")
     a1.set(
@@ -217,7 +224,6 @@ def _gain_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
     a2.set(xlabel="score decile (1 = best)", ylabel="lift", title="Lift by decile")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -225,12 +231,12 @@ def _importance_plot(scorer: LeadScorer, path: Path) -> Path:
     gains = sum(stage.booster.feature_importance(importance_type="gain") for stage in scorer.stages)
     by_field = np.asarray(gains) @ scorer.field_map.matrix
     order = np.argsort(by_field)[-15:]
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = _figure(6, 5)
+    ax = fig.subplots()
     ax.barh([scorer.field_map.fields[i] for i in order], by_field[order])
     ax.set(xlabel="total gain (all stages)", title="Feature importance by field")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -239,7 +245,8 @@ def _shap_summary(contrib: np.ndarray, fields: tuple[str, ...], path: Path) -> P
     mean_abs = np.abs(contrib).mean(axis=0)
     order = np.argsort(mean_abs)[-12:]
     rng = np.random.default_rng(0)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = _figure(7, 5)
+    ax = fig.subplots()
     for row, j in enumerate(order):
         values = contrib[:, j]
         jitter = rng.normal(0, 0.08, len(values))
@@ -249,7 +256,6 @@ def _shap_summary(contrib: np.ndarray, fields: tuple[str, ...], path: Path) -> P
     ax.set(xlabel="SHAP contribution (log-odds, all stages)", title="SHAP summary (test period)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
