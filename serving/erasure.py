@@ -20,9 +20,10 @@ import hmac
 import io
 import os
 import tempfile
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -198,30 +199,36 @@ def scrub_run_frames(root: Path, lead_ids: set[str]) -> list[Path]:
             gone = frame["lead_id"].astype(str).isin(lead_ids)
             if not gone.any():
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            os.close(fd)
-            try:
-                if parquet:
-                    frame[~gone].to_parquet(tmp, index=False)
-                else:
-                    frame[~gone].to_csv(tmp, index=False, compression="gzip")
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            kept = frame[~gone]
+            if parquet:
+                _replace_atomically(path, partial(kept.to_parquet, index=False))
+            else:
+                _replace_atomically(path, partial(kept.to_csv, index=False, compression="gzip"))
             changed.append(path)
     return changed
 
 
 def _write_rows(path: Path, rows: list[list[str]]) -> None:
     """Replace ``path`` with ``rows`` as CSV, atomically (the way pandas writes CSV)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerows(rows)
-            handle.flush()
+
+    _replace_atomically(path, write)
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` anew through ``write(temporary file)``, synced, then renamed over it:
+    a reader (or a crash) sees the old file or the new one, never half of either."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -8,7 +8,6 @@ import gzip
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,9 +20,12 @@ from serving.erasure import ErasedLeads, erase, erase_inactive, scrub_history_fi
 from serving.storage import Store
 from serving.tables import Erasure, Role
 from tests.model_fixtures import admin_headers
+from tests.test_retrain import lead_body
 from tests.test_storage import T0, decision_row, scored
 
 VICTIM = "lead-erase-me-4711"
+SCORED_AT = "2026-05-04T09:00:00Z"
+"""When the API tests score their leads (before the feedback they send)."""
 COMMENT = "Ivan Petrov asked to call +7 916 555-01-23 after lunch"
 
 
@@ -205,19 +207,6 @@ def test_retraining_leaves_erased_leads_of_any_base_history_out(
 # --- the API ---------------------------------------------------------------------------------
 
 
-def lead_body(lead_id: str) -> dict[str, Any]:
-    return {
-        "lead_id": lead_id,
-        "created_at": "2026-04-01T09:00:00Z",
-        "channel": "webinar",
-        "industry": "software",
-        "company_size": "201-500",
-        "country": "DE",
-        "touches": [{"at": "2026-04-02T10:00:00Z", "type": "pricing_page_view"}],
-        "as_of": "2026-05-04T09:00:00Z",
-    }
-
-
 def test_delete_lead_is_admin_only_and_leaves_a_404_everywhere(
     make_client: Callable[..., TestClient],
 ) -> None:
@@ -225,7 +214,9 @@ def test_delete_lead_is_admin_only_and_leaves_a_404_everywhere(
 
     client = make_client()
     store: Store = client.app.state.store
-    assert client.post("/v1/score", json=lead_body(VICTIM), headers=admin_headers()).is_success
+    assert client.post(
+        "/v1/score", json=lead_body(VICTIM, SCORED_AT), headers=admin_headers()
+    ).is_success
     feedback = {"lead_id": VICTIM, "kind": "accepted", "at": "2026-05-04T10:00:00Z"}
     headers = {**admin_headers(), "Idempotency-Key": "api-erase-0001"}
     stored = client.post("/v1/feedback", json={**feedback, "comment": COMMENT}, headers=headers)
@@ -359,7 +350,10 @@ def test_train_score_feedback_erase_then_nothing_is_found_and_retrain_runs(
 
     admin = {"X-API-Key": "lsk_erase_test_admin_0123456789"}
     with TestClient(create_app(Settings())) as client:
-        assert client.post("/v1/score", json=lead_body(victim), headers=admin).status_code == 200
+        assert (
+            client.post("/v1/score", json=lead_body(victim, SCORED_AT), headers=admin).status_code
+            == 200
+        )
         feedback = {"lead_id": victim, "kind": "accepted", "at": "2026-05-04T10:00:00Z"}
         feedback["comment"] = COMMENT
         headers = {**admin, "Idempotency-Key": "done-when-0001"}
