@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.contract import DATA_QUALITY_REASONS, RejectionReason
+from scoring.contract import DATA_QUALITY_REASONS, RejectionReason, as_utc
 
 SCORE_SKEW = timedelta(minutes=1)
 """How far before the first score an event may be dated: a CRM that records times to the
@@ -461,8 +461,7 @@ def _utc(value: Any) -> datetime | None:
         return None
     if pd.isna(stamp):
         return None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
+    return as_utc(stamp.to_pydatetime())  # the contract's rule: no zone means UTC
 
 
 def _present(value: Any) -> Any:
