@@ -32,6 +32,14 @@ rows set aside, cells a default marker emptied — is reported in
 Errors name the mapping key and the file column that does not fit; values are quoted
 only from vocabulary columns (stages, reasons, sources) and never when they look like
 an e-mail address or a phone number, or come from a column declared personal.
+
+Where things are: ``mapping_file`` (with ``mapping_blocks`` and ``mapping_columns``) is
+the pydantic model of the YAML file and :func:`parse_mapping`; ``mapping`` the checked
+mapping the importer runs on; ``builtin`` the shipped mappings and :func:`load_mapping`;
+``readers`` CSV/XLSX reading (encodings, delimiter); ``conversion`` :func:`import_export`
+(rows → the contract's tables) with ``values`` (cell conversions); ``export``
+:class:`ImportedExport` and its training settings; ``cli_inputs`` what ``leadscore train
+--mapping`` needs; ``constants`` and ``errors`` what they say.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from training.importing.conversion import import_export
 from training.importing.errors import MappingError
 from training.importing.export import ImportedExport
 from training.importing.mapping import Column, CRMMapping, DateRule, FileFormat, Join, OutcomeRule
-from training.importing.mapping_file import parse_mapping
+from training.importing.mapping_file import MappingFile, parse_mapping
 from training.importing.readers import read_table
 
 __all__ = [
@@ -65,6 +73,7 @@ __all__ = [
     "ImportedExport",
     "Join",
     "MappingError",
+    "MappingFile",
     "OutcomeRule",
     "builtin_mappings",
     "describe",

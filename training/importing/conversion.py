@@ -59,6 +59,57 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
     reason_col = headers.resolve(m.reason, "reason") if m.reason else None
     used = _feature_sources(m, headers, sales_side, personal, (outcome_col, reason_col), notes)
     missing = DEFAULT_MISSING | m.missing
+    leads, mql, has_time = _leads(table, m, headers, id_col, used, missing, personal, notes)
+    lead_ids = leads["lead_id"].rename(None)
+    status = _outcome_status(table, m, outcome_col, missing, personal, notes)
+    reasons = pd.Series(RejectionReason.OTHER.value, index=table.index, dtype=object)
+    tagged = pd.Series(False, index=table.index)
+    if m.reason is not None and reason_col is not None:
+        mapped = _convert(table[reason_col], m.reason, reason_col, missing, personal)
+        tagged = mapped.notna()
+        reasons = mapped.where(tagged, RejectionReason.OTHER.value)
+    excluded = (status == "lost") & reasons.isin(m.exclude_reasons)
+    status = status.where(~excluded, "excluded")
+    closed, amount = _closing(table, m, headers, missing, personal, mql)
+    aside = _set_aside(leads, status, notes)
+    feedback, outcomes = _label_tables(lead_ids, status, reasons, closed, amount)
+
+    stamps = [s for s in (mql.max(), closed.max()) if pd.notna(s)]
+    side_cols = sorted(sales_side - {id_col})
+    side = pd.DataFrame({"lead_id": lead_ids, **{c: table[c].to_numpy() for c in side_cols}})
+    spec = _feature_spec(m, used)
+    history = CRMHistory(
+        leads=leads[~aside],
+        touches=_empty_touches(),
+        feedback=feedback,
+        outcomes=outcomes,
+        snapshot_at=max(stamps) if has_time and stamps else NO_TIME,
+        extra={
+            "import_mapping": m.name,
+            "import_file": path.name,
+            "time_column": has_time,
+            "sales_side_columns": side_cols,
+            # a rejection needs a tag to pass validation, so an empty one reads "other"
+            # above; the reason model must not learn "no tag" as a reason
+            "untagged_rejections": frozenset(lead_ids[(status == "lost") & ~tagged]),
+        },
+    )
+    counts = {"rows": len(table), "excluded": int(excluded.sum()), "set_aside": int(aside.sum())}
+    summary = _summary(counts, status, reasons, tagged, spec, side_cols, personal, has_time)
+    return ImportedExport(history, spec, m, has_time, side, summary, notes)
+
+
+def _leads(
+    table: pd.DataFrame,
+    m: CRMMapping,
+    headers: _Headers,
+    id_col: str | None,
+    used: Mapping[str, str],
+    missing: frozenset[str],
+    personal: set[str],
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.Series, bool]:
+    """The leads table (ids, times, mapped columns), the MQL times, whether times exist."""
     if id_col is None:
         lead_ids = _row_ids(table.index)
         notes.append(
@@ -84,49 +135,28 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
     for col in LEAD_COLUMNS:
         if col not in leads.columns and col not in PII_COLUMNS:
             leads[col] = None
+    return leads, mql, has_time
 
-    status = _outcome_status(table, m, outcome_col, missing, personal, notes)
-    reasons = pd.Series(RejectionReason.OTHER.value, index=table.index, dtype=object)
-    tagged = pd.Series(False, index=table.index)
-    if m.reason is not None and reason_col is not None:
-        mapped = _convert(table[reason_col], m.reason, reason_col, missing, personal)
-        tagged = mapped.notna()
-        reasons = mapped.where(tagged, RejectionReason.OTHER.value)
-    excluded = (status == "lost") & reasons.isin(m.exclude_reasons)
-    status = status.where(~excluded, "excluded")
-    closed, amount = _closing(table, m, headers, missing, personal, mql)
-    aside = _set_aside(leads, status, notes)
-    leads = leads[~aside]
-    feedback, outcomes = _label_tables(lead_ids, status, reasons, closed, amount)
 
-    stamps = [s for s in (mql.max(), closed.max()) if pd.notna(s)]
-    side_cols = sorted(sales_side - {id_col})
-    side = pd.DataFrame({"lead_id": lead_ids, **{c: table[c].to_numpy() for c in side_cols}})
-    spec = _feature_spec(m, used)
-    history = CRMHistory(
-        leads=leads,
-        touches=_empty_touches(),
-        feedback=feedback,
-        outcomes=outcomes,
-        snapshot_at=max(stamps) if has_time and stamps else NO_TIME,
-        extra={
-            "import_mapping": m.name,
-            "import_file": path.name,
-            "time_column": has_time,
-            "sales_side_columns": side_cols,
-            # a rejection needs a tag to pass validation, so an empty one reads "other"
-            # above; the reason model must not learn "no tag" as a reason
-            "untagged_rejections": frozenset(lead_ids[(status == "lost") & ~tagged]),
-        },
-    )
+def _summary(
+    counts: dict[str, int],
+    status: pd.Series,
+    reasons: pd.Series,
+    tagged: pd.Series,
+    spec: FeatureSpec,
+    side_cols: list[str],
+    personal: set[str],
+    has_time: bool,
+) -> dict[str, Any]:
+    """What the import found, for the command line and the benchmark (no cell values)."""
     lost = status == "lost"
-    summary = {
-        "rows": len(table),
+    return {
+        "rows": counts["rows"],
         "won": int((status == "won").sum()),
         "lost": int(lost.sum()),
         "open": int((status == "open").sum()),
-        "excluded": int(excluded.sum()),
-        "set_aside": int(aside.sum()),
+        "excluded": counts["excluded"],
+        "set_aside": counts["set_aside"],
         "reasons": {k: int(v) for k, v in reasons[lost & tagged].value_counts().items()},
         "untagged": int((lost & ~tagged).sum()),
         "features": list(spec.input_columns),
@@ -134,7 +164,6 @@ def import_export(path: str | Path, mapping: str | Path | CRMMapping) -> Importe
         "personal_dropped": sorted(personal),
         "time_column": has_time,
     }
-    return ImportedExport(history, spec, m, has_time, side, summary, notes)
 
 
 def _row_ids(index: pd.Index) -> pd.Series:
