@@ -193,7 +193,8 @@ def _one_line(exc: ValidationError, source: str) -> MappingError:
         del loc[1]  # the tag of lead_id's two forms, not a key of the file
     path = [str(p) for p in loc]
     cause = (first.get("ctx") or {}).get("error")
-    column = getattr(cause, "column", None) or (path[-1] if path else None)
+    named = path[1] if path[:1] in (["features"], ["contract"]) and len(path) > 1 else None
+    column = getattr(cause, "column", None) or named or (path[-1] if path else None)
     if first["type"] == "missing":
         key = path.pop()
         message = f"`{key}` is required"
