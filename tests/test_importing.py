@@ -381,6 +381,21 @@ def test_malformed_mappings_fail_before_reading(mapping: dict, fragment: str) ->
         parse_mapping(mapping)
 
 
+def test_a_malformed_mapping_names_the_path_to_the_key() -> None:
+    """The mapping file's model says where the fault is, in one line, before any file."""
+    base = {"lead_id": "id", "outcome": {"column": "s", "won": [1]}}
+    wrong_type = {**base, "features": {"stage": {"column": "Stage", "type": "text"}}}
+    with pytest.raises(MappingError, match=r"features\.stage\.type: .*, not 'text'") as err:
+        parse_mapping(wrong_type)
+    assert err.value.column == "stage" and "\n" not in str(err.value)
+    with pytest.raises(MappingError, match="join: `on` is required"):
+        parse_mapping({**base, "join": {"file": "deals.csv"}})
+    with pytest.raises(MappingError, match=r"format\.encoding: unknown encoding 'klingon'"):
+        parse_mapping({**base, "format": {"encoding": ["utf-8", "klingon"]}})
+    with pytest.raises(MappingError, match=r"features\.stage: unknown key\(s\) \['colum'\]"):
+        parse_mapping({**base, "features": {"stage": {"colum": "Stage"}}})
+
+
 # --- sales-side columns never become scoring features -------------------------------------
 
 
