@@ -260,7 +260,12 @@ def value_violation(event: Event) -> Violation | None:
             "contact attempts must be a non-negative whole number",
         )
     if event.kind == EventKind.REJECTED and event.reason is None:
-        return Violation("rejection_reason", "reason", 422, "a rejection needs a reason tag")
+        return Violation(
+            "rejection_reason",
+            "reason",
+            422,
+            "a rejection needs a reason tag (the reason is required when kind is rejected)",
+        )
     if event.qualification is not None and event.kind not in (
         EventKind.ACCEPTED,
         EventKind.QUALIFIED,

@@ -40,6 +40,13 @@ from scoring.contract import (
     as_utc,
 )
 from scoring.explain import NO_RELIABLE_ESTIMATE
+from scoring.feedback import (
+    MAX_AMOUNT,
+    MAX_COMMENT_CHARS,
+    MAX_CONTACT_ATTEMPTS,
+    MAX_FIRST_RESPONSE_HOURS,
+    feedback_violation,
+)
 from scoring.lifecycle import qualification_violation
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -311,7 +318,7 @@ FeedbackKind = Literal[
     "qualified",
 ]
 
-StrictCount = Annotated[int, Field(strict=True, ge=0, le=1_000)]
+StrictCount = Annotated[int, Field(strict=True, ge=0, le=MAX_CONTACT_ATTEMPTS)]
 """A whole number, strictly: ``true`` is not 1 (booleans are never numbers)."""
 
 
@@ -350,23 +357,33 @@ class FeedbackRequest(Strict):
     reason: RejectionReason | None = Field(default=None, description="Mandatory when rejected.")
     at: Instant
     contact_attempts: StrictCount | None = None
-    first_response_hours: Annotated[float, Field(strict=True, ge=0, le=24 * 365)] | None = None
-    amount: Annotated[float, Field(strict=True, ge=0, le=1e10)] | None = Field(
+    first_response_hours: (
+        Annotated[float, Field(strict=True, ge=0, le=MAX_FIRST_RESPONSE_HOURS)] | None
+    ) = None
+    amount: Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT)] | None = Field(
         default=None, description="The deal's amount: required, above 0, when won."
     )
     qualification: Qualification | None = Field(
         default=None, description="On an acceptance (or a qualified event): BANT or GPCT."
     )
-    comment: Annotated[str, StringConstraints(max_length=2_000, pattern=MULTILINE)] | None = None
+    comment: (
+        Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS, pattern=MULTILINE)] | None
+    ) = None
 
     @model_validator(mode="after")
-    def _reason_rules(self) -> FeedbackRequest:
-        if self.kind == "rejected" and self.reason is None:
-            raise ValueError("reason: a rejection needs a reason tag")
-        if self.kind != "rejected" and self.reason is not None:
-            raise ValueError("reason: only a rejection carries a reason tag")
-        if self.kind == "won" and (self.amount is None or self.amount <= 0):
-            raise ValueError("amount: a won deal needs its amount, greater than 0")
+    def _contract(self) -> FeedbackRequest:
+        """The feedback contract (:func:`scoring.feedback.feedback_violation`), as a 422."""
+        problem = feedback_violation(
+            self.kind,
+            reason=None if self.reason is None else self.reason.value,
+            amount=self.amount,
+            contact_attempts=self.contact_attempts,
+            qualification=None
+            if self.qualification is None
+            else self.qualification.model_dump(exclude_none=True),
+        )
+        if problem is not None:
+            raise ValueError(f"{problem.field}: {problem.message}")
         return self
 
 
