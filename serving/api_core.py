@@ -29,10 +29,10 @@ from serving.api_deps import (
 )
 from serving.auth import Principal, Role, optional_principal
 from serving.erasure import erase
-from serving.feedback import record_feedback
+from serving.feedback import FeedbackRequest, FeedbackResponse, record_feedback
 from serving.json_body import CheckedJSONRoute
 from serving.model_loading import ModelManager
-from serving.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse, ModelInfo
+from serving.schemas import ErrorResponse, ModelInfo
 from serving.storage import IdempotencyConflict
 
 router = APIRouter(route_class=CheckedJSONRoute)

@@ -24,12 +24,12 @@ from pydantic import ValidationError
 
 from scoring.contract import SalesDecision
 from scoring.lifecycle import QUALIFICATION_CRITERIA, LifecycleViolation
-from serving.feedback import record_feedback
+from serving.feedback import FeedbackRequest, record_feedback
 from serving.i18n import Translator
 from serving.page_auth import PageUser, SalesUser, check_csrf
 from serving.page_lead import lead_view, not_found, valid_lead_id
 from serving.page_render import error_page, flush_decisions, language, page_now, redirect
-from serving.schemas import FeedbackRequest, error_items
+from serving.schemas import error_items
 from serving.storage import IdempotencyConflict
 from serving.store.queue import feedback_by_key
 
