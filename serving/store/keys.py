@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from serving.auth import Role
 from serving.store.base import StoreBase
 from serving.store.jsonclean import _sha256
 from serving.store.values import _text, _vocabulary
-from serving.tables import NAME_LEN, ApiKey, Role
+from serving.tables import NAME_LEN, ApiKey
 
 API_KEY_PREFIX = "lsk_"
 """Prefix of generated API keys: makes a leaked key recognisable to secret scanners."""
