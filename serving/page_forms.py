@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from scoring.contract import SalesDecision
-from scoring.lifecycle import QUALIFICATION_CRITERIA, LifecycleViolation
+from scoring.lifecycle import QUALIFICATION_CRITERIA, REJECTION_NEEDS_REASON, LifecycleViolation
 from serving.feedback import FeedbackRequest, record_feedback
 from serving.i18n import Translator
 from serving.page_auth import PageUser, SalesUser, check_csrf
@@ -40,11 +40,6 @@ router = APIRouter(include_in_schema=False)
 IDEMPOTENCY_PATTERN = re.compile(r"^[\w.:\-]{8,128}$")
 FORM_KINDS: tuple[str, ...] = (*(k.value for k in SalesDecision), "contacted")
 """What the lead page's decision form records: a sales decision or the first contact."""
-
-REJECTION_NEEDS_REASON = (
-    "a rejection needs a reason tag (the reason is required when kind is rejected)"
-)
-"""The lifecycle's message for a rejection without its tag (translated on the page)."""
 
 
 def _same_submission(
