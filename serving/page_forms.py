@@ -162,6 +162,21 @@ def _decision_body(
     return body
 
 
+def _refused(
+    request: Request, user: PageUser, lead_id: str, csrf: str, t: Translator
+) -> Response | None:
+    """The page a form gets instead of being recorded: a malformed or unknown lead (404),
+    a form token that is not this session's (403); ``None``: go on."""
+    if not valid_lead_id(lead_id):
+        return not_found(request, user, lead_id)
+    if not check_csrf(user, csrf):
+        return error_page(request, 403, "error.forbidden.title", t("error.csrf"), user)
+    flush_decisions(request)  # a lead scored a moment ago is found
+    if request.app.state.store.last_decision(lead_id) is None:
+        return not_found(request, user, lead_id)
+    return None
+
+
 @router.post("/ui/leads/{lead_id}/decision")
 def record_decision(
     request: Request,
@@ -177,14 +192,9 @@ def record_decision(
     gpct: Annotated[list[str] | None, Form(max_length=4)] = None,
 ) -> Response:
     t = Translator(language(request)[0])
-    if not valid_lead_id(lead_id):
-        return not_found(request, user, lead_id)
-    if not check_csrf(user, csrf):
-        return error_page(request, 403, "error.forbidden.title", t("error.csrf"), user)
-    if request.app.state.store.last_decision(lead_id) is None:
-        flush_decisions(request)
-        if request.app.state.store.last_decision(lead_id) is None:
-            return not_found(request, user, lead_id)
+    refused = _refused(request, user, lead_id, csrf, t)
+    if refused is not None:
+        return refused
     form = {
         "idem": _idem_or_new(idem),
         "reason": reason,
@@ -224,13 +234,9 @@ def record_disagreement(
     comment: Annotated[str, Form()] = "",
 ) -> Response:
     t = Translator(language(request)[0])
-    if not valid_lead_id(lead_id):
-        return not_found(request, user, lead_id)
-    if not check_csrf(user, csrf):
-        return error_page(request, 403, "error.forbidden.title", t("error.csrf"), user)
-    flush_decisions(request)
-    if request.app.state.store.last_decision(lead_id) is None:
-        return not_found(request, user, lead_id)
+    refused = _refused(request, user, lead_id, csrf, t)
+    if refused is not None:
+        return refused
     note_form = {"idem": _idem_or_new(idem), "comment": comment}
     if not comment.strip():
         field, message = t("form.error.comment_required").split(": ", 1)
