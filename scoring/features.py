@@ -94,9 +94,14 @@ class FeatureSpec:
             raise ValueError(f"personal data cannot be a feature: {sorted(leaked)}")
 
     @property
+    def computed_columns(self) -> tuple[str, ...]:
+        """Features computed from the touches and the lead's times, not provided by a
+        caller (the decision log keeps them as served, by these names)."""
+        return (*TOUCH_FEATURES, *LEAD_TIME_FEATURES) if self.use_touches else ()
+
+    @property
     def numeric_columns(self) -> tuple[str, ...]:
-        extra = (*TOUCH_FEATURES, *LEAD_TIME_FEATURES) if self.use_touches else ()
-        return (*self.numeric, *extra)
+        return (*self.numeric, *self.computed_columns)
 
     @property
     def input_columns(self) -> tuple[str, ...]:

@@ -97,6 +97,11 @@ the company is outside the ICP, or it bought elsewhere. Every other rejection
 (``too_early``, ``no_budget``, ``no_response``, ``other``) returns the lead to nurture,
 as the SLA says (DOMAIN.md: "a lead sales does not accept is returned to marketing")."""
 
+REJECTION_NEEDS_REASON = (
+    "a rejection needs a reason tag (the reason is required when kind is rejected)"
+)
+"""What a rejection without its tag is told (the pages translate it)."""
+
 QUALIFICATION_CRITERIA: dict[str, tuple[str, ...]] = {
     "bant": ("budget", "authority", "need", "timeline"),
     "gpct": ("goals", "plans", "challenges", "timeline"),
@@ -260,7 +265,7 @@ def value_violation(event: Event) -> Violation | None:
             "contact attempts must be a non-negative whole number",
         )
     if event.kind == EventKind.REJECTED and event.reason is None:
-        return Violation("rejection_reason", "reason", 422, "a rejection needs a reason tag")
+        return Violation("rejection_reason", "reason", 422, REJECTION_NEEDS_REASON)
     if event.qualification is not None and event.kind not in (
         EventKind.ACCEPTED,
         EventKind.QUALIFIED,

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.ratelimit import FailureLimiter, failure_subjects, retry_after_header
-from serving.storage import Store
-from serving.tables import Role
+
+if TYPE_CHECKING:  # the store's tables name the roles: only the type comes from there
+    from serving.storage import Store
 
 __all__ = [
     "AdminPrincipal",
@@ -35,6 +37,20 @@ __all__ = [
     "optional_principal",
     "require_roles",
 ]
+
+
+class Role(StrEnum):
+    """What an API key may do. ``admin`` may do everything; the rest are scoped by endpoint.
+
+    Stored with each key (``serving.tables.ApiKey.role``, whose CHECK constraint lists
+    these values).
+    """
+
+    SCORER = "scorer"  # systems that ask for scores (CRM, marketing automation)
+    SALES = "sales"  # sends accept / reject / outcome feedback
+    MARKETING = "marketing"  # reads reports and the decision log
+    ADMIN = "admin"  # manages keys and models; allowed everywhere
+
 
 # auto_error=False: the dependency decides between 401 and 403 itself; these two objects
 # exist so that the OpenAPI page offers both ways of sending a key.

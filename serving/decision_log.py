@@ -17,13 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from scoring.contract import as_utc
-from scoring.explain import NO_RELIABLE_ESTIMATE, REJECTION_TEXT
 from scoring.model import LeadScorer, Scores
-from scoring.policy import BANDS
+from serving.score_answer import _rounded, build_results
 from serving.storage import Store
 
 log = logging.getLogger("leadscore.decisions")
@@ -153,65 +151,6 @@ def build_outputs(
     return results, rows
 
 
-def _rounded(values: np.ndarray, digits: int) -> list[float | None]:
-    """Python's ``round(v, digits)`` per value (never numpy's, see ``build_rows``); NaN is None."""
-    return [None if v != v else round(v, digits) for v in values.tolist()]
-
-
-def build_results(
-    scorer: LeadScorer,
-    records: Sequence[Mapping[str, Any]],
-    as_of: Sequence[datetime],
-    scores: Scores,
-    model_name: str,
-    model_version: str,
-    request_id: str,
-) -> list[dict[str, Any]]:
-    """The API answer for each scored lead (see :func:`build_outputs`)."""
-    threshold = scorer.policy.handoff_threshold
-    rounded_threshold = round(threshold, 6)
-    model = {"name": model_name, "version": model_version}
-    results: list[dict[str, Any]] = []
-    p_sql = _rounded(scores.p_sql, 6) if scores.p_sql is not None else None
-    p_won = _rounded(scores.p_won, 6)
-    distance = _rounded(scores.p_won - threshold, 6)
-    fit = _rounded(scores.fit_score, 1)
-    engagement = (
-        _rounded(scores.engagement_score, 1) if scores.engagement_score is not None else None
-    )
-    decisions = [BANDS[b].value for b in scores.bands.tolist()]
-    for i, record in enumerate(records):
-        rejection = scores.likely_rejection[i]
-        results.append(
-            {
-                "lead_id": record["lead_id"],
-                "request_id": request_id,
-                "as_of": as_of[i].isoformat(),
-                "p_sql": p_sql[i] if p_sql is not None else None,
-                "p_won": p_won[i],
-                "fit_score": fit[i],
-                "engagement_score": engagement[i] if engagement is not None else None,
-                "decision": decisions[i],
-                "threshold": rounded_threshold,
-                "distance_to_threshold": distance[i],
-                "likely_rejection": None
-                if rejection is None
-                else {
-                    "reason": rejection[0],
-                    "probability": round(rejection[1], 4),
-                    "text": REJECTION_TEXT.get(rejection[0], rejection[0]),
-                },
-                "likely_rejection_note": NO_RELIABLE_ESTIMATE
-                if rejection is None and scores.bands[i] == 2 and not scorer.reason_reliable
-                else None,
-                "reasons": scores.reasons[i] if scores.reasons is not None else None,
-                "unseen_categories": sorted(scores.unseen[i]),
-                "model": dict(model),
-            }
-        )
-    return results
-
-
 def build_rows(
     scorer: LeadScorer,
     records: Sequence[Mapping[str, Any]],
@@ -226,16 +165,12 @@ def build_rows(
     """The decision-log row for each scored lead, from its API answer in ``results``."""
     rows: list[dict[str, Any]] = []
     input_columns = scorer.spec.input_columns
-    touch_columns = scorer.feature_names[len(input_columns) :]
+    touch_columns = scorer.spec.computed_columns  # the touch and time features, by name
+    positions = [scorer.feature_names.index(c) for c in touch_columns]
     # Python's round, not numpy's: np.round(x, 6) can land one ulp away from round(x, 6),
     # and retraining reads these values back — the same lead must give the same row.
     touch_values = (
-        [
-            _rounded(row, 6)
-            for row in scores.matrix[:, scores.matrix.shape[1] - len(touch_columns) :]
-        ]
-        if touch_columns
-        else None
+        [_rounded(row, 6) for row in scores.matrix[:, positions]] if touch_columns else None
     )
     for i, record in enumerate(records):
         result = results[i]

@@ -25,7 +25,6 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     WithJsonSchema,
-    model_validator,
 )
 from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
@@ -40,7 +39,6 @@ from scoring.contract import (
     as_utc,
 )
 from scoring.explain import NO_RELIABLE_ESTIMATE
-from scoring.lifecycle import qualification_violation
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
@@ -298,84 +296,6 @@ class ScoreResponse(BaseModel):
 class BatchResponse(BaseModel):
     request_id: str
     results: list[ScoreResponse]
-
-
-FeedbackKind = Literal[
-    "accepted",
-    "rejected",
-    "returned_to_nurture",
-    "won",
-    "lost",
-    "disagree",
-    "contacted",
-    "qualified",
-]
-
-StrictCount = Annotated[int, Field(strict=True, ge=0, le=1_000)]
-"""A whole number, strictly: ``true`` is not 1 (booleans are never numbers)."""
-
-
-class Qualification(Strict):
-    """What the seller confirmed on acceptance: BANT (budget, authority, need, timeline)
-    or GPCT (goals, plans, challenges, timeline). Kept for training and the reports;
-    :func:`scoring.lifecycle.qualification_violation` says which criteria belong where."""
-
-    framework: Literal["bant", "gpct"] = "bant"
-    budget: StrictBool | None = None
-    authority: StrictBool | None = None
-    need: StrictBool | None = None
-    goals: StrictBool | None = None
-    plans: StrictBool | None = None
-    challenges: StrictBool | None = None
-    timeline: StrictBool | None = None
-
-    @model_validator(mode="after")
-    def _criteria_of_the_framework(self) -> Qualification:
-        problem = qualification_violation(self.model_dump(exclude_none=True))
-        if problem is not None:
-            raise ValueError(f"{problem.field}: {problem.message}")
-        return self
-
-
-class FeedbackRequest(Strict):
-    """A sales event from the CRM or the lead page; ``docs/lifecycle.md`` has the rules.
-
-    Numbers are strict: ``"amount": false`` is a 422, not a 0.0 deal. A ``won`` needs a
-    positive ``amount``; the order of events is checked against the lead's history
-    when it is stored (a 409 naming the rule).
-    """
-
-    lead_id: LeadId
-    kind: FeedbackKind
-    reason: RejectionReason | None = Field(default=None, description="Mandatory when rejected.")
-    at: Instant
-    contact_attempts: StrictCount | None = None
-    first_response_hours: Annotated[float, Field(strict=True, ge=0, le=24 * 365)] | None = None
-    amount: Annotated[float, Field(strict=True, ge=0, le=1e10)] | None = Field(
-        default=None, description="The deal's amount: required, above 0, when won."
-    )
-    qualification: Qualification | None = Field(
-        default=None, description="On an acceptance (or a qualified event): BANT or GPCT."
-    )
-    comment: Annotated[str, StringConstraints(max_length=2_000, pattern=MULTILINE)] | None = None
-
-    @model_validator(mode="after")
-    def _reason_rules(self) -> FeedbackRequest:
-        if self.kind == "rejected" and self.reason is None:
-            raise ValueError("reason: a rejection needs a reason tag")
-        if self.kind != "rejected" and self.reason is not None:
-            raise ValueError("reason: only a rejection carries a reason tag")
-        if self.kind == "won" and (self.amount is None or self.amount <= 0):
-            raise ValueError("amount: a won deal needs its amount, greater than 0")
-        return self
-
-
-class FeedbackResponse(BaseModel):
-    id: str
-    lead_id: str
-    kind: str
-    received_at: datetime
-    decision_id: str | None
 
 
 class ModelInfo(BaseModel):

@@ -1,5 +1,8 @@
 """The serving side's durable tables: API keys, the decision log and sales feedback.
 
+The roles an API key may have are :class:`serving.auth.Role` (imported here for the
+key table's constraint, so ``serving.tables.Role`` still resolves).
+
 These declarative classes are the *model* of the schema; the schema itself is created and
 evolved only by the Alembic migrations in ``serving/migrations`` (``storage.upgrade``), so
 that a server never starts against a half-made database. ``tests/test_storage.py``
@@ -36,15 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from scoring.contract import HandoffDecision, Outcome, RejectionReason, SalesDecision
-
-
-class Role(StrEnum):
-    """What an API key may do. ``admin`` may do everything; the rest are scoped by endpoint."""
-
-    SCORER = "scorer"  # systems that ask for scores (CRM, marketing automation)
-    SALES = "sales"  # sends accept / reject / outcome feedback
-    MARKETING = "marketing"  # reads reports and the decision log
-    ADMIN = "admin"  # manages keys and models; allowed everywhere
+from serving.auth import Role  # the roles are auth's; a key's row stores one
 
 
 class FeedbackKind(StrEnum):

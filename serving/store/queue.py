@@ -1,0 +1,350 @@
+"""The handoff queue's queries: each lead's latest decision with its sales state and SLA.
+
+What the sales pages read beside the store's own methods: one SELECT (SQLite and
+PostgreSQL) gives each lead's latest decision, its last sales decision and the start
+of its open handoff; :func:`queue_page` pages through it with filters, :func:`lead_state`
+reads one lead. The SLA windows are the settings' (:class:`~scoring.lifecycle.SlaClocks`),
+never literals here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, and_, func, not_, or_, select, type_coerce
+
+from scoring.contract import HandoffDecision, SalesDecision
+from scoring.lifecycle import SlaClocks, replay, sla_breaches
+from serving.tables import Decision, Feedback, UTCDateTime
+
+if TYPE_CHECKING:
+    from serving.storage import Store
+
+__all__ = [
+    "DUE_SOON",
+    "PAGE_SIZE",
+    "SCORE_BANDS",
+    "QueueFilters",
+    "channels",
+    "feedback_by_key",
+    "feedback_history",
+    "lead_state",
+    "queue_page",
+]
+
+HAND = HandoffDecision.HAND_TO_SALES.value
+SALES_KINDS: tuple[str, ...] = tuple(k.value for k in SalesDecision)
+
+DUE_SOON = timedelta(hours=2)
+"""Less than this left to decide: the row is flagged "due soon"."""
+
+PAGE_SIZE = 25
+
+SCORE_BANDS: dict[str, tuple[float | None, float | None]] = {
+    "top": (0.30, None),
+    "high": (0.15, 0.30),
+    "mid": (0.05, 0.15),
+    "low": (None, 0.05),
+}
+"""P(won) bands of the queue filter: ``[low, high)``."""
+
+_QUEUE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "lead_id",
+    "scored_at",
+    "as_of",
+    "model_name",
+    "model_version",
+    "p_sql",
+    "p_won",
+    "fit_score",
+    "engagement_score",
+    "decision",
+    "threshold",
+    "likely_rejection_reason",
+    "channel",
+    "industry",
+    "company_size",
+    "country",
+)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    decision: str | None = HAND
+    channel: str | None = None
+    band: str | None = None
+    sla: str | None = None
+    status: str = "open"
+
+
+def _only(column: Any, lead_id: str | None) -> list[Any]:
+    return [] if lead_id is None else [column == lead_id]
+
+
+def _latest_decisions(lead_id: str | None) -> Any:
+    """Each lead's decisions ranked newest first (``rn`` 1 is the latest)."""
+    d = Decision.__table__
+    return (
+        select(
+            *(d.c[c] for c in _QUEUE_COLUMNS),
+            func.row_number()
+            .over(partition_by=d.c.lead_id, order_by=(d.c.scored_at.desc(), d.c.id.desc()))
+            .label("rn"),
+        )
+        .where(*_only(d.c.lead_id, lead_id))
+        .subquery("ranked")
+    )
+
+
+def _last_sales_decisions(lead_id: str | None) -> Any:
+    """Each lead's last sales decision (accepted / rejected / returned to nurture)."""
+    f = Feedback.__table__
+    ranked = (
+        select(
+            f.c.lead_id,
+            f.c.kind,
+            f.c.reason,
+            f.c.at,
+            f.c.received_at,
+            func.row_number()
+            .over(partition_by=f.c.lead_id, order_by=(f.c.received_at.desc(), f.c.id.desc()))
+            .label("rn"),
+        )
+        .where(f.c.kind.in_(SALES_KINDS), *_only(f.c.lead_id, lead_id))
+        .subquery("sales_ranked")
+    )
+    return (
+        select(
+            ranked.c.lead_id,
+            ranked.c.kind.label("sales_kind"),
+            ranked.c.reason.label("sales_reason"),
+            ranked.c.at.label("sales_at"),
+            ranked.c.received_at.label("decided_at"),
+        )
+        .where(ranked.c.rn == 1)
+        .cte("sales")
+    )
+
+
+def _open_handoffs(sales: Any, lead_id: str | None) -> Any:
+    """Each lead's first ``hand_to_sales`` decision after its last sales decision (or
+    ever, without one): the start of the open handoff, the SLA clock."""
+    h = Decision.__table__.alias("h")
+    return (
+        select(
+            h.c.lead_id,
+            type_coerce(func.min(h.c.scored_at), UTCDateTime()).label("handoff_at"),
+        )
+        .select_from(h.outerjoin(sales, sales.c.lead_id == h.c.lead_id))
+        .where(
+            h.c.decision == HAND,
+            or_(sales.c.decided_at.is_(None), h.c.scored_at > sales.c.decided_at),
+            *_only(h.c.lead_id, lead_id),
+        )
+        .group_by(h.c.lead_id)
+        .subquery("handoff")
+    )
+
+
+def _lead_states(
+    now: datetime,
+    filters: QueueFilters | None,
+    lead_id: str | None = None,
+    clocks: SlaClocks | None = None,
+) -> Select[Any]:
+    """Each lead's latest decision with its sales state, as one SELECT (SQLite and PostgreSQL).
+
+    ``decided_at`` is when the last sales decision (accepted / rejected / returned to
+    nurture) arrived; ``handoff_at`` the first ``hand_to_sales`` decision *after* it (or
+    ever, without one): the start of the open handoff, the SLA clock. A lead is decided
+    when sales decided and the model has not handed it over again since.
+    """
+    ranked = _latest_decisions(lead_id)
+    sales = _last_sales_decisions(lead_id)
+    handoff = _open_handoffs(sales, lead_id)
+    query = (
+        select(
+            *(ranked.c[c] for c in _QUEUE_COLUMNS),
+            sales.c.sales_kind,
+            sales.c.sales_reason,
+            sales.c.sales_at,
+            sales.c.decided_at,
+            handoff.c.handoff_at,
+        )
+        .select_from(
+            ranked.outerjoin(sales, sales.c.lead_id == ranked.c.lead_id).outerjoin(
+                handoff, handoff.c.lead_id == ranked.c.lead_id
+            )
+        )
+        .where(ranked.c.rn == 1)
+    )
+    if filters is None:
+        return query
+    decided = and_(sales.c.decided_at.is_not(None), handoff.c.handoff_at.is_(None))
+    if filters.status == "open":
+        query = query.where(not_(decided))
+    elif filters.status == "decided":
+        query = query.where(decided)
+    return _filtered(query, ranked, handoff.c.handoff_at, filters, now, clocks or SlaClocks())
+
+
+def _filtered(
+    query: Select[Any],
+    ranked: Any,
+    started: Any,
+    filters: QueueFilters,
+    now: datetime,
+    clocks: SlaClocks,
+) -> Select[Any]:
+    """``query`` narrowed by the decision, channel, P(won) band and SLA state filters."""
+    if filters.decision:
+        query = query.where(ranked.c.decision == filters.decision)
+    if filters.channel:
+        query = query.where(ranked.c.channel == filters.channel)
+    if filters.band:
+        lo, hi = SCORE_BANDS[filters.band]
+        if lo is not None:
+            query = query.where(ranked.c.p_won >= lo)
+        if hi is not None:
+            query = query.where(ranked.c.p_won < hi)
+    if filters.sla:
+        decide = timedelta(hours=clocks.decision_hours)
+        late, soon = now - decide, now - decide + DUE_SOON
+        query = query.where(started.is_not(None))
+        if filters.sla == "overdue":
+            query = query.where(started <= late)
+        elif filters.sla == "due_soon":
+            query = query.where(started > late, started <= soon)
+        else:
+            query = query.where(started > soon)
+    return query
+
+
+def _sla(
+    handoff_at: datetime | None, decided: bool, now: datetime, clocks: SlaClocks
+) -> dict[str, Any] | None:
+    """The SLA timers of an open handoff (``None`` when there is none or sales decided)."""
+    if handoff_at is None or decided:
+        return None
+    decide_left = handoff_at + timedelta(hours=clocks.decision_hours) - now
+    contact_left = handoff_at + timedelta(hours=clocks.first_contact_hours) - now
+    if decide_left <= timedelta(0):
+        state = "overdue"
+    elif decide_left <= DUE_SOON:
+        state = "due_soon"
+    else:
+        state = "on_track"
+    return {
+        "state": state,
+        "handoff_at": handoff_at,
+        "decide_left": decide_left,
+        "decide_overdue": decide_left <= timedelta(0),
+        "contact_left": contact_left,
+        "contact_overdue": contact_left <= timedelta(0),
+    }
+
+
+def _row(record: Mapping[str, Any], now: datetime, clocks: SlaClocks) -> dict[str, Any]:
+    row = dict(record)
+    row["decided"] = row["decided_at"] is not None and row["handoff_at"] is None
+    row["sla"] = _sla(row["handoff_at"], row["decided"], now, clocks)
+    for name in ("fit_score", "engagement_score"):
+        if row[name] is not None and row[name] < 0:  # -1 means "not available"
+            row[name] = None
+    return row
+
+
+def queue_page(
+    store: Store,
+    filters: QueueFilters,
+    *,
+    page: int = 1,
+    now: datetime | None = None,
+    clocks: SlaClocks | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the handoff queue and the number of leads matching the filters.
+
+    ``now`` defaults to the store's clock; ``clocks`` to the default SLA.
+    """
+    now = now or store._now()
+    clocks = clocks or SlaClocks()
+    query = _lead_states(now, filters, clocks=clocks)
+    ranked_cols = query.selected_columns
+    ordered = query.order_by(ranked_cols.scored_at.desc(), ranked_cols.id.desc())
+    with store.engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+        records = (
+            conn.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
+        )
+    rows = [_row(r, now, clocks) for r in records]
+    flag_breaches(store, rows, now, clocks)
+    return rows, total
+
+
+def flag_breaches(
+    store: Store, rows: list[dict[str, Any]], now: datetime, clocks: SlaClocks
+) -> None:
+    """Each row's SLA breaches as of ``now`` (``row["breaches"]``: rule names) and its
+    lifecycle stage (``row["stage"]``): each clock on its own event, late or missing."""
+    histories = store.lifecycle_events([row["lead_id"] for row in rows])
+    for row in rows:
+        events = histories.get(row["lead_id"], [])
+        found = sla_breaches(events, now, clocks)
+        row["breaches"] = list(dict.fromkeys(b.rule for b in found))
+        row["stage"] = replay(events).state.stage.value
+
+
+def lead_state(
+    store: Store, lead_id: str, now: datetime | None = None, clocks: SlaClocks | None = None
+) -> dict[str, Any] | None:
+    """One lead's row of the queue (whatever the filters), or ``None`` if never scored."""
+    now = now or store._now()
+    clocks = clocks or SlaClocks()
+    with store.engine.connect() as conn:
+        record = conn.execute(_lead_states(now, None, lead_id)).mappings().first()
+    return None if record is None else _row(record, now, clocks)
+
+
+def channels(store: Store) -> list[str]:
+    """The channels in the decision log (at most 200), for the queue's filter."""
+    d = Decision.__table__
+    query = (
+        select(d.c.channel).distinct().where(d.c.channel.is_not(None)).order_by(d.c.channel)
+    ).limit(200)
+    with store.engine.connect() as conn:
+        return [str(v) for v in conn.execute(query).scalars()]
+
+
+def feedback_history(store: Store, lead_id: str) -> list[dict[str, Any]]:
+    """The lead's feedback, newest first, without comments (free text may hold PII)."""
+    f = Feedback.__table__
+    query = (
+        select(
+            f.c.kind,
+            f.c.reason,
+            f.c.at,
+            f.c.received_at,
+            f.c.actor,
+            f.c.contact_attempts,
+            f.c.implied,
+            f.c.qualification,
+        )
+        .where(f.c.lead_id == lead_id)
+        .order_by(f.c.received_at.desc(), f.c.id.desc())
+        .limit(50)
+    )
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def feedback_by_key(store: Store, key: str) -> dict[str, Any] | None:
+    """Who recorded what under an idempotency key (lead, kind, reason, actor), if anyone."""
+    f = Feedback.__table__
+    query = select(f.c.lead_id, f.c.kind, f.c.reason, f.c.actor).where(f.c.idempotency_key == key)
+    with store.engine.connect() as conn:
+        found = conn.execute(query).mappings().first()
+    return None if found is None else dict(found)
