@@ -224,12 +224,12 @@ def benchmark_export(
             f"a benchmark needs at least {MIN_CLASS_ROWS} of each to measure anything"
         )
     notes: list[str] = []
+    plan = _protocols(dataset.protocols, imported.has_time, split, y, notes)
     folds_used = int(max(2, min(folds, counts.min() // 5)))
-    if folds_used < folds:
+    if folds_used < folds and "cv" in plan:
         notes.append(
             f"{folds_used} folds instead of {folds}: {counts.min()} leads in the smaller class"
         )
-    plan = _protocols(dataset.protocols, imported.has_time, split, y, notes)
     say(
         f"{dataset.key}: {len(y):,} labelled leads, positive rate {y.mean():.3f}, "
         f"protocols {', '.join(plan)}" + "".join(f"; {n}" for n in notes)
@@ -324,7 +324,12 @@ def _measure(
             start = time.perf_counter()
             if model == "leadscore":
                 inner = time_parts if proto == "time" else None
-                p, reason_eval = leadscore_fit(frame, train_idx, test_idx, spec, config, k, inner)
+                try:
+                    p, reason_eval = leadscore_fit(
+                        frame, train_idx, test_idx, spec, config, k, inner
+                    )
+                except ValueError as exc:  # fit_scorer's data refusals (one class in a part)
+                    raise BenchmarkError(f"leadscore cannot be fitted ({proto}): {exc}") from exc
                 if reason_eval:
                     reason_hits.append(reason_eval)
             else:
