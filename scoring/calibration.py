@@ -86,3 +86,99 @@ def choose_calibrator(
         scores[method] = float(log_loss(y, np.clip(oof, EPS, 1 - EPS), labels=[0, 1]))
     best: Method = min(scores, key=scores.__getitem__)  # type: ignore[assignment]
     return fit_calibrator(raw, y, best), scores
+
+
+RECENT_SHARE = 1 / 3
+"""The recent calibration window: the latest third of a stage's labelled rows."""
+HOLDOUT_SHARE = 0.2
+"""The latest rows the two windows are compared on (before either is refitted)."""
+MIN_WINDOW_CLASS_ROWS = 30
+"""Fewest rows of each class the recent window and the comparison need; else all rows."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which labelled rows a calibrator was fitted on, for the run and the scorer."""
+
+    kind: Literal["all", "recent"]
+    start: Any  # first and last row's time, as given (None without times)
+    end: Any
+    rows: int
+    reason: str
+    holdout_logloss: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window": self.kind,
+            "from": _day(self.start),
+            "to": _day(self.end),
+            "rows": self.rows,
+            "reason": self.reason,
+            **{f"holdout_logloss_{k}": v for k, v in self.holdout_logloss.items()},
+        }
+
+    def describe(self) -> str:
+        """One line for an MLflow parameter: what the calibrator learned from."""
+        span = f" {_day(self.start)} → {_day(self.end)}" if self.start is not None else ""
+        return f"{self.kind}: {self.rows} rows{span}"
+
+
+def _day(value: Any) -> str | None:
+    """A window edge as a calendar day (``when`` is usually datetime64)."""
+    if value is None:
+        return None
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
+    return str(value)
+
+
+def choose_calibration_window(
+    raw: np.ndarray,
+    y: np.ndarray,
+    when: np.ndarray | None,
+    *,
+    seed: int = 0,
+    recent_share: float = RECENT_SHARE,
+    holdout_share: float = HOLDOUT_SHARE,
+) -> tuple[Calibrator, dict[str, float], Window]:
+    """Calibrate on all labelled rows, or only on the most recent ones if drift says so.
+
+    Under drift the conversion rate of the latest months is the one new leads will have,
+    and a calibrator fitted on two years of history pulls them towards the old rate. The
+    choice is made the way it will be used — forward in time: the latest
+    ``holdout_share`` of the rows (by ``when``) is held out, a calibrator is fitted on
+    every row before it and another on only the latest ``recent_share`` of all rows
+    before it, and the one with the lower log loss on the held-out rows wins. The winner's
+    window is then moved to the end (all rows, or the latest ``recent_share``) and refitted
+    there. Without times, or with too few rows of a class to compare, all rows are used.
+    Returns the calibrator, its method's out-of-fold log losses and the :class:`Window`.
+    """
+    raw, y = np.asarray(raw, dtype=float), np.asarray(y, dtype=int)
+    n = len(y)
+    if when is None or len(np.unique(when)) < 2:
+        cal, scores = choose_calibrator(raw, y, seed=seed)
+        return cal, scores, Window("all", None, None, n, "no times", {})
+    order = np.argsort(when, kind="stable")
+    raw, y, when = raw[order], y[order], np.asarray(when)[order]
+    n_hold, n_recent = int(n * holdout_share), int(n * recent_share)
+    early, hold = slice(0, n - n_hold), slice(n - n_hold, n)
+    recent_early = slice(max(0, n - n_hold - n_recent), n - n_hold)
+
+    def enough(part: slice) -> bool:
+        return bool(np.bincount(y[part], minlength=2).min() >= MIN_WINDOW_CLASS_ROWS)
+
+    kind: Literal["all", "recent"] = "all"
+    losses: dict[str, float] = {}
+    if enough(hold) and enough(recent_early):
+        for name, part in (("all", early), ("recent", recent_early)):
+            cal, _ = choose_calibrator(raw[part], y[part], seed=seed)
+            p = np.clip(cal.transform(raw[hold]), EPS, 1 - EPS)
+            losses[name] = float(log_loss(y[hold], p, labels=[0, 1]))
+        kind = "recent" if losses["recent"] < losses["all"] else "all"
+        reason = f"lower log loss on the latest {holdout_share:.0%} of rows"
+    else:
+        reason = f"fewer than {MIN_WINDOW_CLASS_ROWS} rows of a class to compare windows on"
+    final = slice(0, n) if kind == "all" else slice(n - n_recent, n)
+    cal, scores = choose_calibrator(raw[final], y[final], seed=seed)
+    rows = final.stop - final.start
+    return cal, scores, Window(kind, when[final][0], when[final][-1], rows, reason, losses)

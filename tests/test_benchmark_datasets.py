@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from training.benchmark import BenchmarkResult, dataset_path, run_benchmark, to_markdown
+from training.benchmark import BenchmarkResult, dataset_path, paired_difference, run_benchmark
+from training.benchmark_report import to_markdown
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 FAST = {"learning_rate": 0.05, "early_stopping_rounds": 50}
@@ -94,3 +95,25 @@ def test_report_states_the_protocol(x_education: BenchmarkResult) -> None:
     assert "| feature set | model | ROC AUC | PR AUC | Brier | ECE (floor) |" in text
     assert "--folds 3" in text and "seed 0" in text
     assert "Tags" in text and "Lead Quality" in text  # what was left out, and why
+
+
+@pytest.fixture(scope="module")
+def olist_out_of_time() -> BenchmarkResult:
+    return _run("olist", ["mql_columns"], protocols=["time"], config_overrides=FAST)
+
+
+def test_olist_out_of_time_is_the_generic_path_with_a_bootstrap_spread(
+    olist_out_of_time: BenchmarkResult,
+) -> None:
+    """The preset runs the same protocol ``--data FILE --mapping olist`` runs: the latest
+    fifth of MQLs as test, every model on those rows, spreads from bootstrap resamples."""
+    v = olist_out_of_time.variant("mql_columns", "time")
+    assert 0.15 * v.rows < v.test_rows < 0.25 * v.rows
+    assert v.test_period.startswith("2018")
+    for model, score in v.scores.items():
+        assert 0.6 < score.mean("roc_auc") < 0.8, model
+        assert 0.005 < score.std("roc_auc") < 0.05, model
+        assert 0 < v.ece_floor[model] < v.ece[model] + 0.05, model
+    diff, sd = paired_difference(v, "leadscore", "logistic")
+    assert diff > -0.03 and sd > 0
+    assert "out of time: test 2018" in to_markdown(olist_out_of_time)

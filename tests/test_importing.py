@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from scoring.contract import Channel, RejectionReason
@@ -487,6 +488,11 @@ def test_flat_import_trains_registers_and_scores(tmp_path: Path) -> None:
     folder = download_scorer(settings, outcome.registration.version, tmp_path / "dl")
     scorer = LeadScorer.load(folder)
     assert scorer.spec.use_touches is False
+    # the calibration window is said on the run and in the scorer (issue 10, item 3)
+    run = MlflowClient(settings.resolved_tracking_uri).get_run(outcome.registration.run_id)
+    window = scorer.metadata["calibration_windows"]["won"]
+    assert run.data.params["calibration_window_won"].startswith(f"{window['window']}: ")
+    assert window["to"] in run.data.params["calibration_window_won"]
     leads = [
         {"lead_id": "n1", "channel": "referral", "campaign": "b2b", "pipeline": "Продажи",
          "utm_source": "google", "utm_medium": "email"},

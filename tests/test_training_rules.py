@@ -322,3 +322,44 @@ def test_a_history_with_nothing_mature_yet_registers_the_pooled_prior(tmp_path: 
         expected = (known.sum() + 1) / (len(known) + 2)
         assert outcome.result.info["prior"]["pooled_rates"][stage] == pytest.approx(expected)
     assert any("test period: 0 positive" in r for r in outcome.result.info["cold_start"])
+
+
+# --- issue 10, item 3: calibrated on the window drift calls for ---------------------------
+
+
+def test_calibration_moves_to_the_recent_window_under_drift_and_says_so() -> None:
+    """Conversion doubles over the history while the ranking stays the same: a calibrator
+    fitted on every row under-predicts the latest leads, one fitted on the latest third
+    does not, and the forward-in-time comparison picks it and names its dates."""
+    from scoring.calibration import choose_calibration_window
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    when = np.datetime64("2024-01-01") + np.sort(rng.integers(0, 540, n)).astype("timedelta64[D]")
+    raw = rng.normal(0, 1, n)
+    shift = np.linspace(-1.5, 0.5, n)  # the base rate climbs over time
+    y = (rng.random(n) < 1 / (1 + np.exp(-(raw + shift)))).astype(int)
+    cal, _, window = choose_calibration_window(raw, y, when)
+    assert window.kind == "recent"
+    assert window.holdout_logloss["recent"] < window.holdout_logloss["all"]
+    assert window.rows == n // 3 and window.to_dict()["to"] == str(when[-1])
+    latest = slice(n - n // 5, n)
+    assert abs(cal.transform(raw[latest]).mean() - y[latest].mean()) < 0.03
+
+    stationary = (rng.random(n) < 1 / (1 + np.exp(-(raw - 0.5)))).astype(int)
+    _, _, steady = choose_calibration_window(raw, stationary, None)
+    assert steady.kind == "all" and steady.rows == n and steady.reason == "no times"
+
+
+def test_every_stage_records_its_calibration_window(tmp_path: Path) -> None:
+    """On the run (``calibration_window_<stage>``) and in the scorer's metadata."""
+    deals = _drifting_deals(2500, seed=3, slope=2.0, signal=1.0)
+    imported = import_export(_export(tmp_path, deals), "amocrm")
+    result = train(imported.history, imported.train_config(seed=0), imported.spec)
+    window = result.scorer.metadata["calibration_windows"]["won"]
+    assert window["window"] in ("all", "recent") and window["rows"] > 0
+    assert window["to"] <= str(result.frame.loc[result.split == "valid", "mql_at"].max())
+    assert result.info["won"]["calibration_window"].startswith(window["window"])
+    saved = LeadScorer.load(result.scorer.save(tmp_path / "scorer"))
+    assert saved.metadata["calibration_windows"] == json.loads(json.dumps(
+        result.scorer.metadata["calibration_windows"]))  # fmt: skip

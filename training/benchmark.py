@@ -1,56 +1,58 @@
-"""Model quality on public lead datasets, measured the same way every time.
+"""Model quality on any lead export, measured the same way every time.
 
 Claims such as "calibrated" and "better than logistic regression" are only worth
-something on data nobody at this project generated. This module scores two public,
-real lead datasets (``shared/datasets``; see each PROVENANCE.txt) through the same
-import path a customer's CRM export takes (``training.importing``), and compares, in
-one run, on identical folds:
+something on data nobody at this project generated. This module takes a flat CRM export
+and its mapping through the same import path training uses (``training.importing``),
+and compares, in one run, on identical rows and splits:
 
 * **logistic regression** on one-hot categories and scaled numbers — the project's
   honest baseline, :func:`training.train.baseline_model`;
 * **default LightGBM** — ``LGBMClassifier()`` with library defaults on the same
   encoded matrix (native categorical splits), i.e. what a data scientist would try first;
-* **leadscore** — :func:`training.train.fit_scorer`, the training path itself: LightGBM
-  with the mapping's settings, early-stopped and calibrated (Platt or isotonic, chosen
-  by cross-validated log loss) on an inner validation split of the training folds.
+* **leadscore** — :func:`training.train.fit_scorer`, the training path itself.
 
-Protocol: stratified K-fold (5 in the command line), ``shuffle=True, random_state=0``.
-ROC AUC, PR AUC and Brier are the mean over folds (± standard deviation); ECE (10
-equal-count bins) is computed on the pooled out-of-fold predictions, because a 1/5
-fold holds too few rows per bin for the ECE of even a perfectly calibrated model to be
-near 0 — the table reports that *floor* (the ECE of a model whose predictions are
-exactly right, on the same row counts) next to it. leadscore trains on 80 % of each
-training fold (20 % are its calibration data); the baselines train on all of it.
+Two protocols (:func:`benchmark_export`; ``auto`` picks the first that applies):
 
-Feature sets per dataset are named *variants*; the leaky ones (sales-side columns
-added back) are there to show what a leak looks like, never as a model to ship.
+* **out of time** (``time``) when the export has a date column: the split
+  ``leadscore train`` uses (test = the latest 20 % of leads, validation the 20 % before);
+  leadscore early-stops on validation and learns from both, the baselines fit on both.
+  One test period has no folds, so the spread (± and the paired differences) is the
+  standard deviation over 200 bootstrap resamples of the test rows;
+* **cross-validated** (``cv``) otherwise: stratified K-fold, ``shuffle=True``; leadscore
+  splits each training fold 80/20 (stratified) to early-stop, then learns from all of it.
+  Spreads are over folds. ECE is computed on the pooled out-of-fold predictions.
+
+Every ECE comes with its *floor* (:func:`training.evaluate.ece_floor`): the ECE a
+perfectly calibrated model shows on the same predictions from sampling noise alone.
+
+The public datasets (``shared/datasets``; see each PROVENANCE.txt) are presets of the
+same path: a file, a mapping, named feature sets (*variants*; the leaky ones add
+sales-side columns back to show what a leak looks like) and the protocols to run.
+Markdown: :mod:`training.benchmark_report`.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from scoring.features import FeatureSpec, LeadEncoder
-from training.evaluate import binary_metrics, expected_calibration_error
+from scoring.features import FeatureSpec
+from training.benchmark_models import FITTERS, leadscore_fit, pool_reason
+from training.benchmark_presets import ALL_FEATURES, DATASETS, Dataset, Variant
+from training.evaluate import binary_metrics, ece_floor, expected_calibration_error
 from training.importing import ImportedExport, import_export
-from training.train import (
-    LGBM_KNOBS,
-    TrainConfig,
-    baseline_model,
-    build_dataset,
-    fit_scorer,
-)
+from training.train import TrainConfig, build_dataset, time_split
 
+Protocol = Literal["time", "cv"]
+PROTOCOLS: tuple[str, ...] = ("auto", "time", "cv", "both")
 METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "brier")
 MODELS: tuple[str, ...] = ("logistic", "lightgbm_default", "leadscore")
 MODEL_SHORT: dict[str, str] = {"logistic": "LR", "lightgbm_default": "default LightGBM"}
@@ -59,99 +61,39 @@ MODEL_LABELS: dict[str, str] = {
     "lightgbm_default": "LightGBM, `LGBMClassifier()` defaults",
     "leadscore": "leadscore (`fit_scorer`: tuned LightGBM + calibration)",
 }
+MIN_CLASS_ROWS = 10
+"""Fewest labelled leads of each class a benchmark runs on (2 folds of 5): below that,
+every figure would be noise, and the command says so instead."""
+MIN_TEST_CLASS_ROWS = 5
+"""Fewest of each class the out-of-time test period needs; else cross-validation."""
+BOOTSTRAP = 200
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A feature set: the mapping's features minus ``drop`` plus sales-side ``add``."""
-
-    key: str
-    title: str
-    drop: tuple[str, ...] = ()
-    add: tuple[tuple[str, str], ...] = ()  # (sales-side file column, feature name)
-    leaky: bool = False
-    reference: str = ""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A public dataset: where its file is, its mapping, and the variants to run."""
-
-    key: str
-    title: str
-    file: str
-    mapping: str
-    variants: tuple[Variant, ...]
-    note: str = ""
-
-
-DATASETS: dict[str, Dataset] = {
-    "x-education": Dataset(
-        key="x-education",
-        title="X Education leads (9,240 leads, 38.5 % converted, no timestamps)",
-        file="x_education_leads/Leads.csv",
-        mapping="x_education",
-        variants=(
-            Variant(
-                "no_sales_side",
-                "without sales-side columns (Tags, Lead Quality, Lead Profile, Asymmetrique*)",
-                reference="LR 0.897 / LightGBM 0.905 ROC AUC",
-            ),
-            Variant(
-                "no_last_activity",
-                "also without Last Activity / Last Notable Activity (may postdate conversion)",
-                drop=("last_activity", "last_notable_activity"),
-                reference="LR 0.866 / LightGBM 0.872",
-            ),
-            Variant(
-                "with_tags",
-                "LEAKY: plus Tags (written by sales after contact)",
-                add=(("Tags", "sales_tags"),),
-                leaky=True,
-                reference="Tags alone 0.92; all columns LR 0.981 / LightGBM 0.984",
-            ),
-        ),
-    ),
-    "olist": Dataset(
-        key="olist",
-        title="Olist marketing funnel (8,000 MQLs, 10.5 % converted)",
-        file="olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv",
-        mapping="olist",
-        variants=(
-            Variant(
-                "mql_columns",
-                "MQL columns: origin, landing page, contact month and weekday",
-                reference="LR 0.715 / LightGBM 0.697 ROC AUC",
-            ),
-            Variant(
-                "no_contact_month",
-                "origin and landing page only (no spurious contact month/weekday)",
-                drop=("contact_month", "contact_weekday"),
-                reference="LR 0.682 / LightGBM 0.681",
-            ),
-        ),
-        note=(
-            "Converted = the MQL appears in the closed-deals file. Every closed-deal column "
-            "exists only for converted MQLs (joining any of them gives AUC 1.000), so none is "
-            "a feature. Contact month is a collection-window artefact: won_date starts "
-            "2017-12-05, so MQLs of Jun-Nov 2017 convert at 0-4 %."
-        ),
-    ),
-}
+class BenchmarkError(ValueError):
+    """An export the benchmark cannot measure anything on (one class, too few rows)."""
 
 
 @dataclass
 class ModelScore:
-    """One model on one variant: per-fold metrics and pooled out-of-fold predictions."""
+    """One model on one variant and protocol.
+
+    ``folds`` holds the metrics of each test part (K folds, or the one test period);
+    ``auc_draws`` the ROC AUCs the spread is taken over (per fold, or per bootstrap
+    resample of the test period — the same resamples for every model, so differences
+    are paired); ``oof`` the pooled test predictions (NaN for rows never tested).
+    """
 
     folds: list[dict[str, float]] = field(default_factory=list)
     oof: np.ndarray | None = None
     seconds: float = 0.0
+    auc_draws: np.ndarray | None = None
 
     def mean(self, metric: str) -> float:
         return float(np.mean([f[metric] for f in self.folds]))
 
     def std(self, metric: str) -> float:
+        if metric == "roc_auc" and self.auc_draws is not None and len(self.folds) == 1:
+            return float(np.std(self.auc_draws))
         return float(np.std([f[metric] for f in self.folds]))
 
 
@@ -165,6 +107,9 @@ class VariantResult:
     ece: dict[str, float]
     ece_floor: dict[str, float]
     reason_model: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "cv"
+    test_rows: int = 0
+    test_period: str = ""
 
 
 @dataclass
@@ -176,9 +121,14 @@ class BenchmarkResult:
     variants: list[VariantResult]
     left_out: list[str]
     seconds: float
+    notes: list[str] = field(default_factory=list)
 
-    def variant(self, key: str) -> VariantResult:
-        return next(v for v in self.variants if v.variant.key == key)
+    def variant(self, key: str, protocol: str | None = None) -> VariantResult:
+        return next(
+            v
+            for v in self.variants
+            if v.variant.key == key and (protocol is None or v.protocol == protocol)
+        )
 
 
 def default_data_dir() -> Path:
@@ -202,87 +152,241 @@ def run_benchmark(
     seed: int = 0,
     variants: Sequence[str] | None = None,
     models: Sequence[str] = MODELS,
+    protocols: Sequence[str] | None = None,
     config_overrides: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
-    """Cross-validate the three models on every variant of one dataset."""
-    say = progress or (lambda _: None)
+    """A public dataset's preset: its file, mapping, variants and protocols."""
     ds = DATASETS[dataset]
     path = dataset_path(ds, data_dir)
     if not path.is_file():
-        raise FileNotFoundError(f"{ds.key}: {path} not found (pass --data-dir)")
-    t0 = time.perf_counter()
-    imported = import_export(path, ds.mapping)
-    config = imported.train_config(seed=seed, **(config_overrides or {}))
-    base = build_dataset(imported.history, config.label_rules).reset_index(drop=True)
-    labelled = base["y_won"].notna().to_numpy()
-    base = base[labelled].reset_index(drop=True)
-    y = base["y_won"].to_numpy(dtype=int)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    fold_ids = list(splitter.split(np.zeros(len(y)), y))
-    say(f"{ds.key}: {len(y):,} labelled leads, positive rate {y.mean():.3f}, {folds} folds")
-
-    results: list[VariantResult] = []
-    for variant in ds.variants:
-        if variants is not None and variant.key not in variants:
-            continue
-        frame, spec = _variant_frame(base, imported, variant)
-        scores = {m: ModelScore(oof=np.full(len(y), np.nan)) for m in models}
-        reason_hits: list[dict[str, float]] = []
-        for k, (train_idx, test_idx) in enumerate(fold_ids):
-            train_rows, test_rows = frame.iloc[train_idx], frame.iloc[test_idx]
-            for model in models:
-                start = time.perf_counter()
-                if model == "leadscore":
-                    p, reason_eval = _leadscore(frame, train_idx, test_idx, spec, config, k)
-                    if reason_eval:
-                        reason_hits.append(reason_eval)
-                else:
-                    p = FITTERS[model](train_rows, y[train_idx], test_rows, spec, seed)
-                score = scores[model]
-                score.seconds += time.perf_counter() - start
-                score.folds.append(binary_metrics(y[test_idx], p))
-                assert score.oof is not None
-                score.oof[test_idx] = p
-        ece = {m: expected_calibration_error(y, s.oof) for m, s in scores.items()}
-        floor = {m: _ece_floor(s.oof, seed) for m, s in scores.items()}
-        result = VariantResult(
-            variant=variant,
-            features=list(spec.input_columns),
-            rows=len(y),
-            positive_rate=float(y.mean()),
-            scores=scores,
-            ece=ece,
-            ece_floor=floor,
-            reason_model=_pool_reason(reason_hits),
-        )
-        results.append(result)
-        say(
-            f"  {variant.key}: "
-            + ", ".join(
-                f"{m} AUC {s.mean('roc_auc'):.3f} ECE {ece[m]:.3f}" for m, s in scores.items()
-            )
-        )
-    return BenchmarkResult(
-        dataset=ds,
+        raise FileNotFoundError(2, f"{ds.key}: not found (pass --data-dir)", str(path))
+    if variants is not None:
+        ds = replace(ds, variants=tuple(v for v in ds.variants if v.key in variants))
+    return benchmark_export(
+        path,
+        ds.mapping,
+        dataset=ds if protocols is None else replace(ds, protocols=tuple(protocols)),
         folds=folds,
+        seed=seed,
+        models=models,
+        config_overrides=config_overrides,
+        progress=progress,
+    )
+
+
+def benchmark_export(
+    path: str | Path,
+    mapping: str | Path,
+    *,
+    dataset: Dataset | None = None,
+    protocol: str = "auto",
+    folds: int = 5,
+    seed: int = 0,
+    models: Sequence[str] = MODELS,
+    config_overrides: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchmarkResult:
+    """Benchmark the three models on a flat export: out of time if it has dates, else CV.
+
+    ``protocol``: ``auto`` (time when the export has a date column, else cv), ``time``,
+    ``cv`` or ``both``; a preset's own ``protocols`` win. An export the time split cannot
+    be measured on (a test period without both classes) falls back to cross-validation
+    and says so in ``notes``. Fewer labelled leads than ``folds`` × 5 per class run on
+    fewer folds; fewer than :data:`MIN_CLASS_ROWS` per class raise
+    :class:`BenchmarkError`.
+    """
+    say = progress or (lambda _: None)
+    path = Path(path)
+    if protocol not in PROTOCOLS:
+        raise BenchmarkError(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    t0 = time.perf_counter()
+    imported = import_export(path, mapping)
+    if dataset is None:
+        key = "".join(c if c.isalnum() else "-" for c in path.stem.lower()).strip("-")
+        dataset = Dataset(
+            key=key or "export",
+            title=f"{path.name} (mapping {imported.mapping.name})",
+            file=path.name,
+            mapping=str(mapping),
+            protocols=(protocol,),
+        )
+    config = imported.train_config(seed=seed, **(config_overrides or {}))
+    full = build_dataset(imported.history, config.label_rules).reset_index(drop=True)
+    split = time_split(full["mql_at"], imported.history.snapshot_at, config)
+    labelled = full["y_won"].notna().to_numpy()
+    base, split = full[labelled].reset_index(drop=True), split[labelled].reset_index(drop=True)
+    y = base["y_won"].to_numpy(dtype=int)
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < MIN_CLASS_ROWS:
+        raise BenchmarkError(
+            f"{path.name}: {len(y):,} labelled leads ({counts[1]:,} won, {counts[0]:,} lost); "
+            f"a benchmark needs at least {MIN_CLASS_ROWS} of each to measure anything"
+        )
+    notes: list[str] = []
+    plan = _protocols(dataset.protocols, imported.has_time, split, y, notes)
+    folds_used = int(max(2, min(folds, counts.min() // 5)))
+    if folds_used < folds and "cv" in plan:
+        notes.append(
+            f"{folds_used} folds instead of {folds}: {counts.min()} leads in the smaller class"
+        )
+    say(
+        f"{dataset.key}: {len(y):,} labelled leads, positive rate {y.mean():.3f}, "
+        f"protocols {', '.join(plan)}" + "".join(f"; {n}" for n in notes)
+    )
+    results: list[VariantResult] = []
+    for proto in plan:
+        parts = _parts(proto, y, split, folds_used, seed)
+        for variant in dataset.variants:
+            frame, spec = _variant_frame(base, imported, variant)
+            result = _measure(frame, y, spec, config, parts, proto, models, seed, split)
+            result.variant = variant
+            results.append(result)
+            say(
+                f"  {proto} {variant.key}: "
+                + ", ".join(
+                    f"{m} AUC {s.mean('roc_auc'):.3f} ECE {result.ece[m]:.3f}"
+                    for m, s in result.scores.items()
+                )
+            )
+    return BenchmarkResult(
+        dataset=dataset,
+        folds=folds_used,
         seed=seed,
         config=config,
         variants=results,
         left_out=list(imported.summary["sales_side"]),
         seconds=time.perf_counter() - t0,
+        notes=notes,
     )
 
 
-def paired_difference(v: VariantResult, model: str, other: str) -> tuple[float, float]:
-    """Per-fold ROC AUC of ``model`` minus ``other`` (same folds): mean and sd.
+def _protocols(
+    wanted: Sequence[str], has_time: bool, split: pd.Series, y: np.ndarray, notes: list[str]
+) -> list[Protocol]:
+    """The protocols to run, in order; ``time`` only where the time split can be measured."""
+    plan: list[Protocol] = []
+    for w in wanted:
+        if w == "auto":
+            plan.append("time" if has_time else "cv")
+        elif w == "both":
+            plan += ["cv", "time"]
+        else:
+            plan.append(w)  # type: ignore[arg-type]
+    if "time" in plan:
+        problem = ""
+        if not has_time:
+            problem = "the export has no date column"
+        else:
+            for part, rows in (("test", split == "test"), ("train + validation",
+                               split.isin(["train", "valid"]))):  # fmt: skip
+                c = np.bincount(y[rows.to_numpy()], minlength=2)
+                if c.min() < MIN_TEST_CLASS_ROWS:
+                    problem = (
+                        f"its {part} period has {c[1]} won and {c[0]} lost leads "
+                        f"(needs {MIN_TEST_CLASS_ROWS} of each)"
+                    )
+                    break
+        if problem:
+            notes.append(f"no out-of-time test: {problem}; cross-validated instead")
+            plan = [p if p != "time" else "cv" for p in plan]
+    return list(dict.fromkeys(plan))
 
-    The folds are shared, so this difference is far less noisy than comparing the two
-    means: it is the honest way to say "better" or "a tie".
+
+def _parts(
+    proto: Protocol, y: np.ndarray, split: pd.Series, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(learned rows, test rows) per fold, or the one time split."""
+    if proto == "time":
+        learned = np.flatnonzero(split.isin(["train", "valid"]).to_numpy())
+        return [(learned, np.flatnonzero((split == "test").to_numpy()))]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
+def _measure(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    proto: Protocol,
+    models: Sequence[str],
+    seed: int,
+    time_parts: pd.Series,
+) -> VariantResult:
+    """Every model on the same parts: per-part metrics, pooled predictions, ECE and floor."""
+    scores = {m: ModelScore(oof=np.full(len(y), np.nan)) for m in models}
+    reason_hits: list[dict[str, float]] = []
+    for k, (train_idx, test_idx) in enumerate(parts):
+        train_rows, test_rows = frame.iloc[train_idx], frame.iloc[test_idx]
+        for model in models:
+            start = time.perf_counter()
+            if model == "leadscore":
+                inner = time_parts if proto == "time" else None
+                try:
+                    p, reason_eval = leadscore_fit(
+                        frame, train_idx, test_idx, spec, config, k, inner
+                    )
+                except ValueError as exc:  # fit_scorer's data refusals (one class in a part)
+                    raise BenchmarkError(f"leadscore cannot be fitted ({proto}): {exc}") from exc
+                if reason_eval:
+                    reason_hits.append(reason_eval)
+            else:
+                p = FITTERS[model](train_rows, y[train_idx], test_rows, spec, seed)
+            score = scores[model]
+            score.seconds += time.perf_counter() - start
+            score.folds.append(binary_metrics(y[test_idx], p))
+            assert score.oof is not None
+            score.oof[test_idx] = p
+    tested = np.unique(np.concatenate([t for _, t in parts]))
+    if proto == "time":
+        _bootstrap(scores, y, tested, seed)
+    else:
+        for s in scores.values():
+            s.auc_draws = np.array([f["roc_auc"] for f in s.folds])
+    ece = {m: expected_calibration_error(y[tested], s.oof[tested]) for m, s in scores.items()}  # type: ignore[index]
+    floor = {m: ece_floor(s.oof[tested], seed) for m, s in scores.items()}  # type: ignore[index]
+    period = ""
+    if proto == "time":
+        mql = frame["mql_at"].iloc[tested]
+        period = f"{mql.min():%Y-%m-%d} → {mql.max():%Y-%m-%d}"
+    return VariantResult(
+        variant=ALL_FEATURES,
+        features=list(spec.input_columns),
+        rows=len(y),
+        positive_rate=float(y.mean()),
+        scores=scores,
+        ece=ece,
+        ece_floor=floor,
+        reason_model=pool_reason(reason_hits),
+        protocol=proto,
+        test_rows=len(tested),
+        test_period=period,
+    )
+
+
+def _bootstrap(scores: dict[str, ModelScore], y: np.ndarray, test: np.ndarray, seed: int) -> None:
+    """ROC AUC of every model on the same bootstrap resamples of the test rows."""
+    rng = np.random.default_rng(seed)
+    draws = [rng.choice(test, len(test)) for _ in range(BOOTSTRAP)]
+    draws = [d for d in draws if len(np.unique(y[d])) == 2]
+    for s in scores.values():
+        assert s.oof is not None
+        s.auc_draws = np.array([roc_auc_score(y[d], s.oof[d]) for d in draws])
+
+
+def paired_difference(v: VariantResult, model: str, other: str) -> tuple[float, float]:
+    """ROC AUC of ``model`` minus ``other`` on the same rows: difference and its sd.
+
+    Per fold under cross-validation, per bootstrap resample of the test period out of
+    time: the rows are shared, so this difference is far less noisy than comparing the
+    two means — the honest way to say "better" or "a tie".
     """
-    a = np.array([f["roc_auc"] for f in v.scores[model].folds])
-    b = np.array([f["roc_auc"] for f in v.scores[other].folds])
-    return float((a - b).mean()), float((a - b).std())
+    a, b = v.scores[model], v.scores[other]
+    assert a.auc_draws is not None and b.auc_draws is not None
+    sd = float((a.auc_draws - b.auc_draws).std())
+    return a.mean("roc_auc") - b.mean("roc_auc"), sd
 
 
 def _variant_frame(
@@ -292,7 +396,7 @@ def _variant_frame(
     spec = imported.spec
     missing = [c for c in variant.drop if c not in spec.input_columns]
     if missing:
-        raise ValueError(f"variant {variant.key}: no such features {missing}")
+        raise BenchmarkError(f"variant {variant.key}: no such features {missing}")
     keep = lambda cols: tuple(c for c in cols if c not in variant.drop)  # noqa: E731
     spec = replace(
         spec,
@@ -308,210 +412,58 @@ def _variant_frame(
         for column, name in variant.add:
             frame[name] = frame["lead_id"].map(side[column]).to_numpy()
         spec = replace(spec, categorical=(*spec.categorical, *(n for _, n in variant.add)))
+    if not spec.input_columns:
+        raise BenchmarkError(f"variant {variant.key}: the mapping maps no feature column")
     return frame, spec
 
 
-def _logistic(
-    train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, spec: FeatureSpec, seed: int
-) -> np.ndarray:
-    return baseline_model(spec).fit(train, y).predict_proba(test)[:, 1]
-
-
-def _lightgbm_default(
-    train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, spec: FeatureSpec, seed: int
-) -> np.ndarray:
-    """Library defaults on the encoded matrix; only the seed, the log level and the thread
-    count are set (one thread: on a busy machine OpenMP's spinning threads make LightGBM
-    ~10x slower, and the fitted model is the same)."""
-    encoder = LeadEncoder(spec).fit(train)
-    model = lgb.LGBMClassifier(random_state=seed, verbose=-1, n_jobs=1)
-    model.fit(encoder.transform(train), y, categorical_feature=encoder.categorical_indices_)
-    return model.predict_proba(encoder.transform(test))[:, 1]
-
-
-FITTERS: dict[str, Callable[..., np.ndarray]] = {
-    "logistic": _logistic,
-    "lightgbm_default": _lightgbm_default,
-}
-
-
-def _leadscore(
-    frame: pd.DataFrame,
-    train_idx: np.ndarray,
-    test_idx: np.ndarray,
-    spec: FeatureSpec,
-    config: TrainConfig,
-    fold: int,
-) -> tuple[np.ndarray, dict[str, float]]:
-    """The training path: an inner 80/20 stratified split of the training fold."""
-    y = frame["y_won"].to_numpy()
-    split = pd.Series("immature", index=frame.index, name="split")
-    rng = np.random.default_rng(config.seed + 1000 * (fold + 1))
-    for value in (0.0, 1.0):
-        idx = train_idx[y[train_idx] == value].copy()
-        rng.shuffle(idx)
-        n_valid = round(len(idx) * 0.2)
-        split.iloc[idx[:n_valid]] = "valid"
-        split.iloc[idx[n_valid:]] = "train"
-    split.iloc[test_idx] = "test"
-    scorer, _ = fit_scorer(frame, split, spec, config)
-    test = frame.iloc[test_idx]
-    matrix = scorer.encoder.transform(test)
-    p = scorer.stage_probabilities(matrix)["won"]
-    return p, _reason_eval(scorer, frame.iloc[train_idx], test, matrix)
-
-
-def _reason_eval(
-    scorer: Any, train: pd.DataFrame, test: pd.DataFrame, matrix: np.ndarray
-) -> dict[str, float]:
-    """Top-1 accuracy of the rejection-reason model on the fold's rejected leads."""
-    if scorer.reason_model is None:
-        return {}
-    classes = list(scorer.reason_classes)
-    rejected = (test["first_decision"] == "rejected").to_numpy()
-    known = rejected & test["first_reason"].isin(classes).to_numpy()
-    if not known.any():
-        return {}
-    proba = scorer.reason_model.predict(matrix[known]).reshape(known.sum(), -1)
-    predicted = np.asarray(classes)[proba.argmax(axis=1)]
-    truth = test["first_reason"].to_numpy()[known]
-    train_reasons = train.loc[train["first_decision"] == "rejected", "first_reason"]
-    majority = train_reasons[train_reasons.isin(classes)].value_counts().idxmax()
-    return {
-        "rows": float(known.sum()),
-        "correct": float((predicted == truth).sum()),
-        "majority_correct": float((truth == majority).sum()),
-        "classes": float(len(classes)),
-    }
-
-
-def _pool_reason(hits: list[dict[str, float]]) -> dict[str, Any]:
-    if not hits:
-        return {}
-    rows = sum(h["rows"] for h in hits)
-    return {
-        "rows": int(rows),
-        "accuracy": sum(h["correct"] for h in hits) / rows,
-        "majority_accuracy": sum(h["majority_correct"] for h in hits) / rows,
-        "classes": int(max(h["classes"] for h in hits)),
-    }
-
-
-def _ece_floor(p: np.ndarray | None, seed: int, draws: int = 200) -> float:
-    """Mean ECE of perfectly calibrated predictions ``p`` (labels drawn from ``p``)."""
-    if p is None:
-        return float("nan")
-    rng = np.random.default_rng(seed)
-    return float(
-        np.mean([expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(draws)])
-    )
-
-
-# --- the report ----------------------------------------------------------------------------
-
-
-def to_markdown(result: BenchmarkResult) -> str:
-    """One dataset's section of ``docs/benchmarks.md`` (between its markers)."""
-    ds, cfg = result.dataset, result.config
-    lines = [
-        f"### {ds.title}",
-        "",
-        f"Reproduce: `leadscore benchmark --dataset {ds.key} --folds {result.folds}` "
-        f"(seed {result.seed}; {result.seconds:.0f} s on this machine). "
-        f"Sales-side columns left out of every non-leaky variant: "
-        f"{', '.join(result.left_out) or 'none'}.",
-        "",
-    ]
-    if ds.note:
-        lines += [ds.note, ""]
-    lines += [
-        "| feature set | model | ROC AUC | PR AUC | Brier | ECE (floor) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for v in result.variants:
-        label = v.variant.title + (
-            f" — published: {v.variant.reference}" if v.variant.reference else ""
-        )
-        for i, (model, score) in enumerate(v.scores.items()):
-            first = label if i == 0 else ""
-            bold = "**" if model == "leadscore" else ""
-            lines.append(
-                f"| {first} | {bold}{MODEL_LABELS[model]}{bold} | "
-                f"{score.mean('roc_auc'):.3f} ± {score.std('roc_auc'):.3f} | "
-                f"{score.mean('pr_auc'):.3f} | {score.mean('brier'):.4f} | "
-                f"{v.ece[model]:.3f} ({v.ece_floor[model]:.3f}) |"
+def run_command(
+    *,
+    dataset: str | None,
+    data: Path | None,
+    mapping: str | None,
+    data_dir: Path | None,
+    protocol: str,
+    folds: int,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+) -> list[BenchmarkResult]:
+    """``leadscore benchmark``: ``--data FILE --mapping M`` for any export, or a preset."""
+    if data is not None or mapping is not None:
+        if dataset is not None:
+            raise BenchmarkError("give either --dataset or --data with --mapping, not both")
+        if data is None or mapping is None:
+            raise BenchmarkError("--data and --mapping go together: the export and its mapping")
+        return [
+            benchmark_export(
+                data, mapping, protocol=protocol, folds=folds, seed=seed, progress=progress
             )
-    lines.append("")
-    for v in result.variants:
-        if "leadscore" not in v.scores:
-            continue
-        diffs = [
-            f"{MODEL_SHORT[m]} {mean:+.3f} ± {sd:.3f}"
-            for m in v.scores
-            if m != "leadscore"
-            for mean, sd in [paired_difference(v, "leadscore", m)]
         ]
-        if diffs:
-            lines.append(
-                f"- {v.variant.key}: leadscore minus {', '.join(diffs)} ROC AUC "
-                "(paired, per fold: mean ± sd)"
-            )
-    lines.append("")
-    lines.append(
-        f"leadscore settings: learning_rate {cfg.learning_rate}, num_leaves {cfg.num_leaves}, "
-        f"min_child_samples {cfg.min_child_samples}, up to {cfg.n_estimators} trees "
-        f"(early stopping {cfg.early_stopping_rounds}), label rules `{cfg.label_rules}`"
-        + "".join(f", {k} {v}" for k, v in _changed_knobs(cfg).items())
-        + "."
-    )
-    for v in result.variants:
-        r = v.reason_model
-        if r and not v.variant.leaky:
-            lines.append(
-                f"Rejection-reason model ({v.variant.key}, {r['classes']} classes, "
-                f"{r['rows']:,} rejected leads out of fold): top-1 accuracy "
-                f"{r['accuracy']:.3f} vs {r['majority_accuracy']:.3f} for always "
-                "predicting the most common reason."
-            )
-            break
-    return "\n".join(lines) + "\n"
-
-
-def _changed_knobs(cfg: TrainConfig) -> dict[str, Any]:
-    """The LightGBM knobs (:data:`training.train.LGBM_KNOBS`) set away from their default."""
-    default = TrainConfig()
-    return {k: getattr(cfg, k) for k in LGBM_KNOBS if getattr(cfg, k) != getattr(default, k)}
-
-
-def marker(key: str) -> tuple[str, str]:
-    return f"<!-- benchmark:{key}:start -->", f"<!-- benchmark:{key}:end -->"
-
-
-def write_markdown(result: BenchmarkResult, path: Path) -> Path:
-    """Replace this dataset's marked block in ``path`` (create it if needed)."""
-    start, end = marker(result.dataset.key)
-    block = f"{start}\n{to_markdown(result)}{end}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    keys = list(DATASETS) if dataset in (None, "all") else [dataset]
+    unknown = [k for k in keys if k not in DATASETS]
+    if unknown:
+        raise BenchmarkError(
+            f"unknown dataset {unknown[0]!r}: choose from {', '.join(DATASETS)} or all, "
+            "or give --data FILE --mapping M"
+        )
+    chosen = None if protocol == "auto" else [protocol]
+    return [
+        run_benchmark(k, data_dir, folds=folds, seed=seed, protocols=chosen, progress=progress)
+        for k in keys
+    ]
 
 
 __all__ = [
     "DATASETS",
     "MODELS",
+    "BenchmarkError",
     "BenchmarkResult",
     "Dataset",
     "Variant",
+    "benchmark_export",
     "dataset_path",
     "default_data_dir",
     "paired_difference",
     "run_benchmark",
-    "to_markdown",
-    "write_markdown",
+    "run_command",
 ]

@@ -487,7 +487,20 @@ Try, once the server below is up:
 
 @app.command()
 def benchmark(
-    dataset: Annotated[str, typer.Option(help="x-education, olist or all")] = "all",
+    dataset: Annotated[
+        str | None, typer.Option(help="A public dataset preset: x-education, olist or all.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Any flat CRM export (csv/xlsx) to benchmark.")
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(help="--data's mapping: a YAML file or a built-in name (docs/importing.md)."),
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(help="auto (out of time if the export has dates, else CV), time, cv, both."),
+    ] = "auto",
     data_dir: Annotated[
         Path | None,
         typer.Option(help="Folder with the public datasets; default ../shared/datasets."),
@@ -495,17 +508,23 @@ def benchmark(
     folds: Annotated[int, typer.Option(help="Stratified CV folds.")] = 5,
     seed: SeedOpt = 0,
     write: Annotated[
-        Path | None, typer.Option(help="Update this dataset's section of a markdown file.")
+        Path | None, typer.Option(help="Update this export's section of a markdown file.")
     ] = None,
 ) -> None:
-    """Model quality on public lead datasets: logistic regression vs LightGBM vs leadscore."""
-    from training.benchmark import DATASETS, run_benchmark, to_markdown, write_markdown
+    """Model quality on any export: logistic regression vs LightGBM vs leadscore, same rows."""
+    from training.benchmark import run_command
+    from training.benchmark_report import to_markdown, write_markdown
 
-    keys = list(DATASETS) if dataset == "all" else [dataset]
-    for key in keys:
-        if key not in DATASETS:
-            raise typer.BadParameter(f"unknown dataset {key!r}; choose from {list(DATASETS)}")
-        result = run_benchmark(key, data_dir, folds=folds, seed=seed, progress=_progress)
+    for result in run_command(
+        dataset=dataset,
+        data=data,
+        mapping=mapping,
+        data_dir=data_dir,
+        protocol=protocol,
+        folds=folds,
+        seed=seed,
+        progress=_progress,
+    ):
         typer.echo(to_markdown(result))
         if write is not None:
             _progress(f"updated {write_markdown(result, write)}")

@@ -56,6 +56,7 @@ def expected_error(exc: BaseException) -> str | None:
     from mlflow.exceptions import MlflowException
     from pydantic import ValidationError
 
+    from training.benchmark import BenchmarkError
     from training.importing import MappingError
     from training.validate import ValidationFailed
 
@@ -65,6 +66,8 @@ def expected_error(exc: BaseException) -> str | None:
         return _one_line(exc.format_message()) + hint  # type: ignore[attr-defined]
     if isinstance(exc, MappingError):
         return _one_line(str(exc)) + " (mapping format: docs/importing.md)"
+    if isinstance(exc, BenchmarkError):
+        return _one_line(str(exc))
     if isinstance(exc, ValidationFailed):
         return _validation_line(exc)
     if isinstance(exc, NotADirectoryError | IsADirectoryError | FileNotFoundError):

@@ -204,6 +204,14 @@ def log_and_register(
                 "reason_model_rule": reason_quality.get("rule", "no reason model"),
             }
         )
+        # which labelled window each stage's calibrator learned from (drift: the latest)
+        mlflow.log_params(
+            {
+                f"calibration_window_{stage}": result.info[stage]["calibration_window"]
+                for stage in config.stages
+                if "calibration_window" in result.info.get(stage, {})
+            }
+        )
         mlflow.set_tags({"data_source": data_source, **(extra_tags or {})})
         mlflow.log_metrics(metrics)
         mlflow.log_dict(result.info, "evaluation/evaluation.json")

@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from scoring.calibration import choose_calibrator
+from scoring.calibration import Calibrator, Window, choose_calibration_window
 from scoring.contract import RejectionReason, SalesDecision
 from scoring.drift import reference_profile
 from scoring.features import FeatureSpec, LeadEncoder, frame_features
@@ -313,7 +313,7 @@ def fit_scorer(
         pool_matrix = encoder.transform(pool)
         booster = _fit_trees(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
         oof = _out_of_fold_raw(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
-        calibrator, cal_scores = choose_calibrator(oof, y_pool, seed=config.seed)
+        calibrator, cal_scores, window = _calibrate(oof, y_pool, pool["mql_at"], config)
         stages.append(StageModel(name, booster, calibrator))
         honest_raw[name] = pd.Series(oof, index=pool.index)
         info[name] = {
@@ -322,6 +322,8 @@ def fit_scorer(
             "calibration": calibrator.method,
             "calibration_rows": "out-of-fold",
             **{f"calibration_logloss_{k}": v for k, v in cal_scores.items()},
+            "calibration_window": window.describe(),
+            "calibration_window_detail": window.to_dict(),
             "train_rows": len(tr),
             "valid_rows": len(va),
             "refit_rows": len(pool),
@@ -341,6 +343,9 @@ def fit_scorer(
         policy=ThresholdPolicy(1.0, config.policy.disqualify_below, "unset"),
         metadata=dict(metadata or {}),
     )
+    scorer.metadata["calibration_windows"] = {
+        s.name: info[s.name]["calibration_window_detail"] for s in stages
+    }
     fit_extras(scorer, learned_rows, encoder, config)
     probs = _honest_probabilities(scorer, valid_rows, honest_raw)
     p_won = np.prod(list(probs.values()), axis=0)
@@ -423,6 +428,19 @@ def _out_of_fold_raw(
         booster = _fit_trees(matrix[fit_idx], y[fit_idx], n_trees, encoder, config, w)
         oof[out_idx] = booster.predict(matrix[out_idx], raw_score=True)
     return oof
+
+
+def _calibrate(
+    oof: np.ndarray, y: np.ndarray, mql_at: pd.Series, config: TrainConfig
+) -> tuple[Calibrator, dict[str, float], Window]:
+    """The stage's calibrator, on the out-of-fold margins of the window drift calls for.
+
+    :func:`scoring.calibration.choose_calibration_window` compares calibrating on every
+    learned row with calibrating on the most recent third, forward in time; a flat export
+    without dates (every ``mql_at`` the placeholder) is calibrated on all rows.
+    """
+    when = pd.to_datetime(mql_at, utc=True).dt.tz_localize(None).to_numpy()
+    return choose_calibration_window(oof, y, when, seed=config.seed)
 
 
 def _honest_probabilities(
