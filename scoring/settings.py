@@ -258,6 +258,33 @@ class Settings(BaseSettings):
             return f"sqlite:///{self.home / 'leadscore.db'}"
         return _absolute_uri(self.database_url)
 
+    def as_environment(self) -> dict[str, str]:
+        """``LEADSCORE_*`` variables under which a child process's ``Settings()`` equals these.
+
+        For the jobs the server starts (``leadscore promote``): settings built in the
+        process (with overrides, or a test's) reach the child, and the stores go as
+        resolved absolute URIs, so the child opens the same ones from any working folder.
+        MLflow's own variables are inherited as they are; secrets and the bootstrap key
+        are left out (no job needs one).
+        """
+        env: dict[str, str] = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if (
+                value is None
+                or isinstance(value, SecretStr)
+                or info.validation_alias is not None
+                or name == "bootstrap_admin_key"
+            ):
+                continue
+            env[f"LEADSCORE_{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        env["LEADSCORE_TRACKING_URI"] = self.resolved_tracking_uri
+        env["LEADSCORE_REGISTRY_URI"] = self.resolved_registry_uri
+        env["LEADSCORE_DATABASE_URL"] = self.resolved_database_url
+        return env
+
     def ensure_home(self) -> Path:
         """Create the home folder (called by commands, never at import)."""
         self.home.mkdir(parents=True, exist_ok=True)

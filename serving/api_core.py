@@ -30,6 +30,7 @@ from serving.api_deps import (
 from serving.auth import Principal, Role, optional_principal
 from serving.erasure import erase
 from serving.feedback import FeedbackRequest, FeedbackResponse, record_feedback
+from serving.jobs import JobFailed, run_promotion
 from serving.json_body import CheckedJSONRoute
 from serving.model_loading import ModelManager
 from serving.schemas import ErrorResponse, ModelInfo
@@ -189,18 +190,29 @@ async def reload(request: Request, _: Admin) -> dict[str, Any]:
     return {"result": message, "version": manager.version}
 
 
-@router.post("/v1/admin/promote", tags=["admin"])
+@router.post(
+    "/v1/admin/promote",
+    tags=["admin"],
+    responses={
+        503: {"model": ErrorResponse, "description": "the promotion job failed or timed out"}
+    },
+)
 async def promote(request: Request, principal: Admin) -> dict[str, Any]:
-    """Run the promotion gate (challenger vs champion on recent data), then reload."""
-    from training.registry import promote as run_gate
+    """Run the promotion gate (challenger vs champion on recent data), then reload.
 
+    The gate is the ``leadscore promote`` job, run in a child process
+    (``serving.jobs``): the server itself never trains or judges a model.
+    """
     settings: Settings = request.app.state.settings
-    decision = await run_in_threadpool(run_gate, settings, None, principal.name)
+    try:
+        decision = await run_in_threadpool(run_promotion, settings, principal.name)
+    except JobFailed as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     manager: ModelManager = request.app.state.models
     message = await run_in_threadpool(manager.try_refresh)
     return {
-        "promoted": decision.promoted,
-        "reason": decision.reason,
+        "promoted": decision["promoted"],
+        "reason": decision["reason"],
         "reload": message,
         "version": manager.version,
     }

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from scoring.model import MANIFEST, ArtifactError, LeadScorer, verify_folder
+from scoring.registry_client import alias_version, download_scorer, version_tags
 from scoring.settings import Settings
 
 log = logging.getLogger("leadscore.model")
@@ -187,21 +188,11 @@ class ModelManager:
         return _run_with_deadline(fn, args, timeout or self.registry_deadline(), what)
 
     def _resolve_version(self) -> str:
-        from mlflow import MlflowClient
-
-        def resolve() -> str:
-            client = MlflowClient(
-                self.settings.resolved_tracking_uri, self.settings.resolved_registry_uri
-            )
-            return str(
-                client.get_model_version_by_alias(self.settings.model_name, self.alias).version
-            )
-
-        return self._with_deadline(resolve, what=f"alias @{self.alias}")
+        return self._with_deadline(
+            alias_version, self.settings, self.alias, what=f"alias @{self.alias}"
+        )
 
     def _download(self, version: str) -> Path:
-        from training.registry import download_scorer
-
         staging = self.cache / f"v{version}.download"
         scorer_dir = self._with_deadline(
             download_scorer,
@@ -304,13 +295,9 @@ class ModelManager:
 
     def _promotion(self, version: str, folder: Path) -> dict[str, Any] | None:
         """The version's ``promotion`` tag, kept next to the local copy for restarts."""
-        from mlflow import MlflowClient
 
         def fetch() -> str | None:
-            client = MlflowClient(
-                self.settings.resolved_tracking_uri, self.settings.resolved_registry_uri
-            )
-            return client.get_model_version(self.settings.model_name, version).tags.get("promotion")
+            return version_tags(self.settings, version).get("promotion")
 
         try:
             text = self._with_deadline(fetch)

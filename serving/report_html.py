@@ -1,4 +1,4 @@
-"""The report as a static HTML page with PNG charts, and the ``leadscore report`` command.
+"""The report as a static HTML page with PNG charts.
 
 :func:`write_html` renders any :func:`serving.reports.build_report` result (so a JSON
 report saved from the API renders too): one page with every section — funnel,
@@ -6,17 +6,16 @@ rejections, SLA, calibration, drift — as tables plus charts drawn with matplot
 object API on the Agg canvas (no pyplot, no global backend switch, safe in a server
 thread). The page is self-contained apart from the PNGs next to it.
 
-:func:`report_command` is what ``leadscore report`` runs: it loads a CRM history (or
-generates a synthetic one) and/or reads the serving store, scores the history's held-out
-months with a model, and writes ``index.html``.
+``leadscore report`` (``cli.report``) builds the report it renders: it loads or
+generates a history, fits or downloads a model, reads the store — work that is not the
+server's.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,7 @@ from serving.reports import (
     PSI_WARN,
     SLA_DECISION_HOURS,
     SLA_FIRST_CONTACT_HOURS,
-    CostInputs,
-    ReportData,
-    build_report,
 )
-
-Progress = Callable[[str], None]
 
 CHARTS: tuple[str, ...] = (
     "funnel.png",
@@ -521,165 +515,3 @@ def write_html(
         encoding="utf-8",
     )
     return path
-
-
-# --- the command ------------------------------------------------------------------------------
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-def score_history(
-    history: Any,
-    *,
-    scorer: Any = None,
-    seed: int = 42,
-    progress: Progress = _quiet,
-) -> dict[str, Any]:
-    """Predictions and drift frames for a history, out of time.
-
-    The history is split in time as training splits it (``training.train.time_split``).
-    Without a ``scorer`` one is fitted on the train months (no MLflow). Predictions are
-    kept for the months after validation (test and immature), which the model never saw;
-    the train rows, with their P(won), are the drift reference.
-    """
-    from training.train import TrainConfig, build_dataset, fit_scorer, time_split
-
-    config = TrainConfig(seed=seed)
-    frame = build_dataset(history)
-    split = time_split(frame["mql_at"], history.snapshot_at, config)
-    if scorer is None:
-        from scoring.features import FeatureSpec
-
-        progress("fitting a model on the history's earlier months (for calibration and drift)")
-        scorer, _ = fit_scorer(frame, split, FeatureSpec(), config)
-    scored = scorer.predict_frame(frame)
-    frame = frame.assign(p_won=scored["p_won"].to_numpy())
-    held_out = split.isin(["test", "immature"]).to_numpy()
-    predictions = frame.loc[held_out, ["lead_id"]].assign(
-        p_won=scored.loc[held_out, "p_won"].to_numpy(),
-        decision=scored.loc[held_out, "decision"].to_numpy(),
-    )
-    if "p_sql" in scored.columns:
-        predictions["p_sql"] = scored.loc[held_out, "p_sql"].to_numpy()
-    train_rows = (split == "train").to_numpy()
-    return {
-        "predictions": predictions,
-        "reference": frame[train_rows],
-        "current": frame[held_out],
-        "reference_name": f"training months ({int(train_rows.sum()):,} MQLs)",
-        "scorer": scorer,
-    }
-
-
-def report_command(
-    out: Path,
-    *,
-    data: Path | None = None,
-    costs: Path | None = None,
-    from_store: bool = False,
-    leads: int = 20_000,
-    months: int = 18,
-    seed: int = 42,
-    drift: bool = False,
-    start: str | None = None,
-    end: str | None = None,
-    model: str | None = None,
-    settings: Any = None,
-    progress: Progress = _quiet,
-) -> list[Path]:
-    """``leadscore report``: write ``index.html`` (+ PNGs and the JSON) into ``out``.
-
-    Sources: a CRM history folder (``data``), a synthetic history when neither ``data``
-    nor ``from_store`` is given, and/or the serving store (``from_store``). With both a
-    history and the store, the history report is ``index.html`` and the store report
-    ``store.html``. ``model`` (a registered version or alias) scores the history; without
-    it a model is fitted on the history's earlier months.
-    """
-    from scoring.settings import Settings
-    from serving.reports import load_costs
-
-    settings = settings or Settings(seed=seed)
-    cost_inputs = load_costs(costs) if costs is not None else CostInputs()
-    scorer = None
-    if model is not None:
-        from scoring.model import LeadScorer
-        from training.registry import configure, download_scorer
-
-        configure(settings)
-        with tempfile.TemporaryDirectory() as tmp:
-            scorer = LeadScorer.load(download_scorer(settings, model, Path(tmp)))
-        progress(f"scoring with {settings.model_name}@{model}")
-
-    reports: list[tuple[str, str, dict[str, Any]]] = []
-    if data is not None or not from_store:
-        history, source = _load_history(data, leads=leads, months=months, seed=seed, drift=drift)
-        progress(f"history: {source}, {len(history.leads):,} leads")
-        inputs = _history_inputs(history, scorer=scorer, seed=seed, progress=progress)
-        report = build_report(inputs, costs=cost_inputs, start=start, end=end)
-        report["source"] = f"CRM history: {source}"
-        reports.append(("index.html", "CRM history", report))
-    if from_store:
-        store_data = _store_inputs(settings, scorer)
-        report = build_report(store_data, costs=cost_inputs, start=start, end=end)
-        report["source"] = "serving store (decision log + feedback)"
-        page = "store.html" if reports else "index.html"
-        reports.append((page, "serving store", report))
-
-    written: list[Path] = []
-    for page, name, report in reports:
-        links = [(other_name, other) for other, other_name, _ in reports if other != page]
-        written.append(
-            write_html(report, out, page=page, title=f"leadscore report: {name}", links=links)
-        )
-    return written
-
-
-def _load_history(
-    data: Path | None, *, leads: int, months: int, seed: int, drift: bool
-) -> tuple[Any, str]:
-    """Like ``training.pipeline.load_history``, without importing MLflow (seconds)."""
-    if data is not None:
-        from training.history import CRMHistory
-
-        return CRMHistory.load(data), str(data)
-    from training.synthetic import generate
-
-    history = generate(leads, months=months, seed=seed, drift=drift)
-    return history, f"synthetic(n={leads},seed={seed}{',drift' if drift else ''})"
-
-
-def _history_inputs(history: Any, *, scorer: Any, seed: int, progress: Progress) -> ReportData:
-    from serving.reports import from_history
-
-    try:
-        scored = score_history(history, scorer=scorer, seed=seed, progress=progress)
-    except ValueError as exc:  # too little data to fit a model: report without one
-        progress(f"no model for calibration ({exc}); drift compares early and late MQLs")
-        inputs = from_history(history)
-        inputs.notes.append(f"calibration: no model could be fitted on this history ({exc})")
-        return inputs
-    return from_history(
-        history,
-        predictions=scored["predictions"],
-        current=scored["current"],
-        reference=scored["reference"],
-        reference_name=scored["reference_name"],
-    )
-
-
-def _store_inputs(settings: Any, scorer: Any) -> ReportData:
-    from serving.reports import from_store
-    from serving.storage import Store, make_engine, upgrade
-
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        upgrade(engine)
-        store = Store(engine)
-        decisions = store.decisions_for_training()
-        feedback = store.feedback_frame()
-    finally:
-        engine.dispose()
-    profile = scorer.metadata.get("reference_profile") if scorer is not None else None
-    return from_store(decisions, feedback, reference=profile if profile else None)

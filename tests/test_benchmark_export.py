@@ -17,9 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli.app import app
 from training.benchmark import BenchmarkError, benchmark_export, paired_difference
 from training.benchmark_report import to_markdown, write_markdown
-from training.cli import app
 
 FAST = {"learning_rate": 0.1, "early_stopping_rounds": 20, "n_estimators": 300}
 

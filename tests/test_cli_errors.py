@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from cli.app import app
 
 
 @pytest.fixture(autouse=True)

@@ -248,7 +248,7 @@ def test_delete_lead_is_admin_only_and_leaves_a_404_everywhere(
 def test_erase_command_refuses_unclear_requests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from training.cli import app
+    from cli.app import app
 
     monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
     monkeypatch.delenv("LEADSCORE_RETENTION_DAYS", raising=False)
@@ -271,8 +271,8 @@ def test_erase_command_refuses_unclear_requests(
 def test_erase_command_reads_a_file_and_applies_the_retention_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from cli.app import app
     from serving.storage import make_engine, upgrade
-    from training.cli import app
 
     database = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
@@ -325,8 +325,8 @@ def test_train_score_feedback_erase_then_nothing_is_found_and_retrain_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 11's check, as a new user would run it, from a fresh LEADSCORE_HOME."""
+    from cli.app import app
     from serving.app import create_app
-    from training.cli import app
 
     home = tmp_path / "home"
     for name in ("TRACKING_URI", "REGISTRY_URI", "DATABASE_URL", "ERASURE_SECRET"):

@@ -509,7 +509,7 @@ def test_flat_import_trains_registers_and_scores(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_train_with_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from training.cli import app
+    from cli.app import app
 
     path = tmp_path / "bitrix.xlsx"
     bitrix_ru(_deals(700, seed=4)).to_excel(path, index=False)
@@ -802,7 +802,7 @@ def test_cli_trains_on_a_generic_export(tmp_path: Path, monkeypatch: pytest.Monk
     """All four frictions in one file, as a new user meets them: it trains and registers."""
     import yaml
 
-    from training.cli import app
+    from cli.app import app
 
     path = _write_csv(_generic_export(2500, seed=9), tmp_path / "export.csv", ",", "utf-8")
     mapping = tmp_path / "generic.yaml"

@@ -236,7 +236,7 @@ def test_unknown_label_rules_are_refused() -> None:
 def test_the_commands_refuse_unknown_label_rules(command: str) -> None:
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from cli.app import app
 
     result = CliRunner().invoke(app, [command, "--label-rules", "awre"])
     assert result.exit_code == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.simulate import served_tables as cli_served_tables
 from scoring.settings import Settings
 from training.pipeline import run_training
 from training.registry import promote
@@ -41,7 +42,8 @@ def test_feedback_retrain_promote_and_serve_the_new_version(tmp_path: Path) -> N
     assert promote(settings).champion_after == "1"
 
     with running_server(settings) as url:
-        table = Simulation(url, settings, base, cfg, progress=lambda _: None).run()
+        served_tables = cli_served_tables(settings)
+        table = Simulation(url, settings, base, cfg, served_tables, progress=lambda _: None).run()
         headers = {"X-API-Key": SIM_ADMIN_KEY}
         served = httpx.get(f"{url}/v1/model", headers=headers).json()
         review = httpx.get(f"{url}/v1/leads/{_any_handed_lead(settings)}/decision", headers=headers)
@@ -65,7 +67,7 @@ def test_feedback_retrain_promote_and_serve_the_new_version(tmp_path: Path) -> N
 
     # the reports render from the simulation's data (decision log + feedback), every
     # section filled: what the simulation served, what sales did, how the scores held up
-    from serving.report_html import report_command
+    from cli.report import report_command
 
     (page,) = report_command(tmp_path / "report", from_store=True, settings=settings)
     report = json.loads((page.parent / "index.json").read_text())
@@ -90,7 +92,7 @@ def test_simulate_command_defaults_are_the_documented_scenario() -> None:
     """``leadscore simulate`` with no options runs ``SimConfig()``: docs/loop.md's figures."""
     import inspect
 
-    from training.cli import simulate as command
+    from cli.simulate import simulate as command
 
     defaults = {name: p.default for name, p in inspect.signature(command).parameters.items()}
     config = SimConfig()

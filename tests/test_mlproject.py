@@ -103,8 +103,9 @@ def test_which_store_a_command_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     """Inside ``mlflow run`` the run's store; else LEADSCORE_TRACKING_URI, else
     MLFLOW_TRACKING_URI, else the home's SQLite. Configuring one store never leaks it
     into the environment (MLflow's setters export it) for the next Settings."""
+    from scoring.registry_client import MLFLOW_VARIABLES
     from scoring.settings import Settings
-    from training.registry import MLFLOW_VARIABLES, configure
+    from training.registry import configure
 
     for name in (*MLFLOW_VARIABLES, "MLFLOW_RUN_ID", "LEADSCORE_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)

@@ -265,3 +265,42 @@ def test_explanations_add_up_to_the_raw_score(registry: Registry) -> None:
     np.testing.assert_allclose(
         scores.field_contributions.sum(axis=1) + scores.base_value, scores.raw, rtol=1e-6
     )
+
+
+@pytest.mark.slow
+def test_the_promote_route_runs_the_gate_as_a_job_then_reloads(
+    registry: Registry,
+    make_client: Callable[..., TestClient],
+    restore_champion: None,
+    tmp_path: Path,
+) -> None:
+    """``POST /v1/admin/promote`` runs ``leadscore promote`` in a child process: the same
+    model registered again gains nothing, so the champion stays, and the decision is
+    recorded on the challenger as the admin's."""
+    client = make_client(home=tmp_path / "serving")
+    version = registry.register_again()
+    response = client.post("/v1/admin/promote", headers=admin_headers())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"promoted", "reason", "reload", "version"}
+    assert body["promoted"] is False
+    assert "champion v1 kept" in body["reason"], body["reason"]
+    assert body["version"] == "1"
+    client_ = use_store(registry.settings(registry.root / "trainer"))
+    recorded = json.loads(client_.get_model_version("leadscore", version).tags["promotion"])
+    assert recorded["by"] == "bootstrap-admin"
+
+
+@pytest.mark.slow
+def test_a_failed_promotion_job_is_a_503_that_says_so(
+    registry: Registry, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import serving.jobs
+
+    client = make_client()
+    monkeypatch.setattr(serving.jobs, "COMMAND_MODULE", "no_such_leadscore_module")
+    response = client.post("/v1/admin/promote", headers=admin_headers())
+    assert response.status_code == 503
+    assert "the promotion job failed (exit 1)" in response.json()["detail"]
+    assert "no_such_leadscore_module" in response.json()["detail"]
+    assert served_version(client) == "1"

@@ -185,8 +185,8 @@ def test_train_retrain_and_report_leave_no_personal_data(
     from mlflow import MlflowClient
     from typer.testing import CliRunner
 
+    from cli.app import app
     from serving.app import create_app
-    from training.cli import app
 
     caplog.set_level(logging.DEBUG)
     history = generate(3_000, months=18, seed=1)

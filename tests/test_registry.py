@@ -254,3 +254,14 @@ def test_a_relative_sqlite_uri_is_made_absolute(
         "sqlite:////abs/x.db"
     )
     assert Settings(home=Path("rel-home")).home.is_absolute()
+
+
+def test_the_ground_floor_reads_versions_and_aliases(story: Story) -> None:
+    """``scoring.registry_client``, what serving reads the registry with, sees what
+    training wrote: every version, each alias on its version, a version's tags."""
+    from scoring.registry_client import alias_version, list_versions, version_tags
+
+    versions = {str(v.version): v.aliases for v in list_versions(story.settings)}
+    assert versions == {"1": [], "2": [], "3": [CHALLENGER, CHAMPION]}
+    assert alias_version(story.settings, CHAMPION) == "3"
+    assert json.loads(version_tags(story.settings, "2")["promotion"])["by"] == "test"

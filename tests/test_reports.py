@@ -320,7 +320,7 @@ def test_html_renders_every_section(
 
 
 def test_report_command(history: CRMHistory, tmp_path: Path) -> None:
-    from training.cli import app
+    from cli.app import app
 
     data = history.save(tmp_path / "history")
     costs = tmp_path / "costs.json"

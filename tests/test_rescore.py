@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from fastapi.testclient import TestClient
 
+from cli.rescore import open_leads, rescore_open_leads
 from scoring.policy import BANDS, STALE_AFTER_DAYS, ThresholdPolicy
-from serving.rescore import open_leads, rescore_open_leads
 from tests.model_fixtures import Registry, admin_headers
 from tests.test_api import LEAD
 

@@ -61,8 +61,8 @@ def test_retrain_command_after_feedback_without_contact_attempts(
     from mlflow import MlflowClient
     from typer.testing import CliRunner
 
+    from cli.app import app
     from scoring.settings import Settings
-    from training.cli import app
 
     database = f"sqlite:///{tmp_path / 'serving.db'}"
     client = make_client(database_url=database)

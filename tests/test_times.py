@@ -219,7 +219,7 @@ def test_rescore_refuses_an_as_of_in_the_future(
     """``leadscore rescore --as-of`` writes decisions: the API's rule holds for it too."""
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from cli.app import app
 
     monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
     monkeypatch.delenv("LEADSCORE_TRACKING_URI", raising=False)

@@ -78,7 +78,7 @@ def _export(tmp_path: Path, deals: pd.DataFrame) -> Path:
 
 
 def _cli(home: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
-    from training.cli import app
+    from cli.app import app
 
     for name in ENV:
         monkeypatch.delenv(name, raising=False)

@@ -8,17 +8,17 @@ the challenger's own test period — the most recent mature data — by a margin
 enough evidence (``training.evidence``); otherwise it leaves the champion where it is
 and says why ("not enough evidence" when the sample cannot tell). Aliases only: MLflow's
 stages are deprecated.
+
+Reading the registry (store URIs, aliases, downloading a version) is the ground floor's
+:mod:`scoring.registry_client`, shared with serving; this module is what only training
+does: log, register, decide.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,21 +28,26 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 
 from scoring.contract import PII_COLUMNS
 from scoring.features import FeatureSpec, category_key
 from scoring.model import LeadScorer
 from scoring.pyfunc import SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame, pyfunc_schema
+from scoring.registry_client import (
+    CHALLENGER,
+    CHAMPION,
+    download_scorer,
+    environment_kept,
+    resolve_version,
+    use_store,
+)
 from scoring.settings import Settings
 from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
 from training.evidence import metric_stage, weigh
 from training.history import CRMHistory
 from training.train import STAGE_LABELS, TrainConfig, TrainResult
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 TEST_FRAME = "evaluation/test_frame.parquet"
 """The challenger's test period as the gate reads it: :func:`gate_frame` of its rows."""
 LEGACY_TEST_FRAME = "evaluation/test_frame.csv.gz"
@@ -61,42 +66,6 @@ VERSION_TAGS = ("model_kind", "refusal_overridden")
 """Run tags of :func:`log_and_register` also set on the registered version."""
 
 
-@contextmanager
-def _environment_kept() -> Iterator[None]:
-    """Undo MLflow's exports of its process-wide choices to the environment.
-
-    ``mlflow.set_tracking_uri``, ``set_registry_uri`` and ``set_experiment`` also set
-    MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI and MLFLOW_EXPERIMENT_ID, for subprocesses.
-    :class:`Settings` honours those variables as the user's (or ``mlflow run``'s) choice,
-    so a later ``Settings(home=...)`` in this process, or a server started from it, would
-    inherit this store and experiment in place of its own. They are put back as they were.
-    """
-    saved = {name: os.environ.get(name) for name in MLFLOW_VARIABLES}
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
-
-
-def use_store(settings: Settings) -> MlflowClient:
-    """Point MLflow's process-wide URIs at the one absolute store of these settings.
-
-    MLflow's fluent API and ``models:/`` downloads read the global URIs, whose default is
-    ``mlflow.db`` in the current folder: every entry point goes through here first.
-    """
-    with _environment_kept():
-        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-        mlflow.set_registry_uri(settings.resolved_registry_uri)
-    return MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
-
-
 def configure(settings: Settings) -> MlflowClient:
     """:func:`use_store`, plus the experiment new runs go to.
 
@@ -109,7 +78,7 @@ def configure(settings: Settings) -> MlflowClient:
     """
     settings.ensure_home()
     client = use_store(settings)
-    with _environment_kept():
+    with environment_kept():
         if settings.in_mlflow_run:
             assert settings.mlflow_run_id is not None
             run = client.get_run(settings.mlflow_run_id)
@@ -286,29 +255,6 @@ def _example_records(rows: pd.DataFrame, history: CRMHistory, n: int) -> list[di
         ]
         records.append(record)
     return records
-
-
-def download_scorer(settings: Settings, ref: str, dest: Path) -> Path:
-    """Download a registered version (``"champion"``, ``"3"``) and return its scorer folder."""
-    uri = _model_uri(settings, ref)
-    use_store(settings)
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
-    return local / "artifacts" / SCORER_ARTIFACT
-
-
-def _model_uri(settings: Settings, ref: str) -> str:
-    sep = "/" if ref.isdigit() else "@"
-    return f"models:/{settings.model_name}{sep}{ref}"
-
-
-def resolve_version(client: MlflowClient, settings: Settings, alias: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(settings.model_name, alias).version)
-    except MlflowException:
-        return None
 
 
 @dataclass

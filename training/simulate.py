@@ -48,7 +48,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +66,11 @@ from training.registry import PromotionDecision, promote
 from training.retrain import retrain
 from training.synthetic import generate
 from training.train import TrainConfig
+
+ServedTables = Callable[[], tuple[pd.DataFrame, pd.DataFrame]]
+"""The server's decisions and feedback as retraining reads them (the serving store's
+``decisions_for_training`` and ``feedback_frame``), read afresh at each retraining. The
+caller gives it: training does not import the serving store."""
 
 WEEK = pd.Timedelta(days=7)
 SIM_ADMIN_KEY = "lsk_simulation_admin_key_000000000000"
@@ -191,7 +196,7 @@ def running_server(settings: Settings, port: int | None = None) -> Iterator[str]
         if value:
             env[f"LEADSCORE_{name.upper()}"] = value
     process = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -249,6 +254,7 @@ class Simulation:
     settings: Settings
     base: CRMHistory
     config: SimConfig
+    served_tables: ServedTables
     progress: Progress = print
     rows: list[WeekRow] = field(default_factory=list)
 
@@ -264,7 +270,6 @@ class Simulation:
         outcomes = world.outcomes.set_index("lead_id")
         pending: list[_Event] = []
         http = httpx.Client(base_url=self.url, headers={"X-API-Key": SIM_ADMIN_KEY}, timeout=120)
-        store = _store(self.settings)
         for week in range(cfg.weeks):
             w_start, w_end = start + week * WEEK, start + (week + 1) * WEEK
             batch = leads[(leads["mql_at"] >= w_start) & (leads["mql_at"] < w_end)]
@@ -371,8 +376,7 @@ class Simulation:
             if cfg.retrain_every and (week + 1) % cfg.retrain_every == 0 and week + 1 < cfg.weeks:
                 outcome = retrain(
                     self.base,
-                    store.decisions_for_training(),
-                    store.feedback_frame(),
+                    *self.served_tables(),
                     self.settings,
                     sim_train_config(cfg),
                     now=w_end,  # the simulated run happens at the week's end
@@ -534,14 +538,6 @@ def _mean(values: pd.Series) -> float:
     return round(float(values.mean()), 3) if len(values) else float("nan")
 
 
-def _store(settings: Settings):
-    from serving.storage import Store, make_engine, upgrade
-
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    return Store(engine)
-
-
 def _format_row(row: WeekRow) -> str:
     return (
         f"week {row.week:>2} {row.start}: {row.mqls:>4} MQLs, {row.handoffs:>3} handed "
@@ -567,13 +563,22 @@ def prepare(settings: Settings, cfg: SimConfig, progress: Progress = print) -> C
     return base
 
 
-def simulate(home: Path, cfg: SimConfig, progress: Progress = print) -> pd.DataFrame:
-    """Prepare a fresh home, start a server, run the weeks; the weekly table."""
+def simulate(
+    home: Path,
+    cfg: SimConfig,
+    open_served: Callable[[Settings], ServedTables],
+    progress: Progress = print,
+) -> pd.DataFrame:
+    """Prepare a fresh home, start a server, run the weeks; the weekly table.
+
+    ``open_served`` opens the server's store for these settings (``cli.simulate`` passes the
+    serving store's reader).
+    """
     settings = Settings(home=home, seed=cfg.seed, promotion_metric="roc_auc_sql")
     base = prepare(settings, cfg, progress)
     with running_server(settings) as url:
         progress(f"server at {url}")
-        return Simulation(url, settings, base, cfg, progress).run()
+        return Simulation(url, settings, base, cfg, open_served(settings), progress).run()
 
 
 def summarise(

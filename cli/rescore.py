@@ -9,7 +9,8 @@ rejected "not yet" (``too_early``, ``no_budget``, ...), or handed over without a
 decision yet — re-scores it as of a new moment from the snapshot the decision log kept
 (its fields and touch timeline), stores the new decisions, and reports who crossed the
 threshold either way. Leads scored ``disqualify`` last are left alone: nurturing will
-not fix their fit.
+not fix their fit. ``leadscore rescore`` (:func:`rescore`) runs it on the serving store
+with the champion.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import pandas as pd
+import typer
 
+from cli.options import open_store, progress
 from scoring.lifecycle import OPEN_STAGES, Stage, replay_tables
 from scoring.model import LeadScorer
+from scoring.settings import Settings
 from serving.decision_log import build_outputs
 
 
@@ -81,3 +86,46 @@ def rescore_open_leads(
         if (result["decision"] == "hand_to_sales") != (before.decision == "hand_to_sales")
     ]
     return crossings, rows
+
+
+def rescore(
+    as_of: Annotated[
+        str | None, typer.Option(help="Score as of this moment (ISO); default: now")
+    ] = None,
+) -> None:
+    """Re-score open leads (nurtured or awaiting sales) and list who crossed the threshold."""
+    import tempfile
+
+    from scoring.model import LeadScorer
+    from scoring.registry_client import CHAMPION, download_scorer, resolve_version, use_store
+    from serving.schemas import time_bound
+
+    settings = Settings()
+    now = pd.Timestamp.now(tz="UTC")
+    moment = pd.Timestamp(as_of or now)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
+    latest, message = time_bound(now.to_pydatetime(), settings.clock_skew)
+    if moment > latest:  # the API's rule: a decision as of the future cannot be true
+        raise typer.BadParameter(message, param_hint="--as-of")
+    settings.ensure_home()
+    client = use_store(settings)
+    version = resolve_version(client, settings, CHAMPION)
+    if version is None:
+        raise typer.BadParameter("no champion registered yet: run `leadscore train --promote`")
+    with tempfile.TemporaryDirectory() as tmp:
+        scorer = LeadScorer.load(download_scorer(settings, version, Path(tmp)))
+    store = open_store()
+    crossings, rows = rescore_open_leads(
+        scorer,
+        store.decisions_for_training(),
+        store.feedback_frame(),
+        moment.to_pydatetime(),
+        version,
+        settings.model_name,
+    )
+    store.record_decisions(rows)
+    progress(f"re-scored {len(rows)} open leads as of {moment.isoformat()} with v{version}")
+    for c in crossings:
+        arrow = "↑ now hand to sales" if c.after == "hand_to_sales" else f"↓ now {c.after}"
+        typer.echo(f"  {c.lead_id}: P(won) {c.p_won_before:.3f} → {c.p_won_after:.3f}  {arrow}")
+    progress(f"{len(crossings)} crossed the threshold")

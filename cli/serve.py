@@ -1,0 +1,125 @@
+"""``leadscore serve`` and ``leadscore demo`` (the README's first command)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cli.options import LeadsOpt, SeedOpt, open_store, progress
+from scoring.settings import Settings
+
+
+def demo(
+    leads: LeadsOpt = 20_000,
+    seed: SeedOpt = 42,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """The README's first command: synthetic history → train → register → promote → serve."""
+    from serving.tables import Role
+    from training.pipeline import run_training
+    from training.registry import promote
+    from training.synthetic import generate as make
+
+    settings = Settings(seed=seed)
+    settings.ensure_home()
+    progress(f"home: {settings.home} (set LEADSCORE_HOME to use another folder)")
+    progress(f"[1/4] generating a synthetic CRM history: {leads:,} leads over 18 months")
+    history = make(leads, seed=seed)
+    data_dir = history.save(settings.home / "data" / f"synthetic-{leads}-{seed}")
+    progress(f"      saved to {data_dir}")
+    progress("[2/4] validating, training (MQL→SQL, SQL→won), calibrating, logging to MLflow")
+    outcome = run_training(
+        history, settings, data_source=f"synthetic(n={leads},seed={seed})", progress=progress
+    )
+    progress("[3/4] promotion gate")
+    decision = promote(settings, actor="demo")
+    progress(("promoted: " if decision.promoted else "not promoted: ") + decision.reason)
+    store = open_store()
+    keys = {}
+    for role in (Role.SCORER, Role.SALES, Role.ADMIN):
+        store.revoke_api_key(f"demo-{role.value}")
+        keys[role] = store.create_api_key(f"demo-{role.value}", role)
+    base = f"http://{host}:{port}"
+    won = outcome.result.info["evaluation"].get("won", {})
+    lead = {
+        "lead_id": "demo-1",
+        "created_at": "2026-03-01T09:00:00Z",
+        "channel": "webinar",
+        "industry": "software",
+        "company_size": "201-500",
+        "seniority": "director",
+        "department": "marketing",
+        "touches": [
+            {"at": "2026-03-20T10:00:00Z", "type": "webinar_attended"},
+            {"at": "2026-03-27T10:00:00Z", "type": "pricing_page_view"},
+            {"at": "2026-03-28T10:00:00Z", "type": "demo_request"},
+        ],
+        "as_of": "2026-03-30T09:00:00Z",
+    }
+    feedback = {
+        "lead_id": "demo-1",
+        "kind": "rejected",
+        "reason": "too_early",
+        "at": "2026-03-30T12:00:00Z",
+        "contact_attempts": 3,
+    }
+    auc, ece = won.get("roc_auc", float("nan")), won.get("ece", float("nan"))
+    typer.echo(
+        f"""
+==================================================================================
+leadscore is trained on the latest mature period (test):
+  P(won) ROC AUC {auc:.3f}, ECE {ece:.3f}
+champion: {settings.model_name} v{decision.champion_after}
+
+API keys (shown once; stored hashed):
+  scorer: {keys[Role.SCORER]}
+  sales:  {keys[Role.SALES]}
+  admin:  {keys[Role.ADMIN]}
+
+Try, once the server below is up:
+  curl -s {base}/v1/score -H 'X-API-Key: {keys[Role.SCORER]}' \\
+       -H 'Content-Type: application/json' -d '{json.dumps(lead)}'
+  curl -s -X POST {base}/v1/feedback -H 'X-API-Key: {keys[Role.SALES]}' \\
+       -H 'Idempotency-Key: demo-feedback-1' -H 'Content-Type: application/json' \\
+       -d '{json.dumps(feedback)}'
+  curl -s {base}/v1/leads/demo-1/decision -H 'X-API-Key: {keys[Role.SALES]}'
+  open {base}/docs            (OpenAPI, try it out with a key)
+  open {base}/ui/queue        (sales handoff queue; sign in with the sales key)
+  mlflow ui --backend-store-uri {settings.resolved_tracking_uri} --port 5000
+==================================================================================
+"""
+    )
+    if serve_after:
+        progress(f"[4/4] serving on {base} (Ctrl+C to stop)")
+        serve(host=host, port=port)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="uvicorn's per-request log line (costs a little CPU per request).",
+        ),
+    ] = True,
+) -> None:
+    """Serve the champion over HTTP (FastAPI; OpenAPI at /docs).
+
+    uvicorn picks uvloop and httptools (both dependencies) over asyncio and h11.
+    """
+    import uvicorn
+
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=1,
+        access_log=access_log,
+    )
