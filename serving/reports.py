@@ -60,6 +60,7 @@ from scoring.drift import (
     psi,
     reference_profile,
 )
+from scoring.feedback_tables import SALES_DECISION_KINDS, crm_tables
 from scoring.lifecycle import (
     SLA_RULES,
     SlaClocks,
@@ -135,7 +136,6 @@ NURTURE_TOUCHES: frozenset[str] = frozenset(
 )
 """Touch types that show marketing is nurturing a lead (used after a rejection)."""
 
-SLA_DECISIONS: tuple[str, ...] = tuple(d.value for d in SalesDecision)
 WON_MATURITY_DAYS = 180
 """P(won) is checked on leads at least this old: most of their deals have closed."""
 MIN_CALIBRATION_ROWS = 50
@@ -501,32 +501,13 @@ def from_store(
     fb, breaches, refused = _through_lifecycle(decisions, feedback, clocks, as_of)
     fb["lead_id"] = fb["lead_id"].astype(str)
     fb["at"] = _utc_column(fb, "at")
-    sla = fb[fb["kind"].isin(SLA_DECISIONS)]
-    fb_table = pd.DataFrame(
-        {
-            "lead_id": sla["lead_id"],
-            "at": sla["at"],
-            "decision": sla["kind"],
-            "reason": sla["reason"],
-            "contact_attempts": pd.to_numeric(sla["contact_attempts"], errors="coerce"),
-            "first_response_hours": pd.to_numeric(sla["first_response_hours"], errors="coerce"),
-        }
-    )
+    fb_table, outcomes = crm_tables(fb)
+    fb_table = _no_pii(fb_table)
     confirmed = fb[fb["qualification"].notna()] if "qualification" in fb.columns else fb.iloc[0:0]
     qualifications = pd.DataFrame(
         {
             "lead_id": confirmed["lead_id"],
             "framework": [str(q.get("framework", "")) for q in confirmed.get("qualification", [])],
-        }
-    )
-    deals = fb[fb["kind"].isin([o.value for o in Outcome])]
-    outcomes = pd.DataFrame(
-        {
-            "lead_id": deals["lead_id"],
-            "outcome": deals["kind"],
-            "amount": pd.to_numeric(deals["amount"], errors="coerce"),
-            "closed_at": deals["at"],
-            "loss_reason": None,
         }
     )
 
@@ -635,7 +616,7 @@ def _lead_facts(data: ReportData) -> pd.DataFrame:
     leads = data.leads.reset_index(drop=True).copy()
     leads["lead_id"] = leads["lead_id"].astype(str)
     fb = data.feedback
-    fb = fb[fb["decision"].isin(SLA_DECISIONS)].copy()
+    fb = fb[fb["decision"].isin(SALES_DECISION_KINDS)].copy()
     fb["at"] = pd.to_datetime(fb["at"], utc=True, errors="coerce")
     fb = fb.sort_values(["lead_id", "at"], kind="stable")
     first = fb.drop_duplicates("lead_id", keep="first").set_index("lead_id")
@@ -877,7 +858,7 @@ def rejection_report(
     """Rejection tags per group: counts, shares and the lift against the overall share."""
     dims = _check_dims(group_by)
     facts = _lead_facts(data) if facts is None else facts
-    fb = data.feedback[data.feedback["decision"].isin(SLA_DECISIONS)]
+    fb = data.feedback[data.feedback["decision"].isin(SALES_DECISION_KINDS)]
     events = fb[["lead_id", "decision", "reason"]].merge(
         facts[["lead_id", *dims]], on="lead_id", how="inner"
     )
