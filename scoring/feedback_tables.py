@@ -50,9 +50,7 @@ def sales_feedback_table(rows: pd.DataFrame) -> pd.DataFrame:
             "at": _utc(sales["at"]),
             "decision": sales["kind"],
             "reason": _column(sales, "reason"),
-            "contact_attempts": pd.to_numeric(
-                _column(sales, "contact_attempts"), errors="coerce"
-            ),
+            "contact_attempts": pd.to_numeric(_column(sales, "contact_attempts"), errors="coerce"),
             "first_response_hours": pd.to_numeric(
                 _column(sales, "first_response_hours"), errors="coerce"
             ),
