@@ -108,12 +108,6 @@ GROUPABLE: tuple[str, ...] = (
 SECTIONS: tuple[str, ...] = ("funnel", "rejections", "sla", "calibration", "drift")
 UNKNOWN = "(unknown)"
 
-SLA_DECISION_HOURS = SlaClocks().decision_hours
-"""Sales accepts or rejects a handed-over lead within 8 hours (DOMAIN.md)."""
-SLA_FIRST_CONTACT_HOURS = SlaClocks().first_contact_hours
-"""First contact within 24 hours (DOMAIN.md)."""
-SLA_MIN_ATTEMPTS = SlaClocks().min_contact_attempts
-"""At least three contact attempts before giving up (``no_response``)."""
 LTV_CAC_TARGET = 3.0
 ROMI_TARGET_PCT = 200.0
 
@@ -385,10 +379,12 @@ def from_history(
     reference: pd.DataFrame | Mapping[str, Any] | None = None,
     reference_end: Any = None,
     reference_name: str | None = None,
+    clocks: SlaClocks | None = None,
 ) -> ReportData:
     """Report inputs from a :class:`~training.history.CRMHistory` (the four tables).
 
-    The SLA clock starts at ``mql_at`` (the handoff moment of the contract). Drift needs
+    The SLA clock starts at ``mql_at`` (the handoff moment of the contract); its windows
+    are ``clocks`` (``SlaClocks.from_settings``; default: the settings' defaults). Drift needs
     feature rows: give ``current`` and ``reference`` (e.g. a model's scoring period and
     its training rows, each optionally with a ``p_won`` column), or let them be computed
     here as point-in-time features at ``mql_at``, split at ``reference_end`` (default: the
@@ -447,6 +443,7 @@ def from_history(
         reference=reference,
         source="history",
         reference_name=name or "training data",
+        clocks=clocks or SlaClocks(),
     )
 
 
@@ -636,15 +633,16 @@ def _lead_facts(data: ReportData) -> pd.DataFrame:
     out["response_hours"] = out["first_response_hours"].fillna(out["decision_hours"])
     response = out["response_hours"]
     out["response_known"] = response.notna()
-    out["within_8h"] = response <= SLA_DECISION_HOURS
-    out["within_24h"] = response <= SLA_FIRST_CONTACT_HOURS
+    # the JSON keys name DOMAIN.md's windows; the windows are the data's clocks (settings)
+    out["within_8h"] = response <= data.clocks.decision_hours
+    out["within_24h"] = response <= data.clocks.first_contact_hours
     out["undecided"] = out["mql"] & ~out["decided"]
 
     rejected = fb[fb["decision"] == SalesDecision.REJECTED.value]
     attempts = pd.to_numeric(rejected["contact_attempts"], errors="coerce")
     no_response = (rejected["reason"] == RejectionReason.NO_RESPONSE.value).to_numpy()
     known = attempts.notna().to_numpy()
-    enough = (attempts >= SLA_MIN_ATTEMPTS).to_numpy()
+    enough = (attempts >= data.clocks.min_contact_attempts).to_numpy()
     per_lead = (
         pd.DataFrame(
             {
@@ -1410,7 +1408,7 @@ def _warnings(report: Mapping[str, Any]) -> list[str]:
         if short:
             out.append(
                 f"SLA: {short} no_response rejection(s) with fewer than "
-                f"{SLA_MIN_ATTEMPTS} contact attempts"
+                f"{sla['targets']['min_attempts']} contact attempts"
             )
     funnel = report.get("funnel")
     if funnel:
