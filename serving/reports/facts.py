@@ -9,7 +9,7 @@ SLA and rejection sections is a plain sum or quantile over the same rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,12 +148,14 @@ def _add_nurture(out: pd.DataFrame, touches: pd.DataFrame | None) -> None:
         out["nurtured"] = not_accepted & out.index.isin(later)
 
 
+GroupSums = list[tuple[str | None, str | None, dict[str, Any]]]
+"""What :func:`aggregate` returns: ``(dimension, group, sums)``, the overall sums first."""
+
+
 _TOTAL = "__total__"
 
 
-def aggregate(
-    frame: pd.DataFrame, dims: Sequence[str], **aggs: tuple[str, Any]
-) -> list[tuple[str | None, str | None, dict[str, Any]]]:
+def aggregate(frame: pd.DataFrame, dims: Sequence[str], **aggs: tuple[str, Any]) -> GroupSums:
     """Named aggregations overall (first, dimension ``None``) and per group of each dim."""
     out: list[tuple[str | None, str | None, dict[str, Any]]] = []
     keyed = frame.assign(**{_TOTAL: "all"})
@@ -167,6 +169,19 @@ def aggregate(
     if not out or out[0][0] is not None:
         out.insert(0, (None, None, {k: 0 for k in aggs}))
     return out
+
+
+def total_and_rows(
+    sums: GroupSums, row_of: Callable[[str | None, str | None, dict[str, Any]], dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The overall row and one flat row per group (``dimension``, ``group``, figures).
+
+    ``row_of(dimension, group, sums)`` makes a section's row; it is called for the overall
+    sums first (``dimension`` ``None``), so a group's row may compare with the total.
+    """
+    (_, _, overall), *groups = sums
+    total = row_of(None, None, overall)
+    return total, [{"dimension": d, "group": g, **row_of(d, g, agg)} for d, g, agg in groups]
 
 
 def ratio(num: float, den: float) -> float | None:

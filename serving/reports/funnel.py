@@ -14,7 +14,7 @@ import pandas as pd
 
 from scoring.drift import _num
 from serving.reports.costs import CostInputs
-from serving.reports.facts import aggregate, check_dims, lead_facts, ratio
+from serving.reports.facts import aggregate, check_dims, lead_facts, ratio, total_and_rows
 from serving.reports.report_data import DIMENSIONS, ReportData
 
 LTV_CAC_TARGET = 3.0
@@ -34,8 +34,6 @@ def funnel_report(
     dims = check_dims(group_by)
     facts = lead_facts(data) if facts is None else facts
     costs = costs or CostInputs()
-    rows: list[dict[str, Any]] = []
-    total: dict[str, Any] = {}
     sums = aggregate(
         facts,
         dims,
@@ -47,12 +45,9 @@ def funnel_report(
         lost=("lost", "sum"),
         revenue=("revenue", "sum"),
     )
-    for dimension, group, agg in sums:
-        row = _funnel_row(agg, costs, dimension or "", group)
-        if dimension is None:
-            total = row
-        else:
-            rows.append({"dimension": dimension, "group": group, **row})
+    total, rows = total_and_rows(
+        sums, lambda dimension, group, agg: _funnel_row(agg, costs, dimension or "", group)
+    )
     return {
         "section": "funnel",
         "total": total,

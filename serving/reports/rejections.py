@@ -15,7 +15,7 @@ import pandas as pd
 from scoring.contract import DATA_QUALITY_REASONS, RejectionReason, SalesDecision
 from scoring.drift import _num
 from scoring.feedback_tables import SALES_DECISION_KINDS
-from serving.reports.facts import aggregate, check_dims, lead_facts, ratio
+from serving.reports.facts import aggregate, check_dims, lead_facts, ratio, total_and_rows
 from serving.reports.report_data import DIMENSIONS, ReportData
 
 
@@ -51,16 +51,15 @@ def rejection_report(
         returned=("_returned", "sum"),
         **{name: (name, "sum") for name in flags},
     )
-    overall: dict[str, float] = {}
-    rows: list[dict[str, Any]] = []
-    total: dict[str, Any] = {}
-    for dimension, group, agg in sums:
+    overall: dict[str, float] = {}  # the total's shares: a group's lift compares with them
+
+    def row_of(dimension: str | None, group: str | None, agg: dict[str, Any]) -> dict[str, Any]:
         row = _rejection_row(agg, reasons, overall)
         if dimension is None:
-            total = row
-            overall = {r: v["share"] or 0.0 for r, v in row["reasons"].items()}
-        else:
-            rows.append({"dimension": dimension, "group": group, **row})
+            overall.update({r: v["share"] or 0.0 for r, v in row["reasons"].items()})
+        return row
+
+    total, rows = total_and_rows(sums, row_of)
     return {
         "section": "rejections",
         "reasons": reasons,

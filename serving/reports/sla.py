@@ -19,7 +19,15 @@ import pandas as pd
 
 from scoring.drift import _num
 from scoring.lifecycle import SLA_RULES, SlaClocks
-from serving.reports.facts import aggregate, check_dims, lead_facts, p90, ratio
+from serving.reports.facts import (
+    GroupSums,
+    aggregate,
+    check_dims,
+    lead_facts,
+    p90,
+    ratio,
+    total_and_rows,
+)
 from serving.reports.report_data import DIMENSIONS, ReportData
 
 RESPONSE_HOUR_EDGES: tuple[float, ...] = (0, 1, 2, 4, 8, 12, 24, 48, 72, math.inf)
@@ -32,14 +40,7 @@ def sla_report(
     """The handoff SLA in data (DOMAIN.md): response times, attempts, nurture returns."""
     dims = check_dims(group_by)
     facts = lead_facts(data) if facts is None else facts
-    rows: list[dict[str, Any]] = []
-    total: dict[str, Any] = {}
-    for dimension, group, agg in _sla_sums(facts, dims):
-        row = _sla_row(agg)
-        if dimension is None:
-            total = row
-        else:
-            rows.append({"dimension": dimension, "group": group, **row})
+    total, rows = total_and_rows(_sla_sums(facts, dims), lambda _d, _g, agg: _sla_row(agg))
     hours = facts["response_hours"].dropna().to_numpy(dtype=float)
     counts, _ = np.histogram(hours, bins=np.asarray(RESPONSE_HOUR_EDGES, dtype=float))
     return {
@@ -60,9 +61,7 @@ def sla_report(
     }
 
 
-def _sla_sums(
-    facts: pd.DataFrame, dims: Sequence[str]
-) -> list[tuple[str | None, str | None, dict[str, Any]]]:
+def _sla_sums(facts: pd.DataFrame, dims: Sequence[str]) -> GroupSums:
     """The per-lead SLA facts summed overall and per group (breaches where known)."""
     return aggregate(
         facts,
