@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.options import DataOpt, LeadsOpt, SeedOpt, progress
+from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
 from serving.report_html import write_html
 from serving.reports import CostInputs, ReportData, build_report
@@ -148,11 +149,14 @@ def report_command(
             scorer = LeadScorer.load(download_scorer(settings, model, Path(tmp)))
         progress(f"scoring with {settings.model_name}@{model}")
 
+    clocks = SlaClocks.from_settings(settings)
     reports: list[tuple[str, str, dict[str, Any]]] = []
     if data is not None or not from_store:
         history, source = _load_history(data, leads=leads, months=months, seed=seed, drift=drift)
         progress(f"history: {source}, {len(history.leads):,} leads")
-        inputs = _history_inputs(history, scorer=scorer, seed=seed, progress=progress)
+        inputs = _history_inputs(
+            history, scorer=scorer, seed=seed, progress=progress, clocks=clocks
+        )
         report = build_report(inputs, costs=cost_inputs, start=start, end=end)
         report["source"] = f"CRM history: {source}"
         reports.append(("index.html", "CRM history", report))
@@ -186,14 +190,16 @@ def _load_history(
     return history, f"synthetic(n={leads},seed={seed}{',drift' if drift else ''})"
 
 
-def _history_inputs(history: Any, *, scorer: Any, seed: int, progress: Progress) -> ReportData:
+def _history_inputs(
+    history: Any, *, scorer: Any, seed: int, progress: Progress, clocks: SlaClocks
+) -> ReportData:
     from serving.reports import from_history
 
     try:
         scored = score_history(history, scorer=scorer, seed=seed, progress=progress)
     except ValueError as exc:  # too little data to fit a model: report without one
         progress(f"no model for calibration ({exc}); drift compares early and late MQLs")
-        inputs = from_history(history)
+        inputs = from_history(history, clocks=clocks)
         inputs.notes.append(f"calibration: no model could be fitted on this history ({exc})")
         return inputs
     return from_history(
@@ -202,6 +208,7 @@ def _history_inputs(history: Any, *, scorer: Any, seed: int, progress: Progress)
         current=scored["current"],
         reference=scored["reference"],
         reference_name=scored["reference_name"],
+        clocks=clocks,
     )
 
 
@@ -218,4 +225,9 @@ def _store_inputs(settings: Any, scorer: Any) -> ReportData:
     finally:
         engine.dispose()
     profile = scorer.metadata.get("reference_profile") if scorer is not None else None
-    return from_store(decisions, feedback, reference=profile if profile else None)
+    return from_store(
+        decisions,
+        feedback,
+        reference=profile if profile else None,
+        clocks=SlaClocks.from_settings(settings),
+    )

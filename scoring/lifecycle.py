@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from scoring.contract import DATA_QUALITY_REASONS, RejectionReason, as_utc
+from scoring.settings import Settings
 
 SCORE_SKEW = timedelta(minutes=1)
 """How far before the first score an event may be dated: a CRM that records times to the
@@ -109,14 +110,23 @@ QUALIFICATION_CRITERIA: dict[str, tuple[str, ...]] = {
 """The qualification frameworks an acceptance may carry, and their criteria."""
 
 
+def _sla_default(name: str) -> Any:
+    """The default of the setting ``sla_<name>``: the SLA's windows are defined there once."""
+    return Settings.model_fields[f"sla_{name}"].default
+
+
 @dataclass(frozen=True)
 class SlaClocks:
-    """The handoff SLA (DOMAIN.md), each clock measured on its own event."""
+    """The handoff SLA (DOMAIN.md), each clock measured on its own event.
 
-    decision_hours: float = 8.0  # accept / reject / return, from the handoff
-    sql_confirm_hours: float = 4.0  # qualification, from the acceptance
-    first_contact_hours: float = 24.0  # a ``contacted`` event, from the handoff
-    min_contact_attempts: int = 3  # before a ``no_response`` rejection
+    The defaults are the settings' (``LEADSCORE_SLA_*``); a running service passes its
+    own through :meth:`from_settings`.
+    """
+
+    decision_hours: float = _sla_default("decision_hours")  # accept/reject/return, from handoff
+    sql_confirm_hours: float = _sla_default("sql_confirm_hours")  # qualify, from acceptance
+    first_contact_hours: float = _sla_default("first_contact_hours")  # ``contacted``, from handoff
+    min_contact_attempts: int = _sla_default("min_contact_attempts")  # before ``no_response``
 
     @classmethod
     def from_settings(cls, settings: Any) -> SlaClocks:

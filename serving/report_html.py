@@ -27,8 +27,6 @@ from matplotlib.figure import Figure
 from serving.reports import (
     PSI_ALERT,
     PSI_WARN,
-    SLA_DECISION_HOURS,
-    SLA_FIRST_CONTACT_HOURS,
 )
 
 CHARTS: tuple[str, ...] = (
@@ -175,6 +173,7 @@ def _sla_chart(sla: Mapping[str, Any], path: Path) -> Path:
     hist = sla.get("response_hours_histogram") or {}
     counts = hist.get("counts") or []
     edges = hist.get("edges") or []
+    decide, contact = sla["targets"]["decision_hours"], sla["targets"]["first_contact_hours"]
     if sum(counts):
         labels = [
             f"{_g(edges[i])}–{_g(edges[i + 1]) if edges[i + 1] is not None else '∞'}"
@@ -182,15 +181,15 @@ def _sla_chart(sla: Mapping[str, Any], path: Path) -> Path:
         ]
         colors = [
             "#4c9a6a"
-            if edges[i + 1] is not None and edges[i + 1] <= SLA_DECISION_HOURS
+            if edges[i + 1] is not None and edges[i + 1] <= decide
             else "#e0a526"
-            if edges[i + 1] is not None and edges[i + 1] <= SLA_FIRST_CONTACT_HOURS
+            if edges[i + 1] is not None and edges[i + 1] <= contact
             else "#c8453b"
             for i in range(len(counts))
         ]
         ax1.bar(labels, counts, color=colors)
         ax1.set_xlabel("hours from handoff to first sales response")
-        ax1.set_title("Response time (green ≤ 8 h, amber ≤ 24 h)")
+        ax1.set_title(f"Response time (green ≤ {decide:g} h, amber ≤ {contact:g} h)")
         ax1.tick_params(axis="x", labelrotation=30)
     else:
         _empty(ax1)
@@ -199,12 +198,17 @@ def _sla_chart(sla: Mapping[str, Any], path: Path) -> Path:
         names = [_label(r["group"]) for r in rows]
         x = np.arange(len(names))
         width = 0.4
-        ax2.bar(x - width / 2, [r["within_8h_share"] or 0 for r in rows], width, label="≤ 8 h")
+        ax2.bar(
+            x - width / 2,
+            [r["within_8h_share"] or 0 for r in rows],
+            width,
+            label=f"≤ {decide:g} h",
+        )
         ax2.bar(
             x + width / 2,
             [r["first_contact_within_24h_share"] or 0 for r in rows],
             width,
-            label="≤ 24 h",
+            label=f"≤ {contact:g} h",
         )
         ax2.set_xticks(x, names, rotation=30, ha="right")
         ax2.set_ylim(0, 1.05)
@@ -408,14 +412,18 @@ TEMPLATE = _ENV.from_string(
 <p class="notes">{% for n in j.notes %}{{ n }}. {% endfor %}</p>
 
 {% set s = r.sla %}
+{% set decide_h = '%g'|format(s.targets.decision_hours) %}
+{% set contact_h = '%g'|format(s.targets.first_contact_hours) %}
+{% set attempts = s.targets.min_attempts %}
 <h2 id="sla">Handoff SLA</h2>
 <div class="kpis">
- <div class="kpi">Accept/reject ≤ 8 h<b>{{ s.total.within_8h_share|pct }}</b></div>
- <div class="kpi">First contact ≤ 24 h<b>{{ s.total.first_contact_within_24h_share|pct }}</b></div>
+ <div class="kpi">Accept/reject ≤ {{ decide_h }} h<b>{{ s.total.within_8h_share|pct }}</b></div>
+ <div class="kpi">First contact ≤ {{ contact_h }} h
+  <b>{{ s.total.first_contact_within_24h_share|pct }}</b></div>
  <div class="kpi">Median response<b>{{ s.total.response_hours_median|num(1) }} h</b></div>
- <div class="kpi">no_response with ≥ 3 attempts
+ <div class="kpi">no_response with ≥ {{ attempts }} attempts
   <b>{{ s.total.no_response_3plus_attempts_share|pct }}</b></div>
- <div class="kpi">Rejections with ≥ 3 attempts
+ <div class="kpi">Rejections with ≥ {{ attempts }} attempts
   <b>{{ s.total.rejections_3plus_attempts_share|pct }}</b></div>
  <div class="kpi">Returned to nurture<b>{{ s.total.returned_to_nurture_share|pct }}</b></div>
  <div class="kpi">Nurtured after rejection
@@ -432,8 +440,9 @@ TEMPLATE = _ENV.from_string(
 {% for dim in r.group_by %}
 <details {% if loop.first %}open{% endif %}><summary>by {{ dim }}</summary>
 <table><tr><th class="l">{{ dim }}</th><th>handed over</th><th>decided</th><th>median h</th>
-<th>p90 h</th><th>≤ 8 h</th><th>≤ 24 h</th><th>no_response</th><th>of which ≥ 3 attempts</th>
-<th>rejections ≥ 3 attempts</th><th>returned to nurture</th><th>nurtured after</th></tr>
+<th>p90 h</th><th>≤ {{ decide_h }} h</th><th>≤ {{ contact_h }} h</th><th>no_response</th>
+<th>of which ≥ {{ attempts }} attempts</th><th>rejections ≥ {{ attempts }} attempts</th>
+<th>returned to nurture</th><th>nurtured after</th></tr>
 {% for row in s.rows if row.dimension == dim %}
 <tr><td class="l">{{ row.group }}</td><td>{{ row.handed_over|num }}</td>
 <td>{{ row.decided|num }}</td><td>{{ row.response_hours_median|num(1) }}</td>

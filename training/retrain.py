@@ -16,17 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.contract import FEEDBACK_COLUMNS, LEAD_ORDINAL_FEATURES, Outcome, SalesDecision
+from scoring.contract import LEAD_ORDINAL_FEATURES
 from scoring.features import LEAD_TIME_FEATURES, TOUCH_FEATURES
+from scoring.feedback_tables import crm_tables
 from scoring.lifecycle import consistent_feedback
 from scoring.settings import Settings
 from training.history import CRMHistory
 from training.pipeline import Progress, TrainingOutcome, run_training
 from training.registry import PromotionDecision, promote
 from training.train import TrainConfig
-
-SALES_KINDS = {k.value for k in SalesDecision}
-OUTCOME_KINDS = {k.value for k in Outcome}
 
 
 @dataclass
@@ -97,18 +95,7 @@ def served_history(
 
     # the lifecycle's reading: rows it refuses left out, implied acceptances made explicit
     fb = consistent_feedback(decisions, feedback)
-    sales = fb[fb["kind"].isin(SALES_KINDS)].rename(columns={"kind": "decision"})
-    sales = sales.reindex(columns=list(FEEDBACK_COLUMNS))
-    closed = fb[fb["kind"].isin(OUTCOME_KINDS)]
-    outcomes = pd.DataFrame(
-        {
-            "lead_id": closed["lead_id"],
-            "outcome": closed["kind"],
-            "amount": closed["amount"],
-            "closed_at": closed["at"],
-            "loss_reason": None,
-        }
-    )
+    sales, outcomes = crm_tables(fb)
     summary = FeedbackUsed(
         decisions=len(decisions),
         leads=len(first),

@@ -1,0 +1,182 @@
+"""The calibration section: predicted vs observed conversion by score band.
+
+P(SQL) against acceptance by sales, P(won) against won deals (on leads old enough for
+their deals to have closed, where there are enough), per score band and per handoff
+decision, with the expected calibration error and the Brier score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring.contract import DATA_QUALITY_REASONS, HandoffDecision
+from scoring.drift import _num
+from serving.reports.facts import lead_facts
+from serving.reports.report_data import ReportData
+
+WON_MATURITY_DAYS = 180
+"""P(won) is checked on leads at least this old: most of their deals have closed."""
+MIN_CALIBRATION_ROWS = 50
+"""Fewer mature leads than this: young cohorts are included in the P(won) check."""
+P_SQL_EDGES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+P_WON_EDGES: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0)
+
+
+def calibration_report(data: ReportData, *, facts: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Predicted vs observed conversion by score band, for P(SQL) and P(won)."""
+    if data.predictions is None or data.predictions.empty:
+        return {
+            "section": "calibration",
+            "available": False,
+            "stages": {},
+            "by_decision": [],
+            "notes": ["no predictions for the leads of this period: nothing to compare"],
+        }
+    facts = lead_facts(data) if facts is None else facts
+    observed = _observed(facts)
+    observed["cohort_at"] = pd.to_datetime(facts["cohort_at"], utc=True, errors="coerce")
+    joined = data.predictions.drop_duplicates("lead_id", keep="last").merge(
+        observed, on="lead_id", how="inner"
+    )
+    # Deals take months to close: in a young cohort the won deals are still open while
+    # the losses (rejections) are already known, which biases the observed win rate low.
+    horizon = _latest_event(data)
+    mature = (
+        joined["cohort_at"] <= horizon - pd.Timedelta(days=WON_MATURITY_DAYS)
+        if horizon is not None
+        else pd.Series(False, index=joined.index)
+    )
+    stages, notes = _stages(joined, mature)
+    return {
+        "section": "calibration",
+        "available": bool(stages),
+        "stages": stages,
+        "by_decision": _by_decision(joined),
+        "notes": [
+            "sql: P(SQL) vs accepted by sales (data-quality rejections left out); "
+            "won: P(won) vs won, among closed deals and leads sales turned down, for leads "
+            f"at least {WON_MATURITY_DAYS} days old (mature_only) where there are enough",
+            "ece = the count-weighted mean |predicted − observed| over the bands",
+            *notes,
+        ],
+    }
+
+
+def _observed(facts: pd.DataFrame) -> pd.DataFrame:
+    """Observed labels per lead: ``y_sql`` (accepted) and ``y_won``; NaN = not known yet.
+
+    Data-quality rejections (duplicate, bad contact data) say nothing about the buyer and
+    are left out, as in training; a lead rejected or returned without a later acceptance
+    counts as not accepted; P(won) is judged on closed deals and on leads sales turned down.
+    """
+    quality = facts["first_reason"].isin([r.value for r in DATA_QUALITY_REASONS]) & ~facts["sql"]
+    y_sql = np.where(facts["sql"], 1.0, np.where(facts["decided"], 0.0, np.nan))
+    y_sql[quality.to_numpy()] = np.nan
+    y_won = np.where(facts["won"], 1.0, np.where(facts["lost"] | (y_sql == 0.0), 0.0, np.nan))
+    return pd.DataFrame({"lead_id": facts["lead_id"], "y_sql": y_sql, "y_won": y_won})
+
+
+def _stages(joined: pd.DataFrame, mature: pd.Series) -> tuple[dict[str, Any], list[str]]:
+    """Reliability per stage (``sql``, ``won``), and a note where P(won) had to include
+    young cohorts."""
+    stages: dict[str, Any] = {}
+    notes: list[str] = []
+    for stage, p_col, y_col, edges in (
+        ("sql", "p_sql", "y_sql", P_SQL_EDGES),
+        ("won", "p_won", "y_won", P_WON_EDGES),
+    ):
+        if p_col not in joined.columns:
+            continue
+        rows = joined[[p_col, y_col]].apply(pd.to_numeric, errors="coerce")
+        mature_only = False
+        if stage == "won":
+            known = rows[y_col].notna()
+            mature_only = int((mature & known).sum()) >= MIN_CALIBRATION_ROWS
+            if mature_only:
+                rows = rows[mature]
+            else:
+                notes.append(
+                    f"won: fewer than {MIN_CALIBRATION_ROWS} leads older than "
+                    f"{WON_MATURITY_DAYS} days, so young cohorts are included: their open "
+                    "deals bias the observed win rate low"
+                )
+        rows = rows.dropna()
+        stages[stage] = {
+            **_reliability(rows[p_col].to_numpy(), rows[y_col].to_numpy(), edges),
+            "mature_only": mature_only,
+        }
+    return stages, notes
+
+
+def _by_decision(joined: pd.DataFrame) -> list[dict[str, Any]]:
+    """Mean predicted and observed rates per handoff decision, hand_to_sales first."""
+    by_decision: list[dict[str, Any]] = []
+    if "decision" not in joined.columns:
+        return by_decision
+    for decision, part in joined.groupby("decision", sort=False):
+        by_decision.append(
+            {
+                "decision": str(decision),
+                "n": len(part),
+                "mean_p_sql": _num(pd.to_numeric(part.get("p_sql"), errors="coerce").mean())
+                if "p_sql" in part
+                else None,
+                "observed_sql_rate": _num(part["y_sql"].mean()),
+                "n_sql_known": int(part["y_sql"].notna().sum()),
+                "mean_p_won": _num(part["p_won"].mean()),
+                "observed_won_rate": _num(part["y_won"].mean()),
+                "n_won_known": int(part["y_won"].notna().sum()),
+            }
+        )
+    order = {d.value: i for i, d in enumerate(reversed(list(HandoffDecision)))}
+    by_decision.sort(key=lambda r: order.get(r["decision"], 99))
+    return by_decision
+
+
+def _latest_event(data: ReportData) -> pd.Timestamp | None:
+    """The newest timestamp in the data: how far outcomes can have been observed."""
+    stamps = [
+        pd.to_datetime(data.feedback["at"], utc=True, errors="coerce").max(),
+        pd.to_datetime(data.outcomes["closed_at"], utc=True, errors="coerce").max(),
+        pd.to_datetime(data.leads["cohort_at"], utc=True, errors="coerce").max(),
+    ]
+    stamps = [s for s in stamps if s is not None and not pd.isna(s)]
+    return max(stamps) if stamps else None
+
+
+def _reliability(p: np.ndarray, y: np.ndarray, edges: Sequence[float]) -> dict[str, Any]:
+    p = np.clip(p.astype(float), 0.0, 1.0)
+    y = y.astype(float)
+    idx = np.clip(np.searchsorted(np.asarray(edges[1:-1]), p, side="right"), 0, len(edges) - 2)
+    bands: list[dict[str, Any]] = []
+    ece = 0.0
+    for b in range(len(edges) - 1):
+        sel = idx == b
+        n = int(sel.sum())
+        if not n:
+            continue
+        mean_p, rate = float(p[sel].mean()), float(y[sel].mean())
+        ece += n * abs(mean_p - rate)
+        bands.append(
+            {
+                "band": f"{edges[b]:.2f}–{edges[b + 1]:.2f}",
+                "lo": edges[b],
+                "hi": edges[b + 1],
+                "n": n,
+                "predicted": _num(mean_p),
+                "observed": _num(rate),
+            }
+        )
+    n = len(p)
+    return {
+        "n": n,
+        "mean_predicted": _num(float(p.mean())) if n else None,
+        "observed_rate": _num(float(y.mean())) if n else None,
+        "ece": _num(ece / n) if n else None,
+        "brier": _num(float(np.mean((p - y) ** 2))) if n else None,
+        "bands": bands,
+    }
