@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, func, not_, or_, select, type_coerce
 
-from scoring.contract import HandoffDecision, SalesDecision
+from scoring.contract import HandoffDecision
+from scoring.feedback_tables import SALES_DECISION_KINDS
 from scoring.lifecycle import SlaClocks, replay, sla_breaches
 from serving.tables import Decision, Feedback, UTCDateTime
 
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 HAND = HandoffDecision.HAND_TO_SALES.value
-SALES_KINDS: tuple[str, ...] = tuple(k.value for k in SalesDecision)
 
 DUE_SOON = timedelta(hours=2)
 """Less than this left to decide: the row is flagged "due soon"."""
@@ -114,7 +114,7 @@ def _last_sales_decisions(lead_id: str | None) -> Any:
             .over(partition_by=f.c.lead_id, order_by=(f.c.received_at.desc(), f.c.id.desc()))
             .label("rn"),
         )
-        .where(f.c.kind.in_(SALES_KINDS), *_only(f.c.lead_id, lead_id))
+        .where(f.c.kind.in_(sorted(SALES_DECISION_KINDS)), *_only(f.c.lead_id, lead_id))
         .subquery("sales_ranked")
     )
     return (
