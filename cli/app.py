@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from cli import erase, keys, models, report, rescore, serve, simulate
-from training.cli_errors import CommandGroup
+from cli.errors import CommandGroup
 
 app = typer.Typer(
     cls=CommandGroup,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cli.errors import CommandGroup
 from cli.options import open_store, progress
-from training.cli_errors import CommandGroup
 
 app = typer.Typer(cls=CommandGroup, help="Manage API keys (stored hashed).", no_args_is_help=True)
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from scoring.lifecycle import SlaClocks
+from scoring.registry_client import list_versions
 from serving.page_auth import MarketingUser
 from serving.page_render import flush_decisions, page_now, render
 from serving.storage import Store
@@ -30,17 +31,7 @@ router = APIRouter(include_in_schema=False)
 def model_versions(settings: Any) -> tuple[list[dict[str, Any]], str | None]:
     """The registry's versions of the served model, newest first, or ``([], error)``."""
     try:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
-        found = client.search_model_versions(f"name='{settings.model_name}'")
-        # search results leave ``aliases`` empty on some stores: read them from the model
-        aliases: dict[str, set[str]] = {}
-        if found:
-            for alias, version in (
-                client.get_registered_model(settings.model_name).aliases or {}
-            ).items():
-                aliases.setdefault(str(version), set()).add(str(alias))
+        found = list_versions(settings)
     except Exception as exc:  # the registry is optional for this page
         log.warning("model registry not readable: %s", exc.__class__.__name__)
         return [], exc.__class__.__name__
@@ -55,9 +46,7 @@ def model_versions(settings: Any) -> tuple[list[dict[str, Any]], str | None]:
         out.append(
             {
                 "version": str(version.version),
-                "aliases": sorted(
-                    set(version.aliases or []) | aliases.get(str(version.version), set())
-                ),
+                "aliases": sorted(version.aliases or []),
                 "created": datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
                 if version.creation_timestamp
                 else None,

@@ -189,7 +189,7 @@ def plot_all(scorer: LeadScorer, frame: pd.DataFrame, split: pd.Series, folder: 
 
 def _figure(width: float, height: float) -> Figure:
     """A figure on its own Agg canvas: no pyplot, so no global backend to switch at import
-    and nothing to close (serving/report_html.py draws its charts the same way)."""
+    and nothing to close (serving/report_charts.py draws its charts the same way)."""
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     return fig

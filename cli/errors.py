@@ -3,6 +3,10 @@
 One line on stderr — what is wrong, where, how to fix it — and exit code 2 (click's code
 for a usage error), instead of a 40–96-line traceback that hides that line. Anything not
 recognised here is a bug and keeps its traceback.
+
+The error classes it recognises stay with the code that raises them
+(``training.importing.MappingError``, ``training.validate.ValidationFailed``,
+``training.benchmark.BenchmarkError``); only the command line's formatting lives here.
 """
 
 from __future__ import annotations
