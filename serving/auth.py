@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -25,6 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.ratelimit import FailureLimiter, failure_subjects, retry_after_header
+from serving.roles import Role
 
 if TYPE_CHECKING:  # the store's tables name the roles: only the type comes from there
     from serving.storage import Store
@@ -37,19 +37,6 @@ __all__ = [
     "optional_principal",
     "require_roles",
 ]
-
-
-class Role(StrEnum):
-    """What an API key may do. ``admin`` may do everything; the rest are scoped by endpoint.
-
-    Stored with each key (``serving.tables.ApiKey.role``, whose CHECK constraint lists
-    these values).
-    """
-
-    SCORER = "scorer"  # systems that ask for scores (CRM, marketing automation)
-    SALES = "sales"  # sends accept / reject / outcome feedback
-    MARKETING = "marketing"  # reads reports and the decision log
-    ADMIN = "admin"  # manages keys and models; allowed everywhere
 
 
 # auto_error=False: the dependency decides between 401 and 403 itself; these two objects

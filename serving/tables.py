@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from scoring.contract import HandoffDecision, Outcome, RejectionReason, SalesDecision
-from serving.auth import Role  # the roles are auth's; a key's row stores one
+from serving.roles import Role  # a key's row stores one
 
 
 class FeedbackKind(StrEnum):

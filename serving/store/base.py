@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from scoring.contract import as_utc
 from scoring.lifecycle import SlaClocks
-from serving.auth import Role
+from serving.roles import Role
 from serving.store.engine import _writer
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from serving.auth import Role
+from serving.roles import Role
 from serving.store.base import StoreBase
 from serving.store.jsonclean import _sha256
 from serving.store.values import _text, _vocabulary
