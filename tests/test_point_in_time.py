@@ -171,3 +171,21 @@ def test_training_and_serving_compute_the_same_features(
     matrix_training, _ = serving_encoder.encoder.encode(dataset)
     np.testing.assert_array_equal(matrix_serving, matrix_training)
     assert not any(unseen)
+
+
+def test_every_computed_feature_has_a_phrase() -> None:
+    """A new computed feature must join a field the Phrasebook words, or reasons would show
+    its column name (``n_touches_14d``) to a salesperson."""
+    from scoring.explain import TOUCH_FIELDS, Phrasebook, feature_fields
+    from scoring.features import FeatureSpec
+
+    computed = [*TOUCH_FEATURES, *LEAD_TIME_FEATURES]
+    owners = feature_fields(FeatureSpec(), computed)
+    assert set(owners) <= set(TOUCH_FIELDS), sorted(set(owners) - set(TOUCH_FIELDS))
+    book = Phrasebook(FeatureSpec(), {})
+    row = dict.fromkeys(computed, 2.0)
+    for field_name in set(owners):
+        for positive in (True, False):
+            text = book.phrase(field_name, positive, row, {})
+            generic = book._field_phrase(field_name, positive, row, {})  # "<field> not given"
+            assert text and "_" not in text and text != generic, (field_name, text)

@@ -122,6 +122,9 @@ def sim_train_config(cfg: SimConfig) -> TrainConfig:
     refusal rule's baseline margin is 0.1, not 0.05: the generator is additive on the
     logit scale, logistic regression's own family, and a fixed 100-tree LightGBM trails
     it by ~0.065 ROC AUC on SQL there; the simulation studies the loop, not the family.
+    A fixed tree count keeps the 15 leaves a tree it was measured with (docs/loop.md):
+    ``TrainConfig``'s default of 3 is chosen with early stopping, and 100 trees of 3
+    leaves would learn a fifth as much.
     """
     from training.threshold import PolicyInputs
 
@@ -134,7 +137,7 @@ def sim_train_config(cfg: SimConfig) -> TrainConfig:
         valid_days=cfg.valid_days,
         recency_half_life_days=cfg.recency_half_life_days,
         **(
-            {"n_estimators": cfg.retrain_trees, "early_stopping_rounds": 0}
+            {"n_estimators": cfg.retrain_trees, "early_stopping_rounds": 0, "num_leaves": 15}
             if cfg.retrain_trees
             else {}
         ),
