@@ -30,6 +30,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from scoring.contract import RejectionReason
 from training import synthetic as gen
 from training.evaluate import binary_metrics
 from training.train import TrainConfig, build_dataset, time_split
@@ -84,7 +85,7 @@ def _block_probabilities(
         - pop.hidden_penalty
     )
     reason_p = gen._softmax(gen._reason_logits(pop, engagement, total))
-    too_early = reason_p[:, gen._REJECT_OUTCOMES.index(gen.RejectionReason.TOO_EARLY)]
+    too_early = reason_p[:, gen._REJECT_OUTCOMES.index(RejectionReason.TOO_EARLY)]
     p_return = gen._sigmoid(gen._RETURN_INTERCEPT + 0.6 * pop.intent + 0.3 * pop.fit)
     win_logit = gen._WIN_INTERCEPT + 0.6 * pop.fit + 0.5 * pop.budget - 0.6 * pop.competition
     win_logit = win_logit + pop.industry_win
