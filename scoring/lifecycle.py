@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -516,7 +516,8 @@ def replay_tables(decisions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, 
         strict=True,
     ):
         events.setdefault(lead_id, []).append(scored_event(as_of, decision, features))
-    for label, row in zip(feedback.index, feedback.to_dict(orient="records"), strict=True):
+    records = cast(list[dict[str, Any]], feedback.to_dict(orient="records"))
+    for label, row in zip(feedback.index, records, strict=True):
         if row["lead_id"] in events:
             events[row["lead_id"]].append(feedback_row_event(row, ref=label))
     return {lead_id: replay(history) for lead_id, history in events.items()}
