@@ -14,7 +14,7 @@ object on the serving hot path, nothing to unpickle).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -37,9 +37,9 @@ class Calibrator:
         raw = np.asarray(raw, dtype=float)
         if self.method == "platt":
             z = self.params["a"] * raw + self.params["b"]
-            return 1.0 / (1.0 + np.exp(-z))
+            return cast(np.ndarray, 1.0 / (1.0 + np.exp(-z)))
         xs, ys = np.asarray(self.params["x"]), np.asarray(self.params["y"])
-        return np.clip(np.interp(raw, xs, ys), EPS, 1 - EPS)
+        return cast(np.ndarray, np.clip(np.interp(raw, xs, ys), EPS, 1 - EPS))
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "params": self.params}
@@ -84,7 +84,7 @@ def choose_calibrator(
             cal = fit_calibrator(raw[train_idx], y[train_idx], method)
             oof[test_idx] = cal.transform(raw[test_idx])
         scores[method] = float(log_loss(y, np.clip(oof, EPS, 1 - EPS), labels=[0, 1]))
-    best: Method = min(scores, key=scores.__getitem__)  # type: ignore[assignment]
+    best = cast(Method, min(scores, key=scores.__getitem__))
     return fit_calibrator(raw, y, best), scores
 
 

@@ -172,7 +172,7 @@ class Phrasebook:
             return "has not looked at pricing"
         if field_name == "webinar":
             if n("n_webinar_attended", 0) > 0:
-                return f"attended {_times(n('n_webinar_attended'), 'webinar')}"
+                return f"attended {_times(n('n_webinar_attended', 0), 'webinar')}"
             if n("n_webinar_registered", 0) > 0:
                 return "registered for a webinar but did not attend"
             return "has not attended a webinar"
@@ -183,7 +183,7 @@ class Phrasebook:
             return "downloaded no content"
         if field_name == "email_engagement":
             if n("n_email_click", 0) > 0:
-                return f"clicked {_times(n('n_email_click'), 'marketing email')}"
+                return f"clicked {_times(n('n_email_click', 0), 'marketing email')}"
             if n("n_email_open", 0) > 0:
                 return "opens marketing emails but never clicks"
             return "does not engage with marketing emails"
@@ -198,10 +198,10 @@ class Phrasebook:
                 return f"active recently: {_times(recent, 'touch')} in the last 14 days"
             if recent > 0:
                 return f"little recent activity: {_times(recent, 'touch')} in the last 14 days"
-            last = n("days_since_last_touch", math.nan)
-            if math.isnan(last):
+            last_touch = n("days_since_last_touch", math.nan)
+            if math.isnan(last_touch):
                 return "no recorded activity"
-            return f"no activity in the last 14 days (last touch {_days(last)})"
+            return f"no activity in the last 14 days (last touch {_days(last_touch)})"
         if field_name == "lead_age":
             created = n("lead_age_days", math.nan)
             return (
@@ -221,8 +221,8 @@ class Phrasebook:
     ) -> str:
         label = FIELD_LABELS.get(field_name, field_name.replace("_", " "))
         if field_name in self.spec.numeric:
-            value = row.get(field_name, math.nan)
-            shown = "unknown" if math.isnan(value) else f"{value:g}"
+            number = row.get(field_name, math.nan)
+            shown = "unknown" if math.isnan(number) else f"{number:g}"
             return f"{label} is {shown}" + (" (raises the score)" if positive else " (lowers it)")
         value = self.value(field_name, row, raw)
         if value == "unknown":

@@ -27,7 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -64,12 +64,18 @@ class StageModel:
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         if matrix.shape[0] == 1:
             return self._raw_row(matrix[0])
-        return self.booster.predict(matrix, raw_score=True, num_threads=_threads(matrix))
+        return cast(
+            np.ndarray,
+            self.booster.predict(matrix, raw_score=True, num_threads=_threads(matrix)),
+        )
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         if matrix.shape[0] == 1:
             return self._contrib_row(matrix[0])[None, :]
-        return self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(matrix))
+        return cast(
+            np.ndarray,
+            self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(matrix)),
+        )
 
     @functools.cached_property
     def _raw_row(self) -> RowPredictor:
@@ -187,7 +193,7 @@ class LeadScorer:
             matrix=matrix,
         )
         if reasons > 0:
-            contrib = sum(stage.contributions(matrix) for stage in self.stages)
+            contrib = cast(np.ndarray, sum(stage.contributions(matrix) for stage in self.stages))
             field_contrib, base = self.field_map.aggregate(contrib)
             rows = [dict(zip(self.feature_names, row, strict=True)) for row in matrix.tolist()]
             result.reasons = top_reasons(
@@ -232,7 +238,10 @@ class LeadScorer:
         if matrix.shape[0] == 1:
             fit_raw = self._fit_row(columns[0])
         else:
-            fit_raw = self.fit_model.predict(columns, raw_score=True, num_threads=_threads(matrix))
+            fit_raw = cast(
+                np.ndarray,
+                self.fit_model.predict(columns, raw_score=True, num_threads=_threads(matrix)),
+            )
         return _percentile(fit_raw, self.fit_quantiles)
 
     def _days_silent(self, matrix: np.ndarray) -> np.ndarray | None:
@@ -258,7 +267,10 @@ class LeadScorer:
         if handed.size == 1:
             proba = self._reason_row(matrix[handed[0]])
         else:
-            proba = self.reason_model.predict(matrix[handed], num_threads=_threads(matrix[handed]))
+            proba = cast(
+                np.ndarray,
+                self.reason_model.predict(matrix[handed], num_threads=_threads(matrix[handed])),
+            )
         proba = proba.reshape(len(handed), -1)
         best = proba.argmax(axis=1)
         for i, j, p in zip(handed, best, proba[np.arange(len(handed)), best], strict=True):
@@ -421,4 +433,4 @@ def quantiles(values: np.ndarray, n: int = 101) -> list[float]:
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         return []
-    return np.quantile(finite, np.linspace(0, 1, n)).tolist()
+    return cast(list[float], np.quantile(finite, np.linspace(0, 1, n)).tolist())

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, Schema
 
 from scoring.features import FeatureSpec, _as_bool, category_key
@@ -30,7 +30,7 @@ PYFUNC_TIME_COLUMNS: tuple[str, ...] = ("created_at", "mql_at", "as_of")
 """Timestamps a pyfunc row carries; ``as_of`` (else ``mql_at``) is the scoring moment."""
 
 
-class LeadScorerModel(mlflow.pyfunc.PythonModel):
+class LeadScorerModel(PythonModel):
     """``predict`` takes one row per lead, returns scores, the decision and threshold."""
 
     def load_context(self, context: Any) -> None:
@@ -65,7 +65,10 @@ class LeadScorerModel(mlflow.pyfunc.PythonModel):
 
 def pyfunc_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a pyfunc input frame as lead dicts, with ``touches`` parsed from JSON."""
-    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    records = cast(
+        list[dict[str, Any]],
+        frame.astype(object).where(frame.notna(), None).to_dict(orient="records"),
+    )
     for record in records:
         touches = record.get("touches")
         record["touches"] = json.loads(touches) if isinstance(touches, str) and touches else []
@@ -103,8 +106,9 @@ def pyfunc_frame(records: list[dict[str, Any]], spec: FeatureSpec) -> pd.DataFra
     for record in records:
         row = {c: record.get(c) for c in columns}
         for c in PYFUNC_TIME_COLUMNS:
-            if isinstance(row[c], datetime | np.datetime64):
-                row[c] = None if pd.isna(row[c]) else pd.Timestamp(row[c]).isoformat()
+            when = row[c]
+            if isinstance(when, datetime | np.datetime64):
+                row[c] = None if pd.isna(when) else pd.Timestamp(when).isoformat()
         row["touches"] = json.dumps(record.get("touches") or [], default=str)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=columns, dtype=object)

@@ -24,7 +24,15 @@ from typing import Literal
 
 import lightgbm as lgb
 import numpy as np
-from lightgbm.basic import _LIB, _safe_call
+
+try:  # private to LightGBM: pyproject bounds lightgbm below 5 for this reason
+    from lightgbm.basic import _LIB, _safe_call
+except ImportError as exc:  # pragma: no cover - only with a LightGBM that dropped them
+    raise ImportError(
+        "scoring/rowpredict.py needs LightGBM's private lightgbm.basic._LIB and _safe_call, "
+        f"which lightgbm {lgb.__version__} no longer has: install the version in "
+        "requirements.lock (`make setup`), or port RowPredictor to this release"
+    ) from exc
 
 __all__ = ["RowPredictor"]
 

@@ -87,14 +87,14 @@ def postgres_server() -> Iterator[PostgresServer]:
 _schema_counter = itertools.count(1)
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL: a SQLite file under ``tmp_path`` or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'leadscore.db'}"
-        return
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL schema of this test's own, dropped afterwards.
+
+    Skips saying why when the server does not answer, or fails under
+    ``LEADSCORE_REQUIRE_POSTGRES=1``. Request it before anything that connects with the
+    URL, so that those are closed before the schema is dropped.
+    """
     postgres_server: PostgresServer = request.getfixturevalue("postgres_server")
     if postgres_server.error is not None:
         message = (
@@ -113,6 +113,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with _admin_connect(postgres_server.url) as conn:
             conn.execute("SET lock_timeout = '10s'")
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""Parameters of a fixture that runs its tests on SQLite and on PostgreSQL."""
+
+
+@pytest.fixture(params=BOTH_DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL: a SQLite file under ``tmp_path`` or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'leadscore.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.tables import Role
+from tests.conftest import BOTH_DATABASES
 from tests.model_fixtures import Registry, admin_headers
 
 PII = {"name": "Olga Petrova", "email": "olga.petrova@example.org", "phone": "+7-916-555-0199"}
@@ -40,8 +41,23 @@ LEAD: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
+def client(request: pytest.FixtureRequest) -> TestClient:
+    """A started app on an empty SQLite database, or PostgreSQL under :data:`ON_POSTGRES_TOO`.
+
+    The PostgreSQL schema (``postgres_url``, one per test, so runs sharing the server do
+    not see each other) is requested before the app, so it is dropped after the app stops.
+    """
+    overrides: dict[str, object] = {}
+    if getattr(request, "param", "sqlite") == "postgres":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    make_client: Callable[..., TestClient] = request.getfixturevalue("make_client")
+    return make_client(**overrides)
+
+
+ON_POSTGRES_TOO = pytest.mark.parametrize("client", BOTH_DATABASES, indirect=True)
+"""For the tests of what the API stores (feedback, decisions, keys): run them on both
+databases. The others run on SQLite only: the app's setup is most of each test's time, and
+doubling all of them would add minutes to the suite for paths that store nothing new."""
 
 
 def key(client: TestClient, role: Role) -> dict[str, str]:
@@ -129,6 +145,7 @@ def test_batch_size_limit_names_the_field(make_client: Callable[..., TestClient]
     assert response.json()["detail"][0]["field"] == "leads"
 
 
+@ON_POSTGRES_TOO
 def test_last_decision_for_sales_review(client: TestClient) -> None:
     score(client, {**LEAD, "as_of": "2026-03-30T09:00:00Z"})
     latest = score(client, {**LEAD, "touches": [], "as_of": "2026-04-30T09:00:00Z"}).json()
@@ -176,6 +193,7 @@ SCORED_BEFORE_FEEDBACK = {**LEAD, "as_of": "2026-03-30T09:00:00Z"}
 """LEAD scored before FEEDBACK's time: feedback needs a lead scored before it (lifecycle)."""
 
 
+@ON_POSTGRES_TOO
 def test_feedback_is_idempotent(client: TestClient) -> None:
     sales = key(client, Role.SALES)
     score(client, SCORED_BEFORE_FEEDBACK)
@@ -200,6 +218,7 @@ def test_feedback_is_idempotent(client: TestClient) -> None:
     assert frame.loc[0, "reason"] == "too_early"
 
 
+@ON_POSTGRES_TOO
 def test_feedback_outcomes_are_stored(client: TestClient) -> None:
     sales = key(client, Role.SALES)
     for lead_id in ("x1", "x2", "x3"):
@@ -233,6 +252,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, set[Role]]] = [
 ]
 
 
+@ON_POSTGRES_TOO
 @pytest.mark.parametrize(
     ("method", "path", "body", "allowed"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS]
 )
@@ -254,6 +274,7 @@ def test_every_endpoint_refuses_the_wrong_role(
             assert status == 403, (role, status)
 
 
+@ON_POSTGRES_TOO
 def test_revoked_key_is_refused(client: TestClient) -> None:
     store = client.app.state.store
     raw = store.create_api_key("rotating", Role.SCORER)
@@ -369,6 +390,7 @@ MALFORMED_FEEDBACK: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+@ON_POSTGRES_TOO
 @pytest.mark.parametrize(
     ("case", "body", "field"), MALFORMED_FEEDBACK, ids=[c[0] for c in MALFORMED_FEEDBACK]
 )
@@ -384,6 +406,7 @@ def test_malformed_feedback_is_a_422_naming_the_field(
     assert client.app.state.store.count_feedback() == 0
 
 
+@ON_POSTGRES_TOO
 def test_feedback_needs_an_idempotency_key(client: TestClient) -> None:
     response = client.post("/v1/feedback", json=FEEDBACK, headers=admin_headers())
     assert response.status_code == 422
@@ -446,6 +469,7 @@ def test_no_personal_data_in_logs(client: TestClient, caplog: pytest.LogCaptureF
     assert not any(v in caplog.text for v in PII.values())
 
 
+@ON_POSTGRES_TOO
 def test_decision_log_keeps_no_personal_data(client: TestClient) -> None:
     score(client, LEAD)
     client.app.state.decision_log.flush()
@@ -457,6 +481,7 @@ def test_decision_log_keeps_no_personal_data(client: TestClient) -> None:
     assert np.isfinite(features["engagement_recency"])
 
 
+@ON_POSTGRES_TOO
 def test_decision_log_rounds_features_as_python_does(client: TestClient) -> None:
     """Stored engagement features are ``round(v, 6)``, not numpy's rounding.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -82,7 +82,8 @@ def replay_tables(decisions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, 
         strict=True,
     ):
         events.setdefault(lead_id, []).append(scored_event(as_of, decision, features))
-    for label, row in zip(feedback.index, feedback.to_dict(orient="records"), strict=True):
+    records = cast(list[dict[str, Any]], feedback.to_dict(orient="records"))
+    for label, row in zip(feedback.index, records, strict=True):
         if row["lead_id"] in events:
             events[row["lead_id"]].append(feedback_row_event(row, ref=label))
     return {lead_id: replay(history) for lead_id, history in events.items()}

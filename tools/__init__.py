@@ -1,0 +1,1 @@
+"""Repository tools that run before any virtual environment exists (stdlib only)."""
