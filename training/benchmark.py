@@ -272,7 +272,7 @@ def _protocols(
         elif w == "both":
             plan += ["cv", "time"]
         else:
-            plan.append(w)  # type: ignore[arg-type]
+            plan.append(w)
     if "time" in plan:
         problem = ""
         if not has_time:

@@ -164,7 +164,7 @@ def upgrade(engine_or_url: Engine | str | URL) -> None:
     here: every pooled connection would see its own empty database.
     """
     owned = not isinstance(engine_or_url, Engine)
-    engine = make_engine(engine_or_url) if owned else engine_or_url  # type: ignore[arg-type]
+    engine = make_engine(engine_or_url) if owned else engine_or_url
     try:
         config = _alembic_config()
         # alembic.context / alembic.op are process-wide proxies, not thread-local: two
