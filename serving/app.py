@@ -527,6 +527,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
                 "reliable": model.scorer.reason_reliable,
                 **{k: v for k, v in model.scorer.reason_quality.items() if k != "reliable"},
             },
+            "families": meta.get("families", {}),
         }
 
     @app.post("/v1/admin/reload", tags=["admin"])

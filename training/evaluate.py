@@ -228,13 +228,15 @@ def _gain_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
 
 
 def _importance_plot(scorer: LeadScorer, path: Path) -> Path:
-    gains = sum(stage.booster.feature_importance(importance_type="gain") for stage in scorer.stages)
-    by_field = np.asarray(gains) @ scorer.field_map.matrix
+    # each stage's share of its own total: gain (trees) and mean |contribution| (linear)
+    # are in different units, so a chain of both families is summed as shares
+    shares = [s.importance() / max(float(s.importance().sum()), 1e-12) for s in scorer.stages]
+    by_field = np.sum(shares, axis=0) @ scorer.field_map.matrix
     order = np.argsort(by_field)[-15:]
     fig = _figure(6, 5)
     ax = fig.subplots()
     ax.barh([scorer.field_map.fields[i] for i in order], by_field[order])
-    ax.set(xlabel="total gain (all stages)", title="Feature importance by field")
+    ax.set(xlabel="share of importance (summed over stages)", title="Feature importance by field")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
