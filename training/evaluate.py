@@ -300,6 +300,20 @@ def model_card(
             "| roc_auc of the generator's true probability | "
             f"{_fmt(ev['oracle_won'].get('roc_auc'))} | |"
         )
+    families = info.get("families", {})
+    if families:
+        lines += [
+            "",
+            "## Model family per stage (validation period: log loss, ROC AUC)",
+            "| stage | kept | candidates |",
+            "| --- | --- | --- |",
+        ]
+    for stage, contest in families.items():
+        figures = "; ".join(
+            f"{family} {_fmt(c['val_log_loss'])}, {_fmt(c['val_roc_auc'])}"
+            for family, c in contest["candidates"].items()
+        )
+        lines.append(f"| {stage} | {contest['chosen']} | {figures} |")
     policy = info["policy"]
     lines += [
         "",

@@ -609,9 +609,12 @@ def fit_linear_stage(
     best: tuple[LevelBasis, float, dict[str, Any]] | None = None
     for bins, slopes in itertools.product(config.linear_bins, config.linear_slopes):
         basis = linear_basis(basis_rows, encoder, bins, slopes)
-        for c in config.linear_c_grid:
-            model = _fit_linear(basis, train_matrix, y_tr, c, sample_weight)
-            p = 1.0 / (1.0 + np.exp(-model.raw(valid_matrix)))
+        design, valid_design = basis.one_hot(train_matrix), basis.one_hot(valid_matrix)
+        # weakest penalty last, each fit starting from the previous one's coefficients
+        clf = LogisticRegression(max_iter=2000, warm_start=True)
+        for c in sorted(config.linear_c_grid):
+            clf.set_params(C=c).fit(design, y_tr, sample_weight=sample_weight)
+            p = clf.predict_proba(valid_design)[:, 1]
             figures = {**_validation_scores(y_valid, p), "bins": bins, "slopes": slopes}
             if best is None or figures["val_log_loss"] < best[2]["val_log_loss"]:
                 best = (basis, c, figures)
