@@ -102,12 +102,8 @@ class LevelBasis:
     def slope_values(self, matrix: np.ndarray) -> np.ndarray:
         """The standardised slope variables (rows x slope columns); 0 for a missing value
         (its own level carries it) and for the average training row."""
-        cols = self.slope_columns
-        x = np.asarray(matrix, dtype=float)[:, cols]
-        center = np.asarray(self.centers, dtype=float)[cols]
-        scale = np.asarray(self.scales, dtype=float)[cols]
-        z = (signed_log(x) - center) / scale
-        return np.where(np.isfinite(z), z, 0.0)
+        lookup = _Lookup.build(self, np.zeros(self.width), np.ones(self.slope_columns.size))
+        return lookup.effects(np.asarray(matrix, dtype=float))[:, self.slope_columns]
 
     @property
     def n_levels(self) -> np.ndarray:
@@ -147,11 +143,13 @@ class LevelBasis:
 class _Lookup:
     """The basis in the arrays scoring needs, built once per model."""
 
-    basis: LevelBasis
     edges: np.ndarray  # columns x max edges, padded with +inf
     missing: np.ndarray  # each column's missing level (local)
     offsets: np.ndarray
     weights: np.ndarray  # flat, one per level
+    slope_columns: np.ndarray
+    centers: np.ndarray  # of the slope columns
+    scales: np.ndarray
     slopes: np.ndarray  # one per slope column
 
     @classmethod
@@ -160,29 +158,32 @@ class _Lookup:
         edges = np.full((len(basis.edges), max(width, 1)), np.inf)
         for j, e in enumerate(basis.edges):
             edges[j, : len(e)] = e
+        cols = basis.slope_columns
         return cls(
-            basis,
             edges,
             basis.n_levels - 1,
             basis.offsets,
             np.asarray(weights, dtype=float),
+            cols,
+            np.asarray(basis.centers, dtype=float)[cols],
+            np.asarray(basis.scales, dtype=float)[cols],
             np.asarray(slopes, dtype=float),
         )
 
     def flat_levels(self, matrix: np.ndarray) -> np.ndarray:
         x = np.asarray(matrix, dtype=float)
-        # +inf would also pass the +inf padding and land in the next column's levels
-        x = np.where(np.isposinf(x), np.finfo(float).max, x)
         local = (x[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
-        local = np.where(np.isnan(x), self.missing[None, :], local)
-        return local + self.offsets[None, :]
+        # +inf also passes the +inf padding: back to the top bin; NaN to the missing level
+        local = np.minimum(local, self.missing - 1)
+        local[np.isnan(x)] = np.broadcast_to(self.missing, x.shape)[np.isnan(x)]
+        return local + self.offsets
 
     def effects(self, matrix: np.ndarray) -> np.ndarray:
         """Each cell's effect on the raw score: its level's weight plus its slope term."""
         effects = self.weights[self.flat_levels(matrix)]
-        cols = self.basis.slope_columns
-        if cols.size:
-            effects[:, cols] += self.basis.slope_values(matrix) * self.slopes[None, :]
+        if self.slope_columns.size:
+            z = (signed_log(matrix[:, self.slope_columns]) - self.centers) / self.scales
+            effects[:, self.slope_columns] += np.where(np.isfinite(z), z, 0.0) * self.slopes
         return effects
 
 
