@@ -15,9 +15,9 @@ A :class:`LeadScorer` bundles, for one model version:
 * the :class:`~scoring.policy.ThresholdPolicy` it was tuned with.
 
 It is saved as a folder of plain files — LightGBM text models, JSON linear stages and
-one JSON file for the rest —
-with a checksum manifest, so a truncated or tampered artifact is refused *before*
-LightGBM parses it (LightGBM aborts the interpreter on some corrupt files).
+one JSON file for the rest — with a checksum manifest, so a truncated or tampered
+artifact is refused *before* LightGBM parses it (LightGBM aborts the interpreter on
+some corrupt files).
 The hot path works on numpy rows; no DataFrame is built per request.
 """
 
