@@ -46,8 +46,11 @@ pytestmark = pytest.mark.slow
 # 120 test days (~1,000 leads): enough for the gate's evidence rule to tell
 # the default model from the weak one (60 days gave "not enough evidence")
 TEST_DAYS = 120
-WEAK = TrainConfig(n_estimators=4, num_leaves=2, test_days=TEST_DAYS)
-WORSE = TrainConfig(n_estimators=1, num_leaves=2, test_days=TEST_DAYS)  # one stump per stage
+# weak and worse by their trees: LightGBM only, or the logistic candidate would win
+TREES = ("lightgbm",)
+WEAK = TrainConfig(n_estimators=4, num_leaves=2, test_days=TEST_DAYS, families=TREES)
+# one stump per stage
+WORSE = TrainConfig(n_estimators=1, num_leaves=2, test_days=TEST_DAYS, families=TREES)
 DEFAULT = TrainConfig(test_days=TEST_DAYS)
 ENV = ("LEADSCORE_HOME", "LEADSCORE_TRACKING_URI", "LEADSCORE_REGISTRY_URI", "MLFLOW_TRACKING_URI")
 
