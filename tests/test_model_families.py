@@ -233,3 +233,5 @@ def test_one_family_skips_the_contest(trees_only: TrainResult) -> None:
     for contest in trees_only.scorer.metadata["families"].values():
         assert list(contest["candidates"]) == ["lightgbm"] and contest["chosen"] == "lightgbm"
     assert pd.Series(TrainConfig(families=("lightgbm",)).params())["families"] == "lightgbm"
+    with pytest.raises(ValueError, match="families must be"):
+        TrainConfig(families=("xgboost",))

@@ -63,6 +63,10 @@ mapping's ``train:`` may set them); their defaults are the values used before th
 settings (LightGBM's own defaults, except ``reg_lambda`` 1 and ``colsample_bytree`` 0.8)."""
 
 
+FAMILIES: tuple[str, ...] = ("lightgbm", "logistic")
+"""The stage model families training can fit (``scoring.model.Family``)."""
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run (logged as MLflow parameters)."""
@@ -128,7 +132,7 @@ class TrainConfig:
     labels are the deals that closed fastest (right-censoring), and up-weighting them
     would teach the model the fast closers' profile."""
 
-    families: tuple[str, ...] = ("lightgbm", "logistic")
+    families: tuple[str, ...] = FAMILIES
     """Model families each stage fits on the same split; the one that wins on the
     validation period is kept (:func:`choose_family`). One family skips the contest."""
     linear_bins: tuple[int, ...] = (4, 10)
@@ -142,6 +146,13 @@ class TrainConfig:
     """Inverse L2 strengths the logistic candidate tries; validation log loss picks one.
     On the synthetic histories 0.03-0.1 won at 4,000 and 20,000 leads (docs/metrics.md);
     each value is one fit per basis, so the grid is kept short."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.families) - set(FAMILIES)
+        if unknown or not self.families:
+            raise ValueError(
+                f"families must be a non-empty subset of {FAMILIES}, got {self.families!r}"
+            )
 
     def params(self) -> dict[str, Any]:
         flat = {k: v for k, v in self.__dict__.items() if k != "policy"}
