@@ -3,7 +3,8 @@
 A :class:`LeadScorer` bundles, for one model version:
 
 * the fitted :class:`~scoring.features.LeadEncoder` (vocabularies, feature order);
-* a chain of calibrated stage models whose product is P(won | MQL): by default
+* a chain of calibrated stage models whose product is P(won | MQL), each LightGBM or a
+  logistic regression (:mod:`scoring.linear`, whichever won on validation): by default
   ``sql`` (MQL→SQL) then ``won_given_sql`` (SQL→won); a flat CRM export with one
   outcome column has a single ``won`` stage;
 * a fit-only model (firmographics only) for the fit score, and the training
@@ -13,9 +14,10 @@ A :class:`LeadScorer` bundles, for one model version:
   "likely to be rejected as: too early";
 * the :class:`~scoring.policy.ThresholdPolicy` it was tuned with.
 
-It is saved as a folder of plain files — LightGBM text models and one JSON file —
-with a checksum manifest, so a truncated or tampered artifact is refused *before*
-LightGBM parses it (LightGBM aborts the interpreter on some corrupt files).
+It is saved as a folder of plain files — LightGBM text models, JSON linear stages and
+one JSON file for the rest — with a checksum manifest, so a truncated or tampered
+artifact is refused *before* LightGBM parses it (LightGBM aborts the interpreter on
+some corrupt files).
 The hot path works on numpy rows; no DataFrame is built per request.
 """
 
@@ -27,7 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, Protocol, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -41,25 +43,58 @@ from scoring.features import (
     _to_ns,
     record_features,
 )
+from scoring.linear import LinearModel
 from scoring.policy import BANDS, ThresholdPolicy
 from scoring.rowpredict import RowPredictor
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: stages name their family (``lightgbm`` or ``logistic``; a linear stage is a JSON
+file). Version 1 folders, all LightGBM, still load."""
+READABLE_VERSIONS = frozenset({1, 2})
 MANIFEST = "checksums.json"
 SMALL_BATCH = 64
+Family = Literal["lightgbm", "logistic"]
 
 
 class ArtifactError(RuntimeError):
     """The model folder is incomplete, corrupt or of an unknown format."""
 
 
+class Stage(Protocol):
+    """One calibrated binary model of the funnel chain, whatever its family.
+
+    ``raw`` is the log-odds margin the calibrator maps to a probability;
+    ``contributions`` splits it per feature in LightGBM's ``pred_contrib`` layout (one
+    column per feature, the bias last, adding up to ``raw``), which is all
+    :mod:`scoring.explain` needs: reasons read the same for every family.
+    """
+
+    name: str
+    calibrator: Calibrator
+
+    @property
+    def family(self) -> Family: ...
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray: ...
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray: ...
+
+    def importance(self) -> np.ndarray:
+        """Per feature, how much the stage relies on it (for the model card's plot)."""
+        ...
+
+
 @dataclass
 class StageModel:
-    """One calibrated binary model of the funnel chain."""
+    """A LightGBM stage: contributions are TreeSHAP (``pred_contrib``)."""
 
     name: str
     booster: lgb.Booster
     calibrator: Calibrator
+
+    @property
+    def family(self) -> Family:
+        return "lightgbm"
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         if matrix.shape[0] == 1:
@@ -77,6 +112,10 @@ class StageModel:
             self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(matrix)),
         )
 
+    def importance(self) -> np.ndarray:
+        """Total split gain per feature."""
+        return np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=float)
+
     @functools.cached_property
     def _raw_row(self) -> RowPredictor:
         return RowPredictor(self.booster, "raw")
@@ -84,6 +123,32 @@ class StageModel:
     @functools.cached_property
     def _contrib_row(self) -> RowPredictor:
         return RowPredictor(self.booster, "contrib")
+
+
+@dataclass
+class LinearStageModel:
+    """A logistic-regression stage (:mod:`scoring.linear`): contributions are exact.
+
+    No single-row special case: the linear model's numpy path has no per-call set-up.
+    """
+
+    name: str
+    linear: LinearModel
+    calibrator: Calibrator
+
+    @property
+    def family(self) -> Family:
+        return "logistic"
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        return self.linear.raw(matrix)
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        return self.linear.contributions(matrix)
+
+    def importance(self) -> np.ndarray:
+        """Mean absolute contribution per feature on the rows it learned from."""
+        return self.linear.importance
 
 
 def _threads(matrix: np.ndarray) -> int:
@@ -118,7 +183,7 @@ class LeadScorer:
 
     spec: FeatureSpec
     encoder: LeadEncoder
-    stages: list[StageModel]
+    stages: list[Stage]
     policy: ThresholdPolicy
     fit_model: lgb.Booster | None = None
     fit_feature_idx: list[int] = field(default_factory=list)
@@ -308,7 +373,12 @@ class LeadScorer:
         folder.mkdir(parents=True, exist_ok=True)
         files: dict[str, str] = {}
         for stage in self.stages:
-            files[f"stage_{stage.name}.txt"] = stage.booster.model_to_string()
+            if isinstance(stage, StageModel):
+                files[stage_file(stage.name, "lightgbm")] = stage.booster.model_to_string()
+            elif isinstance(stage, LinearStageModel):
+                files[stage_file(stage.name, "logistic")] = json.dumps(stage.linear.to_dict())
+            else:
+                raise TypeError(f"cannot save a stage of type {type(stage).__name__}")
         if self.fit_model is not None:
             files["fit_model.txt"] = self.fit_model.model_to_string()
         if self.reason_model is not None:
@@ -322,7 +392,10 @@ class LeadScorer:
                 "rare_values": {k: sorted(v) for k, v in self.encoder.rare_values_.items()},
                 "feature_names": self.feature_names,
             },
-            "stages": [{"name": s.name, "calibrator": s.calibrator.to_dict()} for s in self.stages],
+            "stages": [
+                {"name": s.name, "family": s.family, "calibrator": s.calibrator.to_dict()}
+                for s in self.stages
+            ],
             "policy": self.policy.to_dict(),
             "fit_feature_idx": self.fit_feature_idx,
             "fit_quantiles": self.fit_quantiles,
@@ -346,7 +419,7 @@ class LeadScorer:
             meta = json.loads(texts["scorer.json"])
         except ValueError as exc:
             raise ArtifactError(f"scorer.json is not valid JSON: {exc}") from exc
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") not in READABLE_VERSIONS:
             raise ArtifactError(f"unknown model format {meta.get('format_version')!r}")
         spec = FeatureSpec.from_dict(meta["spec"])
         enc_meta = meta["encoder"]
@@ -356,14 +429,7 @@ class LeadScorer:
         encoder.feature_names_out_ = np.array(enc_meta["feature_names"], dtype=object)
         encoder.categorical_indices_ = list(range(len(spec.categorical)))
         encoder.n_features_in_ = len(spec.input_columns)
-        stages = [
-            StageModel(
-                s["name"],
-                _booster(texts, f"stage_{s['name']}.txt"),
-                Calibrator.from_dict(s["calibrator"]),
-            )
-            for s in meta["stages"]
-        ]
+        stages = [_load_stage(texts, s) for s in meta["stages"]]
         return cls(
             spec=spec,
             encoder=encoder,
@@ -406,6 +472,29 @@ def verify_folder(folder: Path) -> dict[str, str]:
     if "scorer.json" not in texts:
         raise ArtifactError("scorer.json missing from the manifest")
     return texts
+
+
+def stage_file(name: str, family: Family) -> str:
+    """The file of stage ``name`` in a model folder: LightGBM text or the linear JSON."""
+    return f"stage_{name}.txt" if family == "lightgbm" else f"stage_{name}.json"
+
+
+def _load_stage(texts: dict[str, str], meta: dict[str, Any]) -> Stage:
+    """One stage from its ``scorer.json`` entry (no family: a version 1 LightGBM stage)."""
+    name, family = meta["name"], meta.get("family", "lightgbm")
+    calibrator = Calibrator.from_dict(meta["calibrator"])
+    if family == "lightgbm":
+        return StageModel(name, _booster(texts, stage_file(name, "lightgbm")), calibrator)
+    if family != "logistic":
+        raise ArtifactError(f"stage {name}: unknown model family {family!r}")
+    file = stage_file(name, "logistic")
+    if file not in texts:
+        raise ArtifactError(f"{file} missing from the manifest")
+    try:
+        linear = LinearModel.from_dict(json.loads(texts[file]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{file} is not a valid linear model: {exc}") from exc
+    return LinearStageModel(name, linear, calibrator)
 
 
 def _booster(texts: dict[str, str], name: str) -> lgb.Booster:

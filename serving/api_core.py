@@ -178,6 +178,7 @@ def model_info(model: ModelDep, _: Reader) -> dict[str, Any]:
             "reliable": model.scorer.reason_reliable,
             **{k: v for k, v in model.scorer.reason_quality.items() if k != "reliable"},
         },
+        "families": meta.get("families", {}),
     }
 
 

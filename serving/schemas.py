@@ -298,6 +298,21 @@ class BatchResponse(BaseModel):
     results: list[ScoreResponse]
 
 
+class FamilyCandidate(BaseModel):
+    val_log_loss: float
+    val_roc_auc: float
+    trees: int | None = None
+    l2_c: float | None = None
+    bins: int | None = None
+    slopes: bool | None = None
+
+
+class StageFamily(BaseModel):
+    chosen: Literal["lightgbm", "logistic"]
+    rule: str
+    candidates: dict[str, FamilyCandidate]
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
@@ -316,6 +331,11 @@ class ModelInfo(BaseModel):
         default_factory=dict,
         description="The rejection-reason model's verdict (`reliable`), the rule it was "
         "judged by, its classes and validation figures; empty for a model without one",
+    )
+    families: dict[str, StageFamily] = Field(
+        default_factory=dict,
+        description="Per stage, the model family kept and every candidate's figures on the "
+        "validation period; empty for a prior or a model trained before the contest",
     )
 
 

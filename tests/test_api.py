@@ -167,6 +167,21 @@ def test_model_endpoint_describes_the_serving_version(client: TestClient) -> Non
     assert body["metrics"]["test_roc_auc_won"] > 0.6
 
 
+def test_model_endpoint_shows_the_family_contest(client: TestClient) -> None:
+    """Per stage: the family kept and both candidates' validation figures (the session
+    model is trained on 4,000 leads, where the logistic regression wins)."""
+    body = client.get("/v1/model", headers=key(client, Role.SCORER)).json()
+    assert set(body["families"]) == {"sql", "won_given_sql"}
+    for contest in body["families"].values():
+        assert set(contest["candidates"]) == {"lightgbm", "logistic"}
+        best = min(contest["candidates"].values(), key=lambda c: c["val_log_loss"])
+        assert contest["candidates"][contest["chosen"]]["val_log_loss"] == pytest.approx(
+            best["val_log_loss"], abs=1e-4
+        )
+        assert all(0.5 < c["val_roc_auc"] <= 1 for c in contest["candidates"].values())
+    assert "candidate_logistic_val_logloss_sql" in body["metrics"]
+
+
 def test_ops_endpoints(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"

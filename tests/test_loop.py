@@ -35,6 +35,7 @@ def test_feedback_retrain_promote_and_serve_the_new_version(tmp_path: Path) -> N
         seed=cfg.seed,
         n_estimators=1,
         num_leaves=2,
+        families=("lightgbm",),  # weak by its trees: the logistic candidate would win
         baseline_margin=0.4,
         policy=sim_train_config(cfg).policy,
     )

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from scoring.model import LeadScorer, stage_file
 from scoring.pyfunc import pyfunc_frame
 from tests.model_fixtures import Registry, admin_headers
 from tests.test_api import LEAD
@@ -112,8 +113,10 @@ def test_corrupt_candidate_is_never_loaded(
     before = client.post("/v1/score", json={**LEAD, "as_of": AS_OF}, headers=admin_headers()).json()
     version = registry.register_again()
     folder = stored_scorer_folder(registry, version)
+    # the SQL stage's file: LightGBM text, or JSON when the logistic candidate won
+    sql_file = stage_file("sql", LeadScorer.load(folder).stages[0].family)
     if damage.startswith("truncated"):
-        model_file = folder / "stage_sql.txt"
+        model_file = folder / sql_file
         model_file.write_bytes(model_file.read_bytes()[: len(model_file.read_bytes()) // 3])
     else:
         (folder / "scorer.json").write_text("{not json")
@@ -126,7 +129,7 @@ def test_corrupt_candidate_is_never_loaded(
     assert reload.status_code == 200
     assert reload.json()["result"].startswith("kept v1"), reload.json()
     # the log line names the refused version and the damaged file
-    damaged_file = "scorer.json" if damage == "garbage-json" else "stage_sql.txt"
+    damaged_file = "scorer.json" if damage == "garbage-json" else sql_file
     (line,) = [r.getMessage() for r in caplog.records if "refresh failed" in r.getMessage()]
     assert f"candidate v{version} (v{version})" in line, line
     assert damaged_file in line, line

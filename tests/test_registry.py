@@ -46,8 +46,11 @@ pytestmark = pytest.mark.slow
 # 120 test days (~1,000 leads): enough for the gate's evidence rule to tell
 # the default model from the weak one (60 days gave "not enough evidence")
 TEST_DAYS = 120
-WEAK = TrainConfig(n_estimators=4, num_leaves=2, test_days=TEST_DAYS)
-WORSE = TrainConfig(n_estimators=1, num_leaves=2, test_days=TEST_DAYS)  # one stump per stage
+# weak and worse by their trees: LightGBM only, or the logistic candidate would win
+TREES = ("lightgbm",)
+WEAK = TrainConfig(n_estimators=4, num_leaves=2, test_days=TEST_DAYS, families=TREES)
+# one stump per stage
+WORSE = TrainConfig(n_estimators=1, num_leaves=2, test_days=TEST_DAYS, families=TREES)
 DEFAULT = TrainConfig(test_days=TEST_DAYS)
 ENV = ("LEADSCORE_HOME", "LEADSCORE_TRACKING_URI", "LEADSCORE_REGISTRY_URI", "MLFLOW_TRACKING_URI")
 
@@ -125,6 +128,13 @@ def test_the_run_records_metrics_params_data_and_artifacts(story: Story) -> None
     assert params["data_rows_leads"] == str(len(story.history.leads))
     assert len(params["data_sha256"]) == 64
     assert params["data_snapshot_at"] == str(story.history.snapshot_at)
+    # the family contest: both candidates' validation figures, and the family kept
+    for stage, contest in outcome.result.info["families"].items():
+        assert params[f"family_{stage}"] == contest["chosen"]
+        for family, figures in contest["candidates"].items():
+            logged = metrics[f"candidate_{family}_val_logloss_{stage}"]
+            assert logged == pytest.approx(figures["val_log_loss"])
+            assert f"candidate_{family}_val_roc_auc_{stage}" in metrics
     # the same data gives the same fingerprint in every run
     first = story.client.get_run(story.runs[0].registration.run_id)  # type: ignore[union-attr]
     assert first.data.params["data_sha256"] == params["data_sha256"]

@@ -246,13 +246,15 @@ def _gain_plot(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
 
 
 def _importance_plot(scorer: LeadScorer, path: Path) -> Path:
-    gains = sum(stage.booster.feature_importance(importance_type="gain") for stage in scorer.stages)
-    by_field = np.asarray(gains) @ scorer.field_map.matrix
+    # each stage's share of its own total: gain (trees) and mean |contribution| (linear)
+    # are in different units, so a chain of both families is summed as shares
+    shares = [s.importance() / max(float(s.importance().sum()), 1e-12) for s in scorer.stages]
+    by_field = np.sum(shares, axis=0) @ scorer.field_map.matrix
     order = np.argsort(by_field)[-15:]
     fig = _figure(6, 5)
     ax = fig.subplots()
     ax.barh([scorer.field_map.fields[i] for i in order], by_field[order])
-    ax.set(xlabel="total gain (all stages)", title="Feature importance by field")
+    ax.set(xlabel="share of importance (summed over stages)", title="Feature importance by field")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
@@ -318,6 +320,20 @@ def model_card(
             "| roc_auc of the generator's true probability | "
             f"{_fmt(ev['oracle_won'].get('roc_auc'))} | |"
         )
+    families = info.get("families", {})
+    if families:
+        lines += [
+            "",
+            "## Model family per stage (validation period: log loss, ROC AUC)",
+            "| stage | kept | candidates |",
+            "| --- | --- | --- |",
+        ]
+    for stage, contest in families.items():
+        figures = "; ".join(
+            f"{family} {_fmt(c['val_log_loss'])}, {_fmt(c['val_roc_auc'])}"
+            for family, c in contest["candidates"].items()
+        )
+        lines.append(f"| {stage} | {contest['chosen']} | {figures} |")
     policy = info["policy"]
     lines += [
         "",

@@ -34,7 +34,7 @@ import pandas as pd
 
 from scoring.calibration import Calibrator
 from scoring.features import FeatureSpec, LeadEncoder
-from scoring.model import LeadScorer, StageModel, quantiles
+from scoring.model import LeadScorer, Stage, StageModel, quantiles
 from scoring.policy import ThresholdPolicy
 from training.threshold import choose_policy
 
@@ -102,7 +102,8 @@ def fit_prior(
     matrix = encoder.transform(rows)
     names = list(encoder.feature_names_out_)
     eng = names.index(ENGAGEMENT_FEATURE) if ENGAGEMENT_FEATURE in names else None
-    stages, rates, tilt = [], {}, None
+    stages: list[Stage] = []
+    rates, tilt = {}, None
     for i, name in enumerate(config.stages):
         label = STAGE_LABELS[name]
         rate = pooled_rate(rows[label]) if label in rows else 0.5

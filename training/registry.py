@@ -46,7 +46,7 @@ from scoring.settings import Settings
 from training.evaluate import evaluate_split, flat_metrics, model_card, plot_all
 from training.evidence import metric_stage, weigh
 from training.history import CRMHistory
-from training.train import STAGE_LABELS, TrainConfig, TrainResult
+from training.train import STAGE_LABELS, TrainConfig, TrainResult, family_metrics
 
 TEST_FRAME = "evaluation/test_frame.parquet"
 """The challenger's test period as the gate reads it: :func:`gate_frame` of its rows."""
@@ -151,6 +151,8 @@ def log_and_register(
     metrics.update(flat_metrics({"reason": reason_quality.get("valid", {})}, prefix="valid"))
     if baseline:
         metrics.update(flat_metrics({"won": baseline}, prefix="baseline"))
+    families = result.scorer.metadata.get("families", {})
+    metrics.update(family_metrics(families))
     scorer = result.scorer
     scorer.metadata.update(
         {
@@ -181,6 +183,7 @@ def log_and_register(
                 if "calibration_window" in result.info.get(stage, {})
             }
         )
+        mlflow.log_params({f"family_{stage}": f["chosen"] for stage, f in families.items()})
         mlflow.set_tags({"data_source": data_source, **(extra_tags or {})})
         mlflow.log_metrics(metrics)
         mlflow.log_dict(result.info, "evaluation/evaluation.json")

@@ -6,19 +6,23 @@ Steps, each a function so tests and notebooks can run them one at a time:
    stage labels of ``training.labels``;
 2. :func:`time_split` — train / validation / test by MQL date, the latest mature
    period being the test (a lead is *mature* once its labels can no longer change);
-3. :func:`fit_scorer` — one scikit-learn ``Pipeline`` (encoder + LightGBM) per stage,
-   early-stopped on validation to choose the number of trees, then refitted with that
-   many trees on train + validation (so the most recent months are learned from, not
-   only used to stop) and calibrated on out-of-fold margins; plus the fit-only,
-   rejection-reason and threshold pieces;
+3. :func:`fit_scorer` — per stage, two candidates on the same split: LightGBM
+   (:func:`fit_stage`, early-stopped on validation to choose the number of trees) and a
+   one-hot logistic regression (:func:`fit_linear_stage`, its L2 strength chosen on
+   validation); the family with the lower validation log loss (:func:`choose_family`)
+   is refitted on train + validation (so the most recent months are learned from, not
+   only used to choose) and calibrated on out-of-fold margins; plus the fit-only,
+   rejection-reason and threshold pieces (always LightGBM);
 4. :func:`train` — all of the above, plus evaluation on the test period against a
    logistic-regression baseline (``training.evaluate``).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -27,6 +31,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
@@ -35,7 +40,8 @@ from scoring.calibration import Calibrator, Window, choose_calibration_window
 from scoring.contract import RejectionReason, SalesDecision
 from scoring.drift import reference_profile
 from scoring.features import FeatureSpec, LeadEncoder, frame_features
-from scoring.model import LeadScorer, StageModel, quantiles
+from scoring.linear import LevelBasis, LinearModel
+from scoring.model import LeadScorer, LinearStageModel, Stage, StageModel, quantiles
 from scoring.policy import ThresholdPolicy
 from training.history import CRMHistory
 from training.labels import LabelRules, stage_labels
@@ -55,6 +61,10 @@ LGBM_KNOBS: tuple[str, ...] = (
 """LightGBM settings that :func:`_lgbm` takes from :class:`TrainConfig` as they are (a
 mapping's ``train:`` may set them); their defaults are the values used before they were
 settings (LightGBM's own defaults, except ``reg_lambda`` 1 and ``colsample_bytree`` 0.8)."""
+
+
+FAMILIES: tuple[str, ...] = ("lightgbm", "logistic")
+"""The stage model families training can fit (``scoring.model.Family``)."""
 
 
 @dataclass
@@ -129,9 +139,35 @@ class TrainConfig:
     labels are the deals that closed fastest (right-censoring), and up-weighting them
     would teach the model the fast closers' profile."""
 
+    families: tuple[str, ...] = FAMILIES
+    """Model families each stage fits on the same split; the one that wins on the
+    validation period is kept (:func:`choose_family`). One family skips the contest."""
+    linear_bins: tuple[int, ...] = (4, 10)
+    """Quantile bins per numeric column the logistic candidate tries (plus a missing bin);
+    validation log loss picks one, with the L2 strength. Few bins suit a small stage
+    (4,000 leads have ~1,500 SQLs), more bins a large one."""
+    linear_slopes: tuple[bool, ...] = (False, True)
+    """Whether the logistic candidate adds a slope on ``signed_log(x)`` to each numeric
+    column's bins; both are tried, validation log loss picks."""
+    linear_c_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
+    """Inverse L2 strengths the logistic candidate tries; validation log loss picks one.
+    On the synthetic histories 0.03-0.1 won at 4,000 and 20,000 leads (docs/metrics.md);
+    each value is one fit per basis, so the grid is kept short."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.families) - set(FAMILIES)
+        if unknown or not self.families:
+            raise ValueError(
+                f"families must be a non-empty subset of {FAMILIES}, got {self.families!r}"
+            )
+
     def params(self) -> dict[str, Any]:
         flat = {k: v for k, v in self.__dict__.items() if k != "policy"}
         flat["stages"] = ",".join(self.stages)
+        flat["families"] = ",".join(self.families)
+        flat["linear_bins"] = ",".join(str(b) for b in self.linear_bins)
+        flat["linear_slopes"] = ",".join(str(b) for b in self.linear_slopes)
+        flat["linear_c_grid"] = ",".join(str(c) for c in self.linear_c_grid)
         flat["recency_stages"] = ",".join(self.recency_stages)
         flat.pop("__doc__", None)
         flat.update({f"policy_{k}": v for k, v in self.policy.__dict__.items()})
@@ -280,11 +316,15 @@ def fit_scorer(
 ) -> tuple[LeadScorer, dict[str, Any]]:
     """Fit every piece of a :class:`LeadScorer`; train + validation are both learned from.
 
-    Per stage: early stopping on validation chooses the number of trees, then the
-    booster is refitted with that many trees on train + validation, and calibrated on
-    out-of-fold margins of the same rows (``calibration_folds`` models, each fitted
-    without the fold it scores). Validation is only used to *stop* when it is not also
-    learned from, and on drifting data the latest months are the ones that matter most.
+    Per stage: each family of ``config.families`` is fitted on the training rows and
+    scored on the validation rows (early stopping chooses LightGBM's number of trees, the
+    validation log loss the logistic regression's L2 strength); the family with the
+    lower validation log loss wins (:func:`choose_family`; the comparison is kept in
+    ``metadata["families"]`` and ``info["families"]``). The winner is refitted with its
+    chosen settings on train + validation, and calibrated on out-of-fold margins of the
+    same rows (``calibration_folds`` models, each fitted without the fold it scores).
+    Validation is only used to *choose* when it is not also learned from, and on
+    drifting data the latest months are the ones that matter most.
     The threshold is chosen on validation scores that no model saw the label of (the
     out-of-fold ones), so the refit does not make it optimistic.
     """
@@ -292,7 +332,8 @@ def fit_scorer(
     train_rows, valid_rows = frame[split == "train"], frame[split == "valid"]
     learned_rows = frame[split.isin(["train", "valid"])]
     encoder = LeadEncoder(spec).fit(learned_rows)
-    stages: list[StageModel] = []
+    stages: list[Stage] = []
+    families: dict[str, dict[str, Any]] = {}
     honest_raw: dict[str, pd.Series] = {}
     for name in config.stages:
         label = STAGE_LABELS[name]
@@ -308,24 +349,55 @@ def fit_scorer(
         weight = None
         if config.recency_half_life_days and name in config.recency_stages:
             weight = recency_weights(tr["mql_at"], config.recency_half_life_days)
-        _, stage_info = fit_stage(
-            spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder, weight
-        )
-        n_trees = max(int(stage_info["best_iteration"]), 1)
         pool = pd.concat([tr, va])
         y_pool = pool[label].to_numpy().astype(int)
         pool_weight = None
         if weight is not None:
             pool_weight = recency_weights(pool["mql_at"], config.recency_half_life_days or 1.0)
         pool_matrix = encoder.transform(pool)
-        booster = _fit_trees(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
-        oof = _out_of_fold_raw(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
+        candidates: dict[str, dict[str, Any]] = {}
+        stage_info: dict[str, Any] = {}
+        if "lightgbm" in config.families:
+            pipe, stage_info = fit_stage(
+                spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder, weight
+            )
+            n_trees = max(int(stage_info["best_iteration"]), 1)
+            va_p = pipe.named_steps["model"].predict_proba(encoder.transform(va))[:, 1]
+            candidates["lightgbm"] = {**_validation_scores(va[label], va_p), "trees": n_trees}
+        if "logistic" in config.families:
+            basis, l2_c, figures = fit_linear_stage(
+                pool_matrix,
+                encoder,
+                encoder.transform(tr),
+                tr[label],
+                encoder.transform(va),
+                va[label],
+                config,
+                weight,
+            )
+            candidates["logistic"] = {**figures, "l2_c": l2_c}
+        family = choose_family(candidates)
+        families[name] = {"chosen": family, "rule": FAMILY_RULE, "candidates": candidates}
+        booster: lgb.Booster | None = None
+        linear: LinearModel | None = None
+        if family == "lightgbm":
+            booster = _fit_trees(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
+            oof = _out_of_fold_raw(pool_matrix, y_pool, n_trees, encoder, config, pool_weight)
+            stage_info["trees"] = float(n_trees)
+        else:
+            linear = _fit_linear(basis, pool_matrix, y_pool, l2_c, pool_weight)
+            oof = _out_of_fold_linear(basis, pool_matrix, y_pool, l2_c, config, pool_weight)
+            stage_info = {"l2_c": l2_c, "bins": figures["bins"], "slopes": figures["slopes"]}
         calibrator, cal_scores, window = _calibrate(oof, y_pool, pool["mql_at"], config)
-        stages.append(StageModel(name, booster, calibrator))
+        stages.append(
+            StageModel(name, booster, calibrator)
+            if booster is not None
+            else LinearStageModel(name, cast(LinearModel, linear), calibrator)
+        )
         honest_raw[name] = pd.Series(oof, index=pool.index)
         info[name] = {
             **stage_info,
-            "trees": float(n_trees),
+            "family": family,
             "calibration": calibrator.method,
             "calibration_rows": "out-of-fold",
             **{f"calibration_logloss_{k}": v for k, v in cal_scores.items()},
@@ -348,11 +420,12 @@ def fit_scorer(
         # a stand-in until the validation scores exist to choose the real one (below);
         # not choose_policy(): acceptance_rate cannot run without scores
         policy=ThresholdPolicy(1.0, config.policy.disqualify_below, "unset"),
-        metadata=dict(metadata or {}),
+        metadata={**(metadata or {}), "families": families},
     )
     scorer.metadata["calibration_windows"] = {
         s.name: info[s.name]["calibration_window_detail"] for s in stages
     }
+    info["families"] = families
     fit_extras(scorer, learned_rows, encoder, config)
     probs = _honest_probabilities(scorer, valid_rows, honest_raw)
     p_won = np.prod(list(probs.values()), axis=0)
@@ -425,15 +498,47 @@ def _out_of_fold_raw(
     weight: np.ndarray | None,
 ) -> np.ndarray:
     """Each row's raw margin from a booster fitted without it (stratified folds)."""
+
+    def fold(fit_idx: np.ndarray, out_idx: np.ndarray) -> np.ndarray:
+        w = _take(weight, fit_idx)
+        booster = _fit_trees(matrix[fit_idx], y[fit_idx], n_trees, encoder, config, w)
+        return np.asarray(booster.predict(matrix[out_idx], raw_score=True))
+
+    return _out_of_fold(y, config, fold)
+
+
+def _out_of_fold_linear(
+    basis: LevelBasis,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    l2_c: float,
+    config: TrainConfig,
+    weight: np.ndarray | None,
+) -> np.ndarray:
+    """Each row's raw margin from a logistic regression fitted without it."""
+
+    def fold(fit_idx: np.ndarray, out_idx: np.ndarray) -> np.ndarray:
+        model = _fit_linear(basis, matrix[fit_idx], y[fit_idx], l2_c, _take(weight, fit_idx))
+        return model.raw(matrix[out_idx])
+
+    return _out_of_fold(y, config, fold)
+
+
+def _out_of_fold(
+    y: np.ndarray,
+    config: TrainConfig,
+    fold: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Each row's raw margin from a model fitted without it: ``fold(fit_idx, out_idx)``
+    fits on the first positions and returns the margins of the second (stratified folds,
+    the same for every family)."""
     folds = int(min(config.calibration_folds, np.bincount(y, minlength=2).min()))
     if folds < 2:
         raise ValueError("out-of-fold calibration needs at least 2 rows of each class")
     oof = np.empty(len(y))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-    for fit_idx, out_idx in splitter.split(matrix, y):
-        w = None if weight is None else weight[fit_idx]
-        booster = _fit_trees(matrix[fit_idx], y[fit_idx], n_trees, encoder, config, w)
-        oof[out_idx] = booster.predict(matrix[out_idx], raw_score=True)
+    for fit_idx, out_idx in splitter.split(np.zeros((len(y), 1)), y):
+        oof[out_idx] = fold(fit_idx, out_idx)
     return oof
 
 
@@ -448,6 +553,112 @@ def _calibrate(
     """
     when = pd.to_datetime(mql_at, utc=True).dt.tz_localize(None).to_numpy()
     return choose_calibration_window(oof, y, when, seed=config.seed)
+
+
+def _take(weight: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+    return None if weight is None else weight[idx]
+
+
+FAMILY_RULE = (
+    "lowest log loss on the validation period (to 4 decimals), then highest ROC AUC; "
+    "the winner is refitted on train + validation"
+)
+
+
+def choose_family(candidates: dict[str, dict[str, Any]]) -> str:
+    """The candidate with the lowest validation log loss, ROC AUC breaking a tie.
+
+    Log losses are compared to 4 decimals: closer than that, the difference is noise on
+    any validation period leadscore sees, and ranking decides. Candidates keep the order
+    of ``TrainConfig.families`` when both figures tie.
+    """
+    if not candidates:
+        raise ValueError("no model family to fit (TrainConfig.families is empty)")
+    return min(
+        candidates,
+        key=lambda f: (round(candidates[f]["val_log_loss"], 4), -candidates[f]["val_roc_auc"]),
+    )
+
+
+def family_metrics(families: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The family contest as MLflow metrics:
+    ``candidate_<family>_val_logloss_<stage>`` and ``candidate_<family>_val_roc_auc_<stage>``."""
+    out: dict[str, float] = {}
+    for stage, contest in families.items():
+        for family, figures in contest["candidates"].items():
+            out[f"candidate_{family}_val_logloss_{stage}"] = float(figures["val_log_loss"])
+            out[f"candidate_{family}_val_roc_auc_{stage}"] = float(figures["val_roc_auc"])
+    return out
+
+
+def _validation_scores(y: pd.Series | np.ndarray, p: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y, dtype=int)
+    return {
+        "val_log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "val_roc_auc": float(roc_auc_score(y, p)),
+    }
+
+
+def linear_basis(
+    matrix: np.ndarray, encoder: LeadEncoder, bins: int, slopes: bool = False
+) -> LevelBasis:
+    """The logistic candidate's levels: one per category code of the (rare-pooling)
+    encoder, ``bins`` quantile bins for every other column (with ``slopes``, plus a slope
+    on its signed log), a missing level each."""
+    sizes = [len(encoder.vocabularies_[col]) for col in encoder._spec().categorical]
+    return LevelBasis.fit(matrix, encoder.categorical_indices_, sizes, bins, slopes)
+
+
+def _fit_linear(
+    basis: LevelBasis,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    l2_c: float,
+    weight: np.ndarray | None,
+) -> LinearModel:
+    """A one-hot logistic regression with L2 strength ``1 / l2_c``, as a :class:`LinearModel`."""
+    clf = LogisticRegression(C=l2_c, max_iter=2000)
+    clf.fit(basis.one_hot(matrix), np.asarray(y, dtype=int), sample_weight=weight)
+    return LinearModel.from_coefficients(
+        basis, clf.coef_[0], float(clf.intercept_[0]), matrix, l2_c, weight
+    )
+
+
+def fit_linear_stage(
+    basis_rows: np.ndarray,
+    encoder: LeadEncoder,
+    train_matrix: np.ndarray,
+    y_train: pd.Series | np.ndarray,
+    valid_matrix: np.ndarray,
+    y_valid: pd.Series | np.ndarray,
+    config: TrainConfig,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[LevelBasis, float, dict[str, Any]]:
+    """The logistic candidate: the basis and L2 strength with the lowest validation log loss.
+
+    Each (``linear_bins``, ``linear_slopes``, ``linear_c_grid``) combination is fitted
+    on the training rows and scored on the validation rows, the way early stopping
+    chooses the tree count for LightGBM, so both candidates are judged on the same
+    period. The bin edges come from
+    ``basis_rows`` (train + validation: edges need no label). Returns the chosen basis,
+    ``C`` and validation figures.
+    """
+    y_tr = np.asarray(y_train, dtype=int)
+    best: tuple[LevelBasis, float, dict[str, Any]] | None = None
+    for bins, slopes in itertools.product(config.linear_bins, config.linear_slopes):
+        basis = linear_basis(basis_rows, encoder, bins, slopes)
+        design, valid_design = basis.one_hot(train_matrix), basis.one_hot(valid_matrix)
+        # weakest penalty last, each fit starting from the previous one's coefficients
+        clf = LogisticRegression(max_iter=2000, warm_start=True)
+        for c in sorted(config.linear_c_grid):
+            clf.set_params(C=c).fit(design, y_tr, sample_weight=sample_weight)
+            p = clf.predict_proba(valid_design)[:, 1]
+            figures = {**_validation_scores(y_valid, p), "bins": bins, "slopes": slopes}
+            if best is None or figures["val_log_loss"] < best[2]["val_log_loss"]:
+                best = (basis, c, figures)
+    if best is None:
+        raise ValueError("linear_bins and linear_c_grid must not be empty")
+    return best
 
 
 def _honest_probabilities(

@@ -1,0 +1,287 @@
+"""The linear stage model: a regularised logistic regression on binned columns, in numpy.
+
+At a few thousand leads a logistic regression often ranks and calibrates better than
+boosted trees (the synthetic generator is additive on the logit scale, and so are many
+real funnels), so training fits both and keeps the one that wins on the validation
+period (``training.train.fit_scorer``). This module is the serving half of the linear
+candidate: what it stores and how it scores, with no scikit-learn object on the hot path
+and nothing to unpickle.
+
+Every column of the encoder's matrix is cut into *levels* by a list of edges:
+
+* a categorical column's codes (``scoring.features.LeadEncoder`` already pools rare and
+  never-seen values under ``__other__``) get one level per code: edges at the
+  half-integers;
+* any other column (numbers, ordinals, booleans) gets quantile bins of the training
+  rows: edges at the quantiles, duplicates dropped (a count that is mostly 0 gets few
+  bins);
+* a missing value (NaN) has a level of its own, the last one.
+
+Optionally a non-categorical column also gets a *slope* on ``signed_log(x)``
+(standardised on the training rows), so a handful of bins still follows a steady trend.
+
+The model is one weight per level plus one per slope (the logistic regression's
+coefficients on that design). Weights are stored *centred* on the training rows, so a
+column's contribution to a lead (its level's weight plus its slope term) is how far it
+moves the log-odds from the average training lead, and the bias is the average training
+lead's log-odds. Those contributions are exact (a linear model's Shapley values with
+independent columns) and add up to the raw score, in the same layout as LightGBM's
+``pred_contrib``: one column per feature, the bias last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LevelBasis", "LinearModel", "signed_log"]
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``: counts and durations on the scale their effect is
+    roughly linear on (the tenth touch adds less than the first)."""
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=float)
+
+
+@dataclass(frozen=True)
+class LevelBasis:
+    """How each column of the model matrix is cut into levels (see the module docstring).
+
+    ``edges[j]`` are column ``j``'s cut points, ascending: a value ``x`` is in level
+    ``#{edges <= x}``; NaN is in level ``len(edges) + 1``.
+    """
+
+    edges: tuple[tuple[float, ...], ...]
+    centers: tuple[float, ...] = ()
+    """Per column, the mean of its slope variable ``signed_log(x)`` on the training rows."""
+    scales: tuple[float, ...] = ()
+    """Per column, that variable's standard deviation; 0 (or no entry) means no slope."""
+
+    @classmethod
+    def fit(
+        cls,
+        matrix: np.ndarray,
+        categorical: Sequence[int],
+        n_categories: Sequence[int],
+        bins: int,
+        slopes: bool = False,
+    ) -> LevelBasis:
+        """Edges from training rows: half-integers for categorical codes (``n_categories``
+        codes each, in the order of ``categorical``), up to ``bins`` quantile bins for the
+        rest. With ``slopes``, every non-categorical column also gets a slope on
+        ``signed_log(x)`` (standardised), so a few bins do not flatten a steady trend."""
+        sizes = dict(zip(categorical, n_categories, strict=True))
+        edges: list[tuple[float, ...]] = []
+        centers, scales = [], []
+        for j in range(matrix.shape[1]):
+            centers.append(0.0)
+            scales.append(0.0)
+            if j in sizes:
+                edges.append(tuple(float(k) + 0.5 for k in range(sizes[j] - 1)))
+                continue
+            finite = matrix[:, j][np.isfinite(matrix[:, j])]
+            if finite.size == 0:
+                edges.append(())
+                continue
+            cuts = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+            # a cut at the minimum would leave level 0 empty
+            edges.append(tuple(float(c) for c in cuts if c > finite.min()))
+            logged = signed_log(finite)
+            if slopes and logged.std() > 0:
+                centers[-1], scales[-1] = float(logged.mean()), float(logged.std())
+        return cls(tuple(edges), tuple(centers), tuple(scales))
+
+    @property
+    def slope_columns(self) -> np.ndarray:
+        """The columns with a slope term, in order."""
+        return np.flatnonzero(np.asarray(self.scales, dtype=float) > 0)
+
+    def slope_values(self, matrix: np.ndarray) -> np.ndarray:
+        """The standardised slope variables (rows x slope columns); 0 for a missing value
+        (its own level carries it) and for the average training row."""
+        lookup = _Lookup.build(self, np.zeros(self.width), np.ones(self.slope_columns.size))
+        return lookup.effects(np.asarray(matrix, dtype=float))[:, self.slope_columns]
+
+    @property
+    def n_levels(self) -> np.ndarray:
+        """Levels per column: the bins between and around the edges, plus missing."""
+        return np.array([len(e) + 2 for e in self.edges], dtype=np.int64)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Position of each column's first level in the flat list of all levels."""
+        return np.concatenate([[0], np.cumsum(self.n_levels)[:-1]]).astype(np.int64)
+
+    @property
+    def width(self) -> int:
+        return int(self.n_levels.sum())
+
+    def levels(self, matrix: np.ndarray) -> np.ndarray:
+        """Each cell's level, as a position in the flat list of all levels (n x columns)."""
+        return _Lookup.build(self, np.zeros(self.width), np.zeros(0)).flat_levels(matrix)
+
+    def one_hot(self, matrix: np.ndarray) -> Any:
+        """The sparse design matrix a logistic regression learns on: 0/1 per level, then
+        the slope variables."""
+        from scipy import sparse  # training only: serving never builds the design
+
+        flat = self.levels(matrix)
+        n, f = flat.shape
+        rows = np.repeat(np.arange(n), f)
+        levels = sparse.csr_matrix(
+            (np.ones(n * f), (rows, flat.ravel())), shape=(n, self.width), dtype=np.float64
+        )
+        if not self.slope_columns.size:
+            return levels
+        return sparse.hstack([levels, sparse.csr_matrix(self.slope_values(matrix))]).tocsr()
+
+
+@dataclass
+class _Lookup:
+    """The basis in the arrays scoring needs, built once per model."""
+
+    edges: np.ndarray  # columns x max edges, padded with +inf
+    missing: np.ndarray  # each column's missing level (local)
+    offsets: np.ndarray
+    weights: np.ndarray  # flat, one per level
+    slope_columns: np.ndarray
+    centers: np.ndarray  # of the slope columns
+    scales: np.ndarray
+    slopes: np.ndarray  # one per slope column
+
+    @classmethod
+    def build(cls, basis: LevelBasis, weights: np.ndarray, slopes: np.ndarray) -> _Lookup:
+        width = max((len(e) for e in basis.edges), default=0)
+        edges = np.full((len(basis.edges), max(width, 1)), np.inf)
+        for j, e in enumerate(basis.edges):
+            edges[j, : len(e)] = e
+        cols = basis.slope_columns
+        return cls(
+            edges,
+            basis.n_levels - 1,
+            basis.offsets,
+            np.asarray(weights, dtype=float),
+            cols,
+            np.asarray(basis.centers, dtype=float)[cols],
+            np.asarray(basis.scales, dtype=float)[cols],
+            np.asarray(slopes, dtype=float),
+        )
+
+    def flat_levels(self, matrix: np.ndarray) -> np.ndarray:
+        x = np.asarray(matrix, dtype=float)
+        local = (x[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        # +inf also passes the +inf padding: back to the top bin; NaN to the missing level
+        local = np.minimum(local, self.missing - 1)
+        local[np.isnan(x)] = np.broadcast_to(self.missing, x.shape)[np.isnan(x)]
+        return np.asarray(local + self.offsets)
+
+    def effects(self, matrix: np.ndarray) -> np.ndarray:
+        """Each cell's effect on the raw score: its level's weight plus its slope term."""
+        effects = self.weights[self.flat_levels(matrix)]
+        if self.slope_columns.size:
+            z = (signed_log(matrix[:, self.slope_columns]) - self.centers) / self.scales
+            effects[:, self.slope_columns] += np.where(np.isfinite(z), z, 0.0) * self.slopes
+        return np.asarray(effects)
+
+
+@dataclass
+class LinearModel:
+    """A fitted linear stage: one centred weight per level, and the bias.
+
+    ``raw`` and ``contributions`` are a handful of numpy operations for any number of
+    rows, one row included (a few microseconds: no per-call set-up to amortise, unlike
+    a LightGBM ``predict``).
+    """
+
+    basis: LevelBasis
+    weights: np.ndarray
+    bias: float
+    l2_c: float
+    """The inverse L2 strength the weights were fitted with (scikit-learn's ``C``)."""
+    importance: np.ndarray
+    """Per column: the mean absolute contribution over the rows the model learned from."""
+    slopes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """One per slope column of the basis (:attr:`LevelBasis.slope_columns`)."""
+
+    def __post_init__(self) -> None:
+        self.weights = np.asarray(self.weights, dtype=float)
+        self.slopes = np.asarray(self.slopes, dtype=float)
+        self.importance = np.asarray(self.importance, dtype=float)
+        if self.weights.shape != (self.basis.width,):
+            raise ValueError(f"expected {self.basis.width} weights, got {self.weights.shape}")
+        if self.slopes.shape != self.basis.slope_columns.shape:
+            raise ValueError(
+                f"expected {self.basis.slope_columns.size} slopes, got {self.slopes.shape}"
+            )
+        self._lookup = _Lookup.build(self.basis, self.weights, self.slopes)
+
+    @classmethod
+    def from_coefficients(
+        cls,
+        basis: LevelBasis,
+        coef: np.ndarray,
+        intercept: float,
+        rows: np.ndarray,
+        l2_c: float,
+        sample_weight: np.ndarray | None = None,
+    ) -> LinearModel:
+        """Centre a fitted logistic regression's coefficients (one per column of
+        :meth:`LevelBasis.one_hot`) on its training ``rows``: the raw score is unchanged,
+        the bias becomes the average row's."""
+        coef = np.asarray(coef, dtype=float)
+        levels, slopes = coef[: basis.width], coef[basis.width :]
+        effects = _Lookup.build(basis, levels, slopes).effects(rows)
+        w = np.ones(len(rows)) if sample_weight is None else np.asarray(sample_weight, float)
+        means = (effects * w[:, None]).sum(axis=0) / w.sum()
+        # every level of column j shifts by column j's mean: the level weights' sum per
+        # row drops by sum(means), the bias gains it back
+        centred = levels - np.repeat(means, basis.n_levels)
+        importance = np.abs(effects - means[None, :]).mean(axis=0)
+        return cls(basis, centred, float(intercept + means.sum()), l2_c, importance, slopes)
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per-column contributions plus the bias last (LightGBM's ``pred_contrib`` layout)."""
+        effects = self._lookup.effects(matrix)
+        return np.concatenate([effects, np.full((effects.shape[0], 1), self.bias)], axis=1)
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """The log-odds: the bias plus every column's contribution."""
+        return np.asarray(self._lookup.effects(matrix).sum(axis=1) + self.bias, dtype=float)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.basis.edges)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "binned-logistic",
+            "edges": [list(e) for e in self.basis.edges],
+            "centers": list(self.basis.centers),
+            "scales": list(self.basis.scales),
+            "weights": self.weights.tolist(),
+            "slopes": self.slopes.tolist(),
+            "bias": self.bias,
+            "l2_c": self.l2_c,
+            "importance": self.importance.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LinearModel:
+        if data.get("kind") != "binned-logistic":
+            raise ValueError(f"unknown linear model kind {data.get('kind')!r}")
+        basis = LevelBasis(
+            tuple(tuple(float(x) for x in e) for e in data["edges"]),
+            tuple(float(x) for x in data["centers"]),
+            tuple(float(x) for x in data["scales"]),
+        )
+        return cls(
+            basis,
+            np.asarray(data["weights"], dtype=float),
+            float(data["bias"]),
+            float(data["l2_c"]),
+            np.asarray(data["importance"], dtype=float),
+            np.asarray(data["slopes"], dtype=float),
+        )
