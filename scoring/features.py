@@ -68,6 +68,17 @@ TOUCH_FEATURES: tuple[str, ...] = (
 )
 """Columns produced by :func:`touch_features`, in order."""
 
+SILENCE_FEATURES: tuple[str, ...] = (
+    "days_since_last_touch",
+    "days_since_first_touch",
+    "days_since_demo_request",
+    "days_since_pricing_page_view",
+)
+"""Columns that only grow while a lead stays silent. Training sees them at MQL time, when
+they are short; a lead rescored months later is past every training value, and a model
+free to extrapolate could let silence raise its score. The linear stage model holds its
+weights on them non-increasing (:meth:`scoring.linear.LevelBasis.monotone`)."""
+
 LEAD_TIME_FEATURES: tuple[str, ...] = ("lead_age_days", "month_of_year")
 """Columns derived from the lead's own timestamps and ``as_of``."""
 

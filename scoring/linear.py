@@ -59,6 +59,9 @@ class LevelBasis:
     """Per column, the mean of its slope variable ``signed_log(x)`` on the training rows."""
     scales: tuple[float, ...] = ()
     """Per column, that variable's standard deviation; 0 (or no entry) means no slope."""
+    decreasing: tuple[int, ...] = ()
+    """Columns whose effect may only fall as the value grows (training only: the fitted
+    weights already obey it, so it is not saved)."""
 
     @classmethod
     def fit(
@@ -68,6 +71,7 @@ class LevelBasis:
         n_categories: Sequence[int],
         bins: int,
         slopes: bool = False,
+        decreasing: Sequence[int] = (),
     ) -> LevelBasis:
         """Edges from training rows: half-integers for categorical codes (``n_categories``
         codes each, in the order of ``categorical``), up to ``bins`` quantile bins for the
@@ -92,7 +96,36 @@ class LevelBasis:
             logged = signed_log(finite)
             if slopes and logged.std() > 0:
                 centers[-1], scales[-1] = float(logged.mean()), float(logged.std())
-        return cls(tuple(edges), tuple(centers), tuple(scales))
+        return cls(tuple(edges), tuple(centers), tuple(scales), tuple(decreasing))
+
+    def monotone(self, coef: np.ndarray, design: Any) -> np.ndarray:
+        """``coef`` (one per column of :meth:`one_hot`) with every ``decreasing`` column's
+        level weights made non-increasing and its slope at most 0.
+
+        The level weights are projected by weighted isotonic regression (weights: the
+        design's rows per level; the missing level keeps its own weight). Why: such a
+        column (``scoring.features.SILENCE_FEATURES``) reaches values at rescoring time
+        that training never saw, and the top bin's free weight would decide the score.
+        """
+        from sklearn.isotonic import isotonic_regression  # training only
+
+        out = np.array(coef, dtype=float)
+        if not self.decreasing:
+            return out
+        rows_per_level = np.asarray(design[:, : self.width].sum(axis=0)).ravel()
+        slope_at = {int(c): self.width + k for k, c in enumerate(self.slope_columns)}
+        for j in self.decreasing:
+            start = int(self.offsets[j])
+            stop = start + int(self.n_levels[j]) - 1  # the missing level is last
+            if stop - start > 1:
+                out[start:stop] = isotonic_regression(
+                    out[start:stop],
+                    sample_weight=np.maximum(rows_per_level[start:stop], 1e-9),
+                    increasing=False,
+                )
+            if j in slope_at:
+                out[slope_at[j]] = min(out[slope_at[j]], 0.0)
+        return out
 
     @property
     def slope_columns(self) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
@@ -39,7 +40,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from scoring.calibration import Calibrator, Window, choose_calibration_window
 from scoring.contract import RejectionReason, SalesDecision
 from scoring.drift import reference_profile
-from scoring.features import FeatureSpec, LeadEncoder, frame_features
+from scoring.features import SILENCE_FEATURES, FeatureSpec, LeadEncoder, frame_features
 from scoring.linear import LevelBasis, LinearModel
 from scoring.model import LeadScorer, LinearStageModel, Stage, StageModel, quantiles
 from scoring.policy import ThresholdPolicy
@@ -606,7 +607,9 @@ def linear_basis(
     encoder, ``bins`` quantile bins for every other column (with ``slopes``, plus a slope
     on its signed log), a missing level each."""
     sizes = [len(encoder.vocabularies_[col]) for col in encoder._spec().categorical]
-    return LevelBasis.fit(matrix, encoder.categorical_indices_, sizes, bins, slopes)
+    names = list(encoder.feature_names_out_)
+    decreasing = [names.index(c) for c in SILENCE_FEATURES if c in names]
+    return LevelBasis.fit(matrix, encoder.categorical_indices_, sizes, bins, slopes, decreasing)
 
 
 def _fit_linear(
@@ -617,10 +620,12 @@ def _fit_linear(
     weight: np.ndarray | None,
 ) -> LinearModel:
     """A one-hot logistic regression with L2 strength ``1 / l2_c``, as a :class:`LinearModel`."""
+    design = basis.one_hot(matrix)
     clf = LogisticRegression(C=l2_c, max_iter=2000)
-    clf.fit(basis.one_hot(matrix), np.asarray(y, dtype=int), sample_weight=weight)
+    clf.fit(design, np.asarray(y, dtype=int), sample_weight=weight)
+    coef = basis.monotone(clf.coef_[0], design)
     return LinearModel.from_coefficients(
-        basis, clf.coef_[0], float(clf.intercept_[0]), matrix, l2_c, weight
+        basis, coef, float(clf.intercept_[0]), matrix, l2_c, weight
     )
 
 
@@ -652,7 +657,8 @@ def fit_linear_stage(
         clf = LogisticRegression(max_iter=2000, warm_start=True)
         for c in sorted(config.linear_c_grid):
             clf.set_params(C=c).fit(design, y_tr, sample_weight=sample_weight)
-            p = clf.predict_proba(valid_design)[:, 1]
+            coef = basis.monotone(clf.coef_[0], design)
+            p = expit(valid_design @ coef + clf.intercept_[0])
             figures = {**_validation_scores(y_valid, p), "bins": bins, "slopes": slopes}
             if best is None or figures["val_log_loss"] < best[2]["val_log_loss"]:
                 best = (basis, c, figures)
