@@ -57,21 +57,33 @@ def _test_matrix(result: TrainResult) -> np.ndarray:
     return result.scorer.encoder.transform(result.frame[result.split == "test"].head(300))
 
 
-def test_logistic_regression_wins_every_stage_at_4000_leads(small: TrainResult) -> None:
+def test_each_stage_keeps_the_family_that_wins_on_validation(small: TrainResult) -> None:
+    """Which family wins at 4,000 leads is the data's call (with 3-leaf trees, SQL went
+    to the logistic regression and SQL→won to LightGBM by 0.005 log loss): what must
+    hold is the rule, and that the registered stage is the winner's."""
     families = small.scorer.metadata["families"]
     assert set(families) == {"sql", "won_given_sql"}
+    kinds = {"logistic": LinearStageModel, "lightgbm": StageModel}
     for name, contest in families.items():
         assert set(contest["candidates"]) == {"lightgbm", "logistic"}, name
-        assert contest["chosen"] == choose_family(contest["candidates"]) == "logistic", contest
+        losses = {f: c["val_log_loss"] for f, c in contest["candidates"].items()}
+        assert contest["chosen"] == choose_family(contest["candidates"]), contest
+        assert round(losses[contest["chosen"]], 4) == round(min(losses.values()), 4), contest
         stage = small.scorer.stages[small.scorer.stage_names.index(name)]
-        assert isinstance(stage, LinearStageModel) and stage.family == "logistic"
-        assert small.info[name]["family"] == "logistic"
+        assert isinstance(stage, kinds[contest["chosen"]]) and stage.family == contest["chosen"]
+        assert small.info[name]["family"] == contest["chosen"]
     metrics = family_metrics(families)
-    assert (
-        metrics["candidate_logistic_val_logloss_sql"]
-        < metrics["candidate_lightgbm_val_logloss_sql"]
-    )
-    assert 0.5 < metrics["candidate_logistic_val_roc_auc_won_given_sql"] <= 1
+    for name in families:
+        for family in ("lightgbm", "logistic"):
+            assert 0.5 < metrics[f"candidate_{family}_val_roc_auc_{name}"] <= 1
+            assert metrics[f"candidate_{family}_val_logloss_{name}"] > 0
+
+
+def test_a_logistic_only_training_serves_linear_stages() -> None:
+    result = train(synthetic_history(4000, months=24, seed=42), TrainConfig(families=("logistic",)))
+    assert all(isinstance(s, LinearStageModel) for s in result.scorer.stages)
+    assert all(result.info[s.name]["family"] == "logistic" for s in result.scorer.stages)
+    assert result.info["evaluation"]["won"]["roc_auc"] > 0.6
 
 
 def test_the_winner_does_not_lose_to_the_logistic_baseline(small: TrainResult) -> None:
