@@ -170,12 +170,23 @@ def choose_calibration_window(
     kind: Literal["all", "recent"] = "all"
     losses: dict[str, float] = {}
     if enough(hold) and enough(recent_early):
+        row_loss = {}
         for name, part in (("all", early), ("recent", recent_early)):
             cal, _ = choose_calibrator(raw[part], y[part], seed=seed)
             p = np.clip(cal.transform(raw[hold]), EPS, 1 - EPS)
-            losses[name] = float(log_loss(y[hold], p, labels=[0, 1]))
-        kind = "recent" if losses["recent"] < losses["all"] else "all"
-        reason = f"lower log loss on the latest {holdout_share:.0%} of rows"
+            row_loss[name] = -(y[hold] * np.log(p) + (1 - y[hold]) * np.log(1 - p))
+            losses[name] = float(row_loss[name].mean())
+        # the recent window must win by more than the held-out rows' noise (two standard
+        # errors of the paired per-row difference): a one-off swing in the latest months
+        # is not drift, and calibrating on a third of the rows costs precision
+        gain = row_loss["all"] - row_loss["recent"]
+        noise = 2.0 * float(gain.std(ddof=1)) / np.sqrt(len(gain))
+        losses["recent_gain"], losses["recent_gain_noise"] = float(gain.mean()), noise
+        kind = "recent" if gain.mean() > noise else "all"
+        reason = (
+            f"log loss on the latest {holdout_share:.0%} of rows: the recent window "
+            f"{'wins' if kind == 'recent' else 'does not win'} by more than two standard errors"
+        )
     else:
         reason = f"fewer than {MIN_WINDOW_CLASS_ROWS} rows of a class to compare windows on"
     final = slice(0, n) if kind == "all" else slice(n - n_recent, n)
