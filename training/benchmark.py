@@ -59,7 +59,10 @@ MODEL_SHORT: dict[str, str] = {"logistic": "LR", "lightgbm_default": "default Li
 MODEL_LABELS: dict[str, str] = {
     "logistic": "Logistic regression (one-hot)",
     "lightgbm_default": "LightGBM, `LGBMClassifier()` defaults",
-    "leadscore": "leadscore (`fit_scorer`: LightGBM or logistic regression, the validation winner, + calibration)",
+    "leadscore": (
+        "leadscore (`fit_scorer`: LightGBM or logistic regression, the validation winner, "
+        "+ calibration)"
+    ),
 }
 MIN_CLASS_ROWS = 10
 """Fewest labelled leads of each class a benchmark runs on (2 folds of 5): below that,

@@ -124,7 +124,9 @@ def sim_train_config(cfg: SimConfig) -> TrainConfig:
     it by ~0.065 ROC AUC on SQL there; the simulation studies the loop, not the family.
     A fixed tree count keeps the 15 leaves a tree it was measured with (docs/loop.md):
     ``TrainConfig``'s default of 3 is chosen with early stopping, and 100 trees of 3
-    leaves would learn a fifth as much.
+    leaves would learn a fifth as much. For the same reason the weekly models are
+    LightGBM only (``families``): the family contest would change what docs/loop.md
+    measured, and the loop, not the family, is what the simulation studies.
     """
     from training.threshold import PolicyInputs
 
@@ -136,6 +138,7 @@ def sim_train_config(cfg: SimConfig) -> TrainConfig:
         baseline_margin=0.1,
         valid_days=cfg.valid_days,
         recency_half_life_days=cfg.recency_half_life_days,
+        families=("lightgbm",),
         **(
             {"n_estimators": cfg.retrain_trees, "early_stopping_rounds": 0, "num_leaves": 15}
             if cfg.retrain_trees

@@ -22,12 +22,13 @@ def prepare(settings: Settings, cfg: SimConfig, progress: Progress = print) -> C
     """Base history and a first champion trained on it (the state before the simulation)."""
     base = generate(cfg.history_leads, months=18, seed=cfg.seed)
     weekly = sim_train_config(cfg)
-    # the refusal rule's margin and tree size of the simulation (see sim_train_config)
+    # the refusal rule's margin, tree size and family of the simulation (sim_train_config)
     config = TrainConfig(
         seed=cfg.seed,
         label_rules=cfg.label_rules,
         baseline_margin=weekly.baseline_margin,
         num_leaves=weekly.num_leaves,
+        families=weekly.families,
     )
     config.policy = weekly.policy
     run_training(base, settings, config, data_source="simulation-base", progress=progress)
