@@ -3,8 +3,9 @@
 A :class:`LeadScorer` bundles, for one model version:
 
 * the fitted :class:`~scoring.features.LeadEncoder` (vocabularies, feature order);
-* a chain of calibrated stage models whose product is P(won | MQL), each LightGBM or a
-  logistic regression (:mod:`scoring.linear`, whichever won on validation): by default
+* a chain of calibrated stage models (:mod:`scoring.stages`) whose product is
+  P(won | MQL), each LightGBM or a logistic regression (:mod:`scoring.linear`, whichever
+  won on validation): by default
   ``sql`` (MQL→SQL) then ``won_given_sql`` (SQL→won); a flat CRM export with one
   outcome column has a single ``won`` stage;
 * a fit-only model (firmographics only) for the fit score, and the training
@@ -29,7 +30,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -46,117 +47,22 @@ from scoring.features import (
 from scoring.linear import LinearModel
 from scoring.policy import BANDS, ThresholdPolicy
 from scoring.rowpredict import RowPredictor
+from scoring.stages import SMALL_BATCH as SMALL_BATCH  # re-exported: the stages moved
+from scoring.stages import Family as Family
+from scoring.stages import LinearStageModel as LinearStageModel
+from scoring.stages import Stage as Stage
+from scoring.stages import StageModel as StageModel
+from scoring.stages import _threads as _threads
 
 FORMAT_VERSION = 2
 """2: stages name their family (``lightgbm`` or ``logistic``; a linear stage is a JSON
 file). Version 1 folders, all LightGBM, still load."""
 READABLE_VERSIONS = frozenset({1, 2})
 MANIFEST = "checksums.json"
-SMALL_BATCH = 64
-Family = Literal["lightgbm", "logistic"]
 
 
 class ArtifactError(RuntimeError):
     """The model folder is incomplete, corrupt or of an unknown format."""
-
-
-class Stage(Protocol):
-    """One calibrated binary model of the funnel chain, whatever its family.
-
-    ``raw`` is the log-odds margin the calibrator maps to a probability;
-    ``contributions`` splits it per feature in LightGBM's ``pred_contrib`` layout (one
-    column per feature, the bias last, adding up to ``raw``), which is all
-    :mod:`scoring.explain` needs: reasons read the same for every family.
-    """
-
-    name: str
-    calibrator: Calibrator
-
-    @property
-    def family(self) -> Family: ...
-
-    def raw(self, matrix: np.ndarray) -> np.ndarray: ...
-
-    def contributions(self, matrix: np.ndarray) -> np.ndarray: ...
-
-    def importance(self) -> np.ndarray:
-        """Per feature, how much the stage relies on it (for the model card's plot)."""
-        ...
-
-
-@dataclass
-class StageModel:
-    """A LightGBM stage: contributions are TreeSHAP (``pred_contrib``)."""
-
-    name: str
-    booster: lgb.Booster
-    calibrator: Calibrator
-
-    @property
-    def family(self) -> Family:
-        return "lightgbm"
-
-    def raw(self, matrix: np.ndarray) -> np.ndarray:
-        if matrix.shape[0] == 1:
-            return self._raw_row(matrix[0])
-        return cast(
-            np.ndarray,
-            self.booster.predict(matrix, raw_score=True, num_threads=_threads(matrix)),
-        )
-
-    def contributions(self, matrix: np.ndarray) -> np.ndarray:
-        if matrix.shape[0] == 1:
-            return self._contrib_row(matrix[0])[None, :]
-        return cast(
-            np.ndarray,
-            self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(matrix)),
-        )
-
-    def importance(self) -> np.ndarray:
-        """Total split gain per feature."""
-        return np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=float)
-
-    @functools.cached_property
-    def _raw_row(self) -> RowPredictor:
-        return RowPredictor(self.booster, "raw")
-
-    @functools.cached_property
-    def _contrib_row(self) -> RowPredictor:
-        return RowPredictor(self.booster, "contrib")
-
-
-@dataclass
-class LinearStageModel:
-    """A logistic-regression stage (:mod:`scoring.linear`): contributions are exact.
-
-    No single-row special case: the linear model's numpy path has no per-call set-up.
-    """
-
-    name: str
-    linear: LinearModel
-    calibrator: Calibrator
-
-    @property
-    def family(self) -> Family:
-        return "logistic"
-
-    def raw(self, matrix: np.ndarray) -> np.ndarray:
-        return self.linear.raw(matrix)
-
-    def contributions(self, matrix: np.ndarray) -> np.ndarray:
-        return self.linear.contributions(matrix)
-
-    def importance(self) -> np.ndarray:
-        """Mean absolute contribution per feature on the rows it learned from."""
-        return self.linear.importance
-
-
-def _threads(matrix: np.ndarray) -> int:
-    """One thread for small batches: LightGBM's thread start-up dominates a single row.
-
-    A single row does not get here: it takes the fast path of :mod:`scoring.rowpredict`.
-    """
-    return 1 if matrix.shape[0] < SMALL_BATCH else 0
 
 
 @dataclass

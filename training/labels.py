@@ -44,6 +44,9 @@ from training.history import CRMHistory
 
 LabelRules = Literal["aware", "plain", "aware-provisional"]
 DEFER_WINDOW_DAYS = 180
+STAGE_LABELS: dict[str, str] = {"sql": "y_sql", "won_given_sql": "y_won_given_sql", "won": "y_won"}
+"""The label column each funnel stage is learned on (training, the prior and the registry
+read it; :func:`stage_labels` makes the columns)."""
 
 
 def stage_labels(

@@ -36,6 +36,7 @@ from scoring.calibration import Calibrator
 from scoring.features import FeatureSpec, LeadEncoder
 from scoring.model import LeadScorer, Stage, StageModel, quantiles
 from scoring.policy import ThresholdPolicy
+from training.labels import STAGE_LABELS
 from training.threshold import choose_policy
 
 ENGAGEMENT_WEIGHT = 0.5
@@ -57,8 +58,6 @@ def cold_start_reasons(
     train + validation rows; the test period needs as many of each for the ``judged``
     label (the promotion metric's: the label the refusal rule and the gate judge on).
     """
-    from training.train import STAGE_LABELS
-
     reasons = []
     learned = split.isin(["train", "valid"])
     for name in stages:
@@ -94,8 +93,6 @@ def fit_prior(
     reasons: list[str] | None = None,
 ) -> tuple[LeadScorer, dict[str, Any]]:
     """The prior of the module docstring, as a :class:`LeadScorer` with its policy."""
-    from training.train import STAGE_LABELS
-
     mature = frame[split != "immature"]
     rows = mature if len(mature) else frame
     encoder = LeadEncoder(spec).fit(rows)
