@@ -28,8 +28,8 @@ import pytest
 
 from serving.storage import Store
 from serving.tables import Role
+from tests.integration.test_pages import COLD, HOT, decision_row
 from tests.model_fixtures import ADMIN_KEY, Registry
-from tests.test_pages import COLD, HOT, decision_row
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 AS_OF = "2026-03-30T09:00:00Z"
 
 MORE_LEADS: list[dict[str, Any]] = [

@@ -23,8 +23,8 @@ from scoring.explain import NO_RELIABLE_ESTIMATE
 from scoring.model import MANIFEST, LeadScorer
 from serving.schemas import ScoreResponse
 from serving.tables import Role
+from tests.integration.test_pages import HOT, score, signed_in
 from tests.model_fixtures import Registry, admin_headers
-from tests.test_pages import HOT, score, signed_in
 from training.synthetic import generate
 from training.threshold import PolicyInputs
 from training.train import TrainConfig, train
