@@ -13,7 +13,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint typecheck lockcheck lock bench
+.PHONY: setup demo test test-unit test-integration test-browser lint typecheck lockcheck lock bench
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,19 @@ test: lockcheck setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+# One folder of tests each (pyproject's testpaths: unit, then integration, then browser).
+# unit: no database, registry, server or browser — about a minute; integration: the app,
+# SQLite/PostgreSQL, MLflow, Redis, the command line and child processes; browser:
+# headless Chromium against a served app.
+test-unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+test-integration: setup
+	$(VENV)/bin/pytest -q tests/integration
+
+test-browser: setup
+	$(VENV)/bin/pytest -q tests/browser
 
 lint: setup
 	$(VENV)/bin/ruff check --fix .
