@@ -40,11 +40,12 @@ test: lockcheck setup
 	$(VENV)/bin/pytest -q
 
 # One folder of tests each (pyproject's testpaths: unit, then integration, then browser).
-# unit: no database, registry, server or browser — about a minute; integration: the app,
-# SQLite/PostgreSQL, MLflow, Redis, the command line and child processes; browser:
-# headless Chromium against a served app.
+# unit: no database, registry, server or browser; integration: the app, SQLite/PostgreSQL,
+# MLflow, Redis, the command line and child processes; browser: headless Chromium against
+# a served app. test-unit is the quick loop: it leaves out the unit tests marked slow
+# (they train models on 4,000-20,000 leads); `pytest tests/unit` runs them all.
 test-unit: setup
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -m "not slow" tests/unit
 
 test-integration: setup
 	$(VENV)/bin/pytest -q tests/integration
