@@ -28,8 +28,9 @@ import pytest
 
 from serving.storage import Store
 from serving.tables import Role
-from tests.integration.test_pages import COLD, HOT, decision_row
+from tests.integration.test_pages import decision_row
 from tests.model_fixtures import ADMIN_KEY, Registry
+from tests.payloads import COLD, HOT
 
 pytestmark = pytest.mark.browser
 

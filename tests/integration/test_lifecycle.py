@@ -33,8 +33,8 @@ from serving.storage import (
     migration_transaction,
     upgrade,
 )
-from tests.integration.test_api import LEAD
 from tests.model_fixtures import admin_headers
+from tests.payloads import LEAD
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 H = timedelta(hours=1)

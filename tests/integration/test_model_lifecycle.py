@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from scoring.model import LeadScorer, stage_file
 from scoring.pyfunc import pyfunc_frame
-from tests.integration.test_api import LEAD
 from tests.model_fixtures import Registry, admin_headers
+from tests.payloads import LEAD
 from training.registry import CHAMPION, use_store
 
 AS_OF = "2026-03-30T09:00:00Z"

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from serving.ratelimit import MemoryLimiter, RedisLimiter, make_limiter
 from serving.tables import Role
-from tests.integration.test_pages import hidden, new_key, sign_in
+from tests.clients import hidden, new_key, sign_in
 from tests.model_fixtures import ADMIN_KEY
 
 LEAD = {

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from cli.rescore import open_leads, rescore_open_leads
 from scoring.policy import BANDS, STALE_AFTER_DAYS, ThresholdPolicy
-from tests.integration.test_api import LEAD
 from tests.model_fixtures import Registry, admin_headers
+from tests.payloads import LEAD
 
 T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 
