@@ -13,7 +13,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint typecheck lockcheck lock bench
+.PHONY: setup demo test test-unit test-integration test-browser lint typecheck lockcheck lock bench
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,20 @@ test: lockcheck setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+# One folder of tests each (pyproject's testpaths: unit, then integration, then browser).
+# unit: no database, registry, server or browser; integration: the app, SQLite/PostgreSQL,
+# MLflow, Redis, the command line and child processes; browser: headless Chromium against
+# a served app. test-unit is the quick loop: it leaves out the unit tests marked slow
+# (they train models on 4,000-20,000 leads); `pytest tests/unit` runs them all.
+test-unit: setup
+	$(VENV)/bin/pytest -q -m "not slow" tests/unit
+
+test-integration: setup
+	$(VENV)/bin/pytest -q tests/integration
+
+test-browser: setup
+	$(VENV)/bin/pytest -q tests/browser
 
 lint: setup
 	$(VENV)/bin/ruff check --fix .

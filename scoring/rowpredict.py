@@ -12,7 +12,7 @@ so this module does, through the package's own ctypes handle.
 
 A fast config owns a scratch buffer and must not be used by two threads at once, so
 each thread gets its own (created on first use, freed with the thread). The result is
-the same number ``Booster.predict`` gives for that row; ``tests/test_rowpredict.py``
+the same number ``Booster.predict`` gives for that row; ``tests/unit/test_rowpredict.py``
 checks that on every kind of output used here.
 """
 

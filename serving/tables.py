@@ -5,7 +5,7 @@ key table's constraint, so ``serving.tables.Role`` still resolves).
 
 These declarative classes are the *model* of the schema; the schema itself is created and
 evolved only by the Alembic migrations in ``serving/migrations`` (``storage.upgrade``), so
-that a server never starts against a half-made database. ``tests/test_storage.py``
+that a server never starts against a half-made database. ``tests/integration/test_storage.py``
 compares the migrated schema with this metadata, so the two cannot silently drift.
 
 Timestamps are stored as UTC and always read back timezone-aware (UTC), on SQLite too,

@@ -17,7 +17,7 @@ import pytest
 from training.benchmark import BenchmarkResult, dataset_path, paired_difference, run_benchmark
 from training.benchmark_report import to_markdown
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 FAST = {"learning_rate": 0.05, "early_stopping_rounds": 50}
 BASELINES = ("logistic", "lightgbm_default")
 

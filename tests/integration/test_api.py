@@ -13,31 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.tables import Role
+from tests.clients import key
 from tests.conftest import BOTH_DATABASES
 from tests.model_fixtures import Registry, admin_headers
-
-PII = {"name": "Olga Petrova", "email": "olga.petrova@example.org", "phone": "+7-916-555-0199"}
-
-LEAD: dict[str, Any] = {
-    "lead_id": "api-lead-1",
-    "created_at": "2026-03-01T09:00:00Z",
-    "channel": "webinar",
-    "campaign": "webinar_q2_ai",
-    "industry": "software",
-    "company_size": "201-500",
-    "country": "DE",
-    "region": "EMEA",
-    "revenue_band": "10M-50M",
-    "seniority": "director",
-    "department": "marketing",
-    "consent_email": True,
-    **PII,
-    "touches": [
-        {"at": "2026-03-20T10:00:00Z", "type": "webinar_attended"},
-        {"at": "2026-03-27T10:00:00Z", "type": "pricing_page_view"},
-        {"at": "2026-03-28T10:00:00Z", "type": "demo_request"},
-    ],
-}
+from tests.payloads import FEEDBACK, LEAD, PII, SCORED_BEFORE_FEEDBACK
 
 
 @pytest.fixture
@@ -58,11 +37,6 @@ ON_POSTGRES_TOO = pytest.mark.parametrize("client", BOTH_DATABASES, indirect=Tru
 """For the tests of what the API stores (feedback, decisions, keys): run them on both
 databases. The others run on SQLite only: the app's setup is most of each test's time, and
 doubling all of them would add minutes to the suite for paths that store nothing new."""
-
-
-def key(client: TestClient, role: Role) -> dict[str, str]:
-    raw = client.app.state.store.create_api_key(f"test-{role.value}", role)
-    return {"X-API-Key": raw}
 
 
 def score(client: TestClient, body: dict[str, Any], **params: Any) -> Any:
@@ -192,20 +166,6 @@ def test_ops_endpoints(client: TestClient) -> None:
 
 
 # --- feedback ---------------------------------------------------------------------------
-
-FEEDBACK = {
-    "lead_id": "api-lead-1",
-    "kind": "rejected",
-    "reason": "too_early",
-    "at": "2026-03-30T12:00:00Z",
-    "contact_attempts": 3,
-    "first_response_hours": 5.5,
-    "comment": "call back next quarter, olga.petrova@example.org",
-}
-
-
-SCORED_BEFORE_FEEDBACK = {**LEAD, "as_of": "2026-03-30T09:00:00Z"}
-"""LEAD scored before FEEDBACK's time: feedback needs a lead scored before it (lifecycle)."""
 
 
 @ON_POSTGRES_TOO

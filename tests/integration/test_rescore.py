@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from cli.rescore import open_leads, rescore_open_leads
 from scoring.policy import BANDS, STALE_AFTER_DAYS, ThresholdPolicy
 from tests.model_fixtures import Registry, admin_headers
-from tests.test_api import LEAD
+from tests.payloads import LEAD
 
 T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 

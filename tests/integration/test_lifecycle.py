@@ -34,7 +34,7 @@ from serving.storage import (
     upgrade,
 )
 from tests.model_fixtures import admin_headers
-from tests.test_api import LEAD
+from tests.payloads import LEAD
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 H = timedelta(hours=1)

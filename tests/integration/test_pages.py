@@ -19,69 +19,14 @@ from serving.pages import (
 )
 from serving.storage import Store
 from serving.tables import Role
+from tests.clients import hidden, new_key, sign_in, signed_in
 from tests.model_fixtures import Registry, admin_headers
+from tests.payloads import COLD, HOT, PII
 
-PII = {"name": "Olga Petrova", "email": "olga.petrova@example.org", "phone": "+7-916-555-0199"}
-
-HOT: dict[str, Any] = {
-    "lead_id": "ui-hot-1",
-    "created_at": "2026-03-01T09:00:00Z",
-    "channel": "webinar",
-    "campaign": "webinar_q2_ai",
-    "industry": "software",
-    "company_size": "201-500",
-    "country": "DE",
-    "region": "EMEA",
-    "revenue_band": "10M-50M",
-    "seniority": "director",
-    "department": "marketing",
-    "consent_email": True,
-    **PII,
-    "touches": [
-        {"at": "2026-03-20T10:00:00Z", "type": "webinar_attended"},
-        {"at": "2026-03-27T10:00:00Z", "type": "pricing_page_view"},
-        {"at": "2026-03-28T10:00:00Z", "type": "demo_request"},
-    ],
-}
-COLD: dict[str, Any] = {
-    **HOT,
-    "lead_id": "ui-cold-1",
-    "channel": "paid_social",
-    "industry": "government",
-    "company_size": "1-10",
-    "seniority": "intern",
-    "touches": [],
-}
 AS_OF = "2026-03-30T09:00:00Z"
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def new_key(client: TestClient, role: Role, name: str | None = None) -> str:
-    return client.app.state.store.create_api_key(name or f"ui-{role.value}", role)
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden field {name!r}"
-    return match.group(1)
-
-
-def sign_in(client: TestClient, raw_key: str, next_url: str = "") -> Any:
-    form = client.get("/ui/login")
-    assert form.status_code == 200
-    return client.post(
-        "/ui/login",
-        data={"api_key": raw_key, "csrf": hidden(form.text, "csrf"), "next": next_url},
-        follow_redirects=False,
-    )
-
-
-def signed_in(client: TestClient, role: Role) -> TestClient:
-    response = sign_in(client, new_key(client, role))
-    assert response.status_code == 303, response.text
-    return client
 
 
 def score(client: TestClient, lead: dict[str, Any]) -> dict[str, Any]:

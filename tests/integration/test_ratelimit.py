@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from serving.ratelimit import MemoryLimiter, RedisLimiter, make_limiter
 from serving.tables import Role
+from tests.clients import hidden, new_key, sign_in
 from tests.model_fixtures import ADMIN_KEY
-from tests.test_pages import hidden, new_key, sign_in
 
 LEAD = {
     "lead_id": "rl-1",

@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.tables import Role
+from tests.clients import key
 from tests.model_fixtures import admin_headers
-from tests.test_api import FEEDBACK, LEAD, SCORED_BEFORE_FEEDBACK, key
+from tests.payloads import FEEDBACK, LEAD, SCORED_BEFORE_FEEDBACK
 
 AS_OF = "2026-03-30T09:00:00Z"
 NUL, RLO, LRI = "\x00", "\u202e", "\u2066"

@@ -22,21 +22,7 @@ from hypothesis import strategies as st
 
 from scoring.contract import LEAD_ORDINAL_FEATURES, NEGATIVE_REASONS, RejectionReason, TouchType
 from tests.model_fixtures import Registry, admin_headers
-
-
-def lead_body(lead_id: str, as_of: str) -> dict[str, Any]:
-    """A small lead in the contract's fields, scored as of ``as_of``."""
-    return {
-        "lead_id": lead_id,
-        "created_at": "2026-04-01T09:00:00Z",
-        "channel": "webinar",
-        "industry": "software",
-        "company_size": "201-500",
-        "country": "DE",
-        "seniority": "director",
-        "touches": [{"at": "2026-04-02T10:00:00Z", "type": "pricing_page_view"}],
-        "as_of": as_of,
-    }
+from tests.payloads import lead_body
 
 
 @pytest.fixture

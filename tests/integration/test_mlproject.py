@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LEADS = "3000"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("scoring", "training", "serving", "cli")
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "scoring": frozenset(),

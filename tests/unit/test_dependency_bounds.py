@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from tools import lockfile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _requirements() -> dict[str, Requirement]:

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from scoring.model import LeadScorer
 from scoring.settings import Settings
+from tests.integration.test_importing import kommo_en
 from tests.model_fixtures import ADMIN_KEY, admin_headers
-from tests.test_importing import kommo_en
 from training.evidence import weigh
 from training.importing import import_export
 from training.refusal import refusal_reason
@@ -282,7 +282,7 @@ def test_the_mappings_policy_wins_unless_the_flag_is_given(
     """Issue 9, item 8: with a date column, the CLI's ``--threshold-method`` default
     (capacity) replaced the mapping's ``train.policy``."""
     mapping = tmp_path / "crm.yaml"
-    text = (Path(__file__).parents[1] / "training/mappings/amocrm.yaml").read_text()
+    text = (Path(__file__).parents[2] / "training/mappings/amocrm.yaml").read_text()
     mapping.write_text(
         text.replace("name: amocrm", "name: crm")
         + "\ntrain:\n  policy: {method: expected_value, expected_deal_value: 1000, "

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from scoring.model import LeadScorer, stage_file
 from scoring.pyfunc import pyfunc_frame
 from tests.model_fixtures import Registry, admin_headers
-from tests.test_api import LEAD
+from tests.payloads import LEAD
 from training.registry import CHAMPION, use_store
 
 AS_OF = "2026-03-30T09:00:00Z"

@@ -19,9 +19,9 @@ from scoring.settings import Settings
 from serving.erasure import ErasedLeads, erase, erase_inactive, scrub_history_files
 from serving.storage import Store
 from serving.tables import Erasure, Role
+from tests.integration.test_storage import T0, decision_row, scored
 from tests.model_fixtures import admin_headers
-from tests.test_retrain import lead_body
-from tests.test_storage import T0, decision_row, scored
+from tests.payloads import lead_body
 
 VICTIM = "lead-erase-me-4711"
 SCORED_AT = "2026-05-04T09:00:00Z"
@@ -210,7 +210,7 @@ def test_retraining_leaves_erased_leads_of_any_base_history_out(
 def test_delete_lead_is_admin_only_and_leaves_a_404_everywhere(
     make_client: Callable[..., TestClient],
 ) -> None:
-    from tests.test_pages import signed_in
+    from tests.clients import signed_in
 
     client = make_client()
     store: Store = client.app.state.store

@@ -23,8 +23,10 @@ from scoring.explain import NO_RELIABLE_ESTIMATE
 from scoring.model import MANIFEST, LeadScorer
 from serving.schemas import ScoreResponse
 from serving.tables import Role
+from tests.clients import signed_in
+from tests.integration.test_pages import score
 from tests.model_fixtures import Registry, admin_headers
-from tests.test_pages import HOT, score, signed_in
+from tests.payloads import HOT
 from training.synthetic import generate
 from training.threshold import PolicyInputs
 from training.train import TrainConfig, train

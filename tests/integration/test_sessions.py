@@ -15,7 +15,7 @@ from serving.pages import SESSION_COOKIE
 from serving.sessions import read_session, start_session
 from serving.storage import Store
 from serving.tables import PageSession, Role
-from tests.test_pages import hidden, new_key, sign_in
+from tests.clients import hidden, new_key, sign_in
 
 SECRET = "s" * 40
 

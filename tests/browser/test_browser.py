@@ -28,8 +28,9 @@ import pytest
 
 from serving.storage import Store
 from serving.tables import Role
+from tests.integration.test_pages import decision_row
 from tests.model_fixtures import ADMIN_KEY, Registry
-from tests.test_pages import COLD, HOT, decision_row
+from tests.payloads import COLD, HOT
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 AS_OF = "2026-03-30T09:00:00Z"
 
 MORE_LEADS: list[dict[str, Any]] = [

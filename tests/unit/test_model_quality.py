@@ -86,7 +86,7 @@ def test_every_stage_is_fitted_on_the_scorers_own_encoding() -> None:
     and the booster then splits on codes that mean something else at scoring time.
     A small history, so that the SQL-only vocabulary really differs. The booster is the
     refit on train + validation with the early-stopped number of trees."""
-    # trees only: at this size the logistic candidate would win (tests/test_model_families.py)
+    # trees only: at this size the logistic candidate would win (tests/unit/test_model_families.py)
     small = train(synthetic_history(4000, months=24, seed=42), TrainConfig(families=("lightgbm",)))
     scorer, frame, split = small.scorer, small.frame, small.split
     stage = scorer.stages[scorer.stage_names.index("won_given_sql")]
