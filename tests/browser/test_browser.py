@@ -28,7 +28,7 @@ import pytest
 
 from serving.storage import Store
 from serving.tables import Role
-from tests.integration.test_pages import decision_row
+from tests.integration.pages_helpers import decision_row
 from tests.model_fixtures import ADMIN_KEY, Registry
 from tests.payloads import COLD, HOT
 

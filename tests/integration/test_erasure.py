@@ -19,7 +19,7 @@ from scoring.settings import Settings
 from serving.erasure import ErasedLeads, erase, erase_inactive, scrub_history_files
 from serving.storage import Store
 from serving.tables import Erasure, Role
-from tests.integration.test_storage import T0, decision_row, scored
+from tests.integration.storage_helpers import T0, decision_row, scored
 from tests.model_fixtures import admin_headers
 from tests.payloads import lead_body
 

@@ -24,7 +24,7 @@ from scoring.model import MANIFEST, LeadScorer
 from serving.schemas import ScoreResponse
 from serving.tables import Role
 from tests.clients import signed_in
-from tests.integration.test_pages import score
+from tests.integration.pages_helpers import score
 from tests.model_fixtures import Registry, admin_headers
 from tests.payloads import HOT
 from training.synthetic import generate

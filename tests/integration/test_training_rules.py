@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from scoring.model import LeadScorer
 from scoring.settings import Settings
-from tests.integration.test_importing import kommo_en
+from tests.integration.importing_helpers import kommo_en
 from tests.model_fixtures import ADMIN_KEY, admin_headers
 from training.evidence import weigh
 from training.importing import import_export
