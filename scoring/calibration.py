@@ -106,6 +106,9 @@ class Window:
     rows: int
     reason: str
     holdout_logloss: dict[str, float]
+    recent_gain: tuple[float, float] | None = None
+    """The recent window's mean held-out log-loss gain over all rows, and the two standard
+    errors it had to exceed (None when the windows were not compared)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,11 @@ class Window:
             "rows": self.rows,
             "reason": self.reason,
             **{f"holdout_logloss_{k}": v for k, v in self.holdout_logloss.items()},
+            **(
+                {"recent_gain": self.recent_gain[0], "recent_gain_noise": self.recent_gain[1]}
+                if self.recent_gain is not None
+                else {}
+            ),
         }
 
     def describe(self) -> str:
@@ -169,6 +177,7 @@ def choose_calibration_window(
 
     kind: Literal["all", "recent"] = "all"
     losses: dict[str, float] = {}
+    recent_gain: tuple[float, float] | None = None
     if enough(hold) and enough(recent_early):
         row_loss = {}
         for name, part in (("all", early), ("recent", recent_early)):
@@ -180,9 +189,9 @@ def choose_calibration_window(
         # errors of the paired per-row difference): a one-off swing in the latest months
         # is not drift, and calibrating on a third of the rows costs precision
         gain = row_loss["all"] - row_loss["recent"]
-        noise = 2.0 * float(gain.std(ddof=1)) / np.sqrt(len(gain))
-        losses["recent_gain"], losses["recent_gain_noise"] = float(gain.mean()), noise
-        kind = "recent" if gain.mean() > noise else "all"
+        noise = 2.0 * float(gain.std(ddof=1)) / float(np.sqrt(len(gain)))
+        recent_gain = (float(gain.mean()), noise)
+        kind = "recent" if recent_gain[0] > noise else "all"
         reason = (
             f"log loss on the latest {holdout_share:.0%} of rows: the recent window "
             f"{'wins' if kind == 'recent' else 'does not win'} by more than two standard errors"
@@ -192,4 +201,8 @@ def choose_calibration_window(
     final = slice(0, n) if kind == "all" else slice(n - n_recent, n)
     cal, scores = choose_calibrator(raw[final], y[final], seed=seed)
     rows = final.stop - final.start
-    return cal, scores, Window(kind, when[final][0], when[final][-1], rows, reason, losses)
+    return (
+        cal,
+        scores,
+        Window(kind, when[final][0], when[final][-1], rows, reason, losses, recent_gain),
+    )
