@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from serving.i18n import Translator
 from serving.reports import (
@@ -72,6 +73,11 @@ def _empty(ax: Any, text: str) -> None:
     ax.set_yticks([])
 
 
+def _shares(axis: Any, t: Translator, digits: int = 0) -> None:
+    """Label a 0..1 axis as percentages, as the chart's language writes them."""
+    axis.set_major_formatter(FuncFormatter(lambda x, _: t.pct(x, digits)))
+
+
 def _rows(section: Mapping[str, Any], dimension: str) -> list[dict[str, Any]]:
     return [r for r in section.get("rows", []) if r["dimension"] == dimension]
 
@@ -106,6 +112,7 @@ def _funnel_chart(funnel: Mapping[str, Any], path: Path, t: Translator) -> Path:
         )
         ax2.set_xticks(x, names, rotation=30, ha="right")
         ax2.set_ylim(0, 1)
+        _shares(ax2.yaxis, t)
         ax2.legend()
         ax2.set_title(t("chart.by_channel"))
     else:
@@ -123,6 +130,7 @@ def _segment_chart(funnel: Mapping[str, Any], path: Path, t: Translator) -> Path
             continue
         names = [_label(t.value(dim, r["group"])) for r in rows]
         ax.bar(names, [r["mql_to_won"] or 0 for r in rows], color="#59a14f")
+        _shares(ax.yaxis, t)
         ax.set_title(t("chart.mql_to_won_by", dim=t(f"dim.{dim}")))
         ax.tick_params(axis="x", labelrotation=30)
         for label in ax.get_xticklabels():
@@ -161,6 +169,7 @@ def _rejection_chart(rejections: Mapping[str, Any], path: Path, t: Translator) -
         left += shares
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
+    _shares(ax.xaxis, t)
     ax.set_xlabel(t("chart.share_of_rejections"))
     ax.set_title(t("chart.rejections_by_channel"))
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
@@ -212,6 +221,7 @@ def _sla_chart(sla: Mapping[str, Any], path: Path, t: Translator) -> Path:
         )
         ax2.set_xticks(x, names, rotation=30, ha="right")
         ax2.set_ylim(0, 1.05)
+        _shares(ax2.yaxis, t)
         ax2.legend(loc="lower right")
         ax2.set_title(t("chart.sla_by_channel"))
     else:
@@ -243,6 +253,9 @@ def _calibration_chart(calibration: Mapping[str, Any], path: Path, t: Translator
         ax.scatter(p, y, s=20 + 200 * n / n.max(), color="#4e79a7", alpha=0.4)
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
+        digits = 0 if top >= 0.2 else 1  # whole percents unless the scale is small
+        _shares(ax.xaxis, t, digits)
+        _shares(ax.yaxis, t, digits)
         ax.set_xlabel(t("chart.predicted"))
         ax.set_ylabel(t("chart.observed"))
         ece = data.get("ece")
