@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +20,11 @@ import typer
 from cli.options import DataOpt, LeadsOpt, SeedOpt, progress
 from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
+from serving.i18n import LANGUAGES, Translator
+from serving.i18n.formats import time_zone
 from serving.report_html import write_html
 from serving.reports import CostInputs, ReportData, build_report
+from serving.reports.notes import Note
 
 Progress = Callable[[str], None]
 
@@ -44,8 +48,13 @@ def report(
     model: Annotated[
         str | None, typer.Option(help="Registered version/alias to score the history with.")
     ] = None,
+    lang: Annotated[
+        str, typer.Option(help="Language of the page and its charts: en or ru.")
+    ] = "en",
 ) -> None:
     """Funnel, rejection reasons, SLA, calibration and drift as HTML with PNG charts."""
+    if lang not in LANGUAGES:
+        raise typer.BadParameter(f"one of: {', '.join(LANGUAGES)}", param_hint="--lang")
     for path in report_command(
         out,
         data=data,
@@ -58,6 +67,7 @@ def report(
         start=start,
         end=end,
         model=model,
+        lang=lang,
         settings=Settings(seed=seed),
         progress=progress,
     ):
@@ -106,7 +116,11 @@ def score_history(
         "predictions": predictions,
         "reference": frame[train_rows],
         "current": frame[held_out],
-        "reference_name": f"training months ({int(train_rows.sum()):,} MQLs)",
+        "reference_name": Note(
+            "reference.training_months",
+            f"training months ({int(train_rows.sum()):,} MQLs)",
+            n=int(train_rows.sum()),
+        ),
         "scorer": scorer,
     }
 
@@ -124,6 +138,7 @@ def report_command(
     start: str | None = None,
     end: str | None = None,
     model: str | None = None,
+    lang: str = "en",
     settings: Any = None,
     progress: Progress = _quiet,
 ) -> list[Path]:
@@ -159,19 +174,25 @@ def report_command(
         )
         report = build_report(inputs, costs=cost_inputs, start=start, end=end)
         report["source"] = f"CRM history: {source}"
-        reports.append(("index.html", "CRM history", report))
+        reports.append(("index.html", "history", report))
     if from_store:
         store_data = _store_inputs(settings, scorer)
         report = build_report(store_data, costs=cost_inputs, start=start, end=end)
         report["source"] = "serving store (decision log + feedback)"
         page = "store.html" if reports else "index.html"
-        reports.append((page, "serving store", report))
+        reports.append((page, "store", report))
 
     written: list[Path] = []
+    t = Translator(lang, time_zone(settings.timezone) or UTC)
     for page, name, report in reports:
-        links = [(other_name, other) for other, other_name, _ in reports if other != page]
+        links = [
+            (t(f"rep.title.{other_name}"), other)
+            for other, other_name, _ in reports
+            if other != page
+        ]
+        title = t(f"rep.title.{name}")
         written.append(
-            write_html(report, out, page=page, title=f"leadscore report: {name}", links=links)
+            write_html(report, out, page=page, title=title, links=links, lang=lang, tz=t.tz)
         )
     return written
 
@@ -200,7 +221,12 @@ def _history_inputs(
     except ValueError as exc:  # too little data to fit a model: report without one
         progress(f"no model for calibration ({exc}); drift compares early and late MQLs")
         inputs = from_history(history, clocks=clocks)
-        inputs.notes.append(f"calibration: no model could be fitted on this history ({exc})")
+        inputs.notes.append(
+            Note(
+                "report.no_model",
+                f"calibration: no model could be fitted on this history ({exc})",
+            )
+        )
         return inputs
     return from_history(
         history,

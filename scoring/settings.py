@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
     ui_session_max_hours: float = Field(
         default=12.0, gt=0.0, description="A page session ends this long after sign-in."
     )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone the pages show times in (`Europe/Moscow`) when the "
+        "browser has not told its own (the pages' script sends it; `?tz=` overrides).",
+    )
     secure_cookies: bool = Field(
         default=False,
         description="Always mark the page cookies `Secure` (set it behind a proxy that ends "
@@ -193,6 +199,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"not an IANA time zone (e.g. Europe/Moscow): {value!r}") from exc
+        return value
 
     @property
     def in_mlflow_run(self) -> bool:

@@ -28,7 +28,7 @@ from scoring.feedback import (
     MAX_FIRST_RESPONSE_HOURS,
     feedback_violation,
 )
-from scoring.lifecycle import qualification_violation
+from scoring.lifecycle import Violation, qualification_violation
 from serving.schemas import MULTILINE, Instant, LeadId, Strict, times_after
 
 __all__ = ["FeedbackRequest", "FeedbackResponse", "Qualification", "record_feedback"]
@@ -44,6 +44,17 @@ FeedbackKind = Literal[
     "contacted",
     "qualified",
 ]
+
+
+class RuleError(ValueError):
+    """A feedback rule broken, as pydantic's ``value_error``: the text is the API's
+    ``"field: message"``; ``violation`` keeps the rule's code, so a page can say it in
+    its reader's language."""
+
+    def __init__(self, violation: Violation) -> None:
+        super().__init__(f"{violation.field}: {violation.message}")
+        self.violation = violation
+
 
 StrictCount = Annotated[int, Field(strict=True, ge=0, le=MAX_CONTACT_ATTEMPTS)]
 """A whole number, strictly: ``true`` is not 1 (booleans are never numbers)."""
@@ -67,7 +78,7 @@ class Qualification(Strict):
     def _criteria_of_the_framework(self) -> Qualification:
         problem = qualification_violation(self.model_dump(exclude_none=True))
         if problem is not None:
-            raise ValueError(f"{problem.field}: {problem.message}")
+            raise RuleError(problem)
         return self
 
 
@@ -110,7 +121,7 @@ class FeedbackRequest(Strict):
             else self.qualification.model_dump(exclude_none=True),
         )
         if problem is not None:
-            raise ValueError(f"{problem.field}: {problem.message}")
+            raise RuleError(problem)
         return self
 
 

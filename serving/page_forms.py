@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,9 +23,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from scoring.contract import SalesDecision
-from scoring.lifecycle import QUALIFICATION_CRITERIA, REJECTION_NEEDS_REASON, LifecycleViolation
-from serving.feedback import FeedbackRequest, record_feedback
-from serving.i18n import Translator
+from scoring.lifecycle import QUALIFICATION_CRITERIA, LifecycleViolation
+from serving.feedback import FeedbackRequest, RuleError, record_feedback
+from serving.i18n import DEFAULT_LANGUAGE, TEXT, Translator
 from serving.page_auth import PageUser, SalesUser, check_csrf
 from serving.page_lead import lead_view, not_found, valid_lead_id
 from serving.page_render import error_page, flush_decisions, language, page_now, redirect
@@ -77,7 +77,7 @@ def _store_feedback(
     lead_id: str,
     body: dict[str, Any],
     idem: str,
-) -> tuple[bool, list[dict[str, str]]]:
+) -> tuple[bool, list[dict[str, Any]]]:
     """Validate and record one feedback event like ``POST /v1/feedback``.
 
     Returns ``(stored_or_replayed, errors)``. A resubmission of a form already stored
@@ -93,9 +93,9 @@ def _store_feedback(
             request.app.state, checked, idempotency_key=idem, actor=user.name, now=page_now(request)
         )
     except ValidationError as exc:
-        return False, error_items(exc.errors())
+        return False, _coded_errors(exc.errors())
     except RequestValidationError as exc:  # a time after now (the API's rule)
-        return False, error_items(exc.errors())
+        return False, _coded_errors(exc.errors())
     except IdempotencyConflict:
         # two submits raced past the check above: the winner's row decides
         answered = _submitted(request, user, lead_id, body, idem)
@@ -103,7 +103,14 @@ def _store_feedback(
     except LifecycleViolation as exc:  # the lead's lifecycle refuses it: say which rule
         violation = exc.violation
         status = str(violation.status)
-        return False, [{"field": violation.field, "message": violation.message, "status": status}]
+        return False, [
+            {
+                "field": violation.field,
+                "message": violation.message,
+                "status": status,
+                "rule": violation.rule,
+            }
+        ]
     except ValueError as exc:
         return False, [{"field": "body", "message": str(exc)}]
     if created:
@@ -111,19 +118,42 @@ def _store_feedback(
     return True, []
 
 
-def _translated_errors(t: Translator, errors: list[dict[str, str]]) -> list[dict[str, str]]:
+def _coded_errors(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`error_items` (the API's field and English message) plus what a page needs to
+    say it in another language: the feedback rule's code, or pydantic's error type and
+    its numeric limits (never the submitted value)."""
+    items: list[dict[str, Any]] = []
+    for item, error in zip(error_items(raw), raw, strict=True):
+        ctx = error.get("ctx") or {}
+        cause = ctx.get("error")
+        coded: dict[str, Any] = dict(item)
+        if isinstance(cause, RuleError):
+            coded["rule"] = cause.violation.rule
+        else:
+            coded["type"] = str(error.get("type", ""))
+            coded["limits"] = {k: v for k, v in ctx.items() if isinstance(v, int | float)}
+        items.append(coded)
+    return items
+
+
+def _message(t: Translator, error: Mapping[str, Any]) -> str:
+    """An error's message in the page's language: English as the API says it; otherwise
+    from the rule's code or pydantic's type, else "invalid value" — never English."""
+    if t.lang == DEFAULT_LANGUAGE:
+        return str(error["message"])
+    for key in (f"rule.{error.get('rule')}", f"type.{error.get('type')}"):
+        if key in TEXT[t.lang]:
+            return t(key, **error.get("limits", {}))
+    return t("form.error.invalid")
+
+
+def _translated_errors(t: Translator, errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for error in errors:
         if error["field"] == "form" and error["message"] == "reused":
             out.append({"field": "form", "message": t("form.error.reused")})
             continue
-        message = error["message"]
-        if t.lang == "ru":
-            message = {
-                REJECTION_NEEDS_REASON: "для отказа нужна причина",
-                "only a rejection carries a reason tag": "причина указывается только при отказе",
-            }.get(message, message)
-        out.append({"field": error["field"], "message": message})
+        out.append({"field": error["field"], "message": _message(t, error)})
     return out
 
 

@@ -1,7 +1,13 @@
 """Rendering the pages: templates in the request's language, hardened responses, errors.
 
 Every page answers with ``Cache-Control: no-store`` and a strict Content-Security-Policy
-(no scripts at all; the charts are inline SVG).
+(the charts are inline SVG; the one script, ``static/timezone.js``, is a file of ours that
+tells the server the browser's time zone: no inline script runs).
+
+Times are shown in the reader's time zone: ``?tz=Europe/Moscow`` (remembered in a
+cookie), else the zone the browser's script stored in that cookie, else the
+``LEADSCORE_TIMEZONE`` setting (UTC by default); a name that is not a known IANA zone is
+ignored.
 """
 
 from __future__ import annotations
@@ -9,13 +15,15 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from serving.i18n import LANGUAGES, Translator, negotiate
+from serving.i18n.formats import time_zone
 from serving.page_auth import PageForbidden, PageUser
 from serving.sessions import COOKIE_PATH, secure_cookies
 
@@ -24,9 +32,11 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
 LANG_COOKIE = "leadscore_lang"
+TZ_COOKIE = "leadscore_tz"
 
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -68,6 +78,18 @@ def language(request: Request) -> tuple[str, bool]:
     return negotiate(request.headers.get("accept-language")), False
 
 
+def reader_zone(request: Request) -> tuple[ZoneInfo, str | None]:
+    """``(zone, chosen_now)``: ``?tz=``, else the cookie, else the setting (a known
+    IANA zone each time); ``chosen_now`` is the name to remember, if ``?tz=`` gave one."""
+    asked = time_zone(request.query_params.get("tz"))
+    if asked is not None:
+        return asked, asked.key
+    remembered = time_zone(unquote(request.cookies.get(TZ_COOKIE, "")))
+    if remembered is not None:
+        return remembered, None
+    return time_zone(request.app.state.settings.timezone) or ZoneInfo("UTC"), None
+
+
 def lang_links(request: Request, here: str | None) -> list[tuple[str, str]]:
     params = {k: v for k, v in request.query_params.items() if k != "lang"}
     if request.method != "GET":
@@ -96,7 +118,8 @@ def render(
 ) -> HTMLResponse:
     """Render a page in the request's language, with the shared layout's context."""
     lang, chosen = language(request)
-    t = Translator(lang)
+    zone, zone_chosen = reader_zone(request)
+    t = Translator(lang, zone)
     html = _env.get_template(template).render(
         t=t,
         lang=lang,
@@ -116,6 +139,15 @@ def render(
             samesite="lax",
             secure=secure_cookies(request),
             httponly=True,
+        )
+    if zone_chosen:
+        response.set_cookie(
+            TZ_COOKIE,
+            quote(zone_chosen, safe=""),
+            max_age=365 * 24 * 3600,
+            path=COOKIE_PATH,
+            samesite="lax",
+            secure=secure_cookies(request),
         )
     return harden(response)  # type: ignore[return-value]
 

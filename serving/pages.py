@@ -31,7 +31,8 @@ Server-rendered Jinja2 pages on the API's own app, behind the same API keys and 
 Forms are protected against CSRF by the SameSite=Strict session cookie plus a token bound
 to the session (the sign-in form: a double-submit cookie). Pages put only the lead id in
 URLs, never log form contents and send ``Cache-Control: no-store`` and a strict
-Content-Security-Policy (no scripts at all; the charts are inline SVG).
+Content-Security-Policy (no inline script: the one script is our ``timezone.js`` file; the
+charts are inline SVG).
 
 Who is signed in is :mod:`serving.page_auth` (the session itself :mod:`serving.sessions`),
 rendering :mod:`serving.page_render`, the overview :mod:`serving.page_marketing`; this

@@ -29,6 +29,7 @@ from serving.reports import (
     build_report,
     from_store,
 )
+from serving.reports.notes import Note
 from serving.schemas import EARLIEST_YEAR, LATEST_YEAR, BoundedTime
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -90,7 +91,12 @@ def _store_inputs(request: Request) -> ReportData:
         stored = current.scorer.metadata.get("reference_profile")
         if isinstance(stored, dict) and stored.get("columns"):
             profile = stored
-            name = f"training data of {current.name} v{current.version}"
+            name = Note(
+                "reference.model",
+                f"training data of {current.name} v{current.version}",
+                name=current.name,
+                version=current.version,
+            )
     settings = getattr(state, "settings", None)
     clocks = SlaClocks.from_settings(settings) if settings is not None else None
     return from_store(

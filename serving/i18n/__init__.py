@@ -3,9 +3,13 @@
 Rooms of this package:
 
 * ``catalogue_en`` / ``catalogue_ru`` — the labels by key (data only);
+* ``vocabulary_ru`` — Russian names of the contract's category values (channels,
+  industries, sizes, seniority...); ``form_errors`` — the forms' errors in Russian by rule
+  code and pydantic type; ``report_labels`` — the report's, its charts' and its notes' words;
 * ``languages`` — which languages there are, their catalogues (:data:`TEXT`), and
   :func:`negotiate`, picking one from ``Accept-Language``;
-* ``formats`` — numbers, percentages, dates and durations as each language writes them;
+* ``formats`` — numbers, percentages, dates (in the reader's time zone) and durations as
+  each language writes them;
 * ``translator`` — :class:`Translator`, the label lookup the templates call;
 * ``reasons_ru`` — :func:`reason_text`, the model's English reason phrases in Russian.
 """

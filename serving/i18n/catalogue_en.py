@@ -12,6 +12,8 @@ EN: dict[str, str] = {
     "nav.marketing": "Marketing overview",
     "nav.signed_in_as": "Signed in as {name} ({role})",
     "nav.logout": "Sign out",
+    "nav.sections": "pages",
+    "nav.pages": "pages",
     "role.scorer": "scorer",
     "role.sales": "sales",
     "role.marketing": "marketing",

@@ -9,13 +9,41 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def time_zone(name: str | None) -> ZoneInfo | None:
+    """The IANA zone called ``name`` (``Europe/Moscow``), or ``None`` if there is none.
+
+    Names come from a setting, a query parameter or a cookie the browser's script set, so
+    anything that is not a zone the system knows is refused rather than guessed.
+    """
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def zone_label(moment: datetime) -> str:
+    """``UTC`` or its offset from UTC (``UTC+3``, ``UTC−4:30``): no zone abbreviations,
+    which are English words and ambiguous."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "\u2212"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{mins:02d}" if mins else "")
 
 
 class Formats(ABC):
     """Number and date formats of one language (``lang``); a subclass supplies the labels."""
 
     lang: str
+    tz: tzinfo = UTC
 
     @abstractmethod
     def __call__(self, key: str, **values: object) -> str:
@@ -47,6 +75,7 @@ class Formats(ABC):
     # -- time ---------------------------------------------------------------------------
 
     def when(self, value: datetime | str | None) -> str:
+        """A moment in the reader's time zone (``tz``), with its offset from UTC."""
         if value is None:
             return self("none")
         if isinstance(value, str):
@@ -54,9 +83,9 @@ class Formats(ABC):
                 value = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 return value
-        if self.lang == "ru":
-            return value.strftime("%d.%m.%Y %H:%M UTC")
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+        local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(self.tz)
+        pattern = "%d.%m.%Y %H:%M" if self.lang == "ru" else "%Y-%m-%d %H:%M"
+        return f"{local.strftime(pattern)} {zone_label(local)}"
 
     def day(self, value: datetime | str | None) -> str:
         text = self.when(value)

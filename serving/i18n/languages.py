@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from serving.i18n.catalogue_en import EN
 from serving.i18n.catalogue_ru import RU
+from serving.i18n.form_errors import FORM_ERRORS_RU
+from serving.i18n.report_labels import REPORT_EN, REPORT_RU
+from serving.i18n.vocabulary_ru import VOCABULARY_RU
 
 LANGUAGES: tuple[str, ...] = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
 
-TEXT: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
+TEXT: dict[str, dict[str, str]] = {
+    "en": {**EN, **REPORT_EN},
+    "ru": {**RU, **VOCABULARY_RU, **REPORT_RU, **FORM_ERRORS_RU},
+}
 """Every label by language, then key; :data:`DEFAULT_LANGUAGE` holds every key."""
 
 

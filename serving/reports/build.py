@@ -15,6 +15,7 @@ from serving.reports.costs import CostInputs
 from serving.reports.drift import drift_report
 from serving.reports.facts import check_dims, lead_facts
 from serving.reports.funnel import LTV_CAC_TARGET, ROMI_TARGET_PCT, funnel_report
+from serving.reports.notes import Note
 from serving.reports.rejections import rejection_report
 from serving.reports.report_data import DIMENSIONS, ReportData, as_timestamp
 from serving.reports.sla import sla_report
@@ -77,18 +78,38 @@ def _warnings(report: Mapping[str, Any]) -> list[str]:
     if sla:
         short = sla["total"].get("no_response_under_3_attempts") or 0
         if short:
+            attempts = sla["targets"]["min_attempts"]
             out.append(
-                f"SLA: {short} no_response rejection(s) with fewer than "
-                f"{sla['targets']['min_attempts']} contact attempts"
+                Note(
+                    "sla.few_attempts",
+                    f"SLA: {short} no_response rejection(s) with fewer than "
+                    f"{attempts} contact attempts",
+                    n=short,
+                    attempts=attempts,
+                )
             )
     funnel = report.get("funnel")
     if funnel:
         ratio = funnel["total"].get("ltv_cac")
         if ratio is not None and ratio < LTV_CAC_TARGET:
-            out.append(f"LTV:CAC {ratio:.2f} is below the {LTV_CAC_TARGET:g}:1 target")
+            out.append(
+                Note(
+                    "funnel.ltv_cac_low",
+                    f"LTV:CAC {ratio:.2f} is below the {LTV_CAC_TARGET:g}:1 target",
+                    ratio=ratio,
+                    target=LTV_CAC_TARGET,
+                )
+            )
         romi = funnel["total"].get("romi_pct")
         if romi is not None and romi < ROMI_TARGET_PCT:
-            out.append(f"ROMI {romi:.0f} % is below the {ROMI_TARGET_PCT:.0f} % target")
+            out.append(
+                Note(
+                    "funnel.romi_low",
+                    f"ROMI {romi:.0f} % is below the {ROMI_TARGET_PCT:.0f} % target",
+                    romi=romi,
+                    target=ROMI_TARGET_PCT,
+                )
+            )
     return out
 
 

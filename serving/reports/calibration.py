@@ -16,6 +16,7 @@ import pandas as pd
 from scoring.contract import DATA_QUALITY_REASONS, HandoffDecision
 from scoring.drift import _num
 from serving.reports.facts import lead_facts
+from serving.reports.notes import Note
 from serving.reports.report_data import ReportData
 
 WON_MATURITY_DAYS = 180
@@ -34,7 +35,12 @@ def calibration_report(data: ReportData, *, facts: pd.DataFrame | None = None) -
             "available": False,
             "stages": {},
             "by_decision": [],
-            "notes": ["no predictions for the leads of this period: nothing to compare"],
+            "notes": [
+                Note(
+                    "calibration.none",
+                    "no predictions for the leads of this period: nothing to compare",
+                )
+            ],
         }
     facts = lead_facts(data) if facts is None else facts
     observed = _observed(facts)
@@ -57,10 +63,18 @@ def calibration_report(data: ReportData, *, facts: pd.DataFrame | None = None) -
         "stages": stages,
         "by_decision": _by_decision(joined),
         "notes": [
-            "sql: P(SQL) vs accepted by sales (data-quality rejections left out); "
-            "won: P(won) vs won, among closed deals and leads sales turned down, for leads "
-            f"at least {WON_MATURITY_DAYS} days old (mature_only) where there are enough",
-            "ece = the count-weighted mean |predicted − observed| over the bands",
+            Note(
+                "calibration.stages",
+                "sql: P(SQL) vs accepted by sales (data-quality rejections left out); "
+                "won: P(won) vs won, among closed deals and leads sales turned down, for "
+                f"leads at least {WON_MATURITY_DAYS} days old (mature_only) where there are "
+                "enough",
+                days=WON_MATURITY_DAYS,
+            ),
+            Note(
+                "calibration.ece",
+                "ece = the count-weighted mean |predicted − observed| over the bands",
+            ),
             *notes,
         ],
     }
@@ -100,9 +114,14 @@ def _stages(joined: pd.DataFrame, mature: pd.Series) -> tuple[dict[str, Any], li
                 rows = rows[mature]
             else:
                 notes.append(
-                    f"won: fewer than {MIN_CALIBRATION_ROWS} leads older than "
-                    f"{WON_MATURITY_DAYS} days, so young cohorts are included: their open "
-                    "deals bias the observed win rate low"
+                    Note(
+                        "calibration.young",
+                        f"won: fewer than {MIN_CALIBRATION_ROWS} leads older than "
+                        f"{WON_MATURITY_DAYS} days, so young cohorts are included: their open "
+                        "deals bias the observed win rate low",
+                        rows=MIN_CALIBRATION_ROWS,
+                        days=WON_MATURITY_DAYS,
+                    )
                 )
         rows = rows.dropna()
         stages[stage] = {

@@ -23,6 +23,7 @@ from scoring.drift import (
     population_stability,
     reference_profile,
 )
+from serving.reports.notes import Note
 
 PSI_WARN = 0.1
 PSI_ALERT = 0.25
@@ -67,7 +68,7 @@ def drift_report(
     """
     out = _no_drift_yet(reference_name)
     if current is None or reference is None or current.empty:
-        out["notes"] = ["no feature rows to compare"]
+        out["notes"] = [Note("drift.no_rows", "no feature rows to compare")]
         return out
     if isinstance(reference, pd.DataFrame):
         cols = list(columns) if columns is not None else drift_columns(reference)
@@ -179,7 +180,7 @@ def _percentile_entries(rows: pd.DataFrame, columns: Sequence[str]) -> list[dict
     return entries
 
 
-def _warning(e: Mapping[str, Any]) -> str:
+def _warning(e: Mapping[str, Any]) -> Note:
     """The warning line of an entry in warn or alert: its PSI and where it shifted."""
     shift = e.get("top_shift") or {}
     limit = PSI_ALERT if e["status"] == "alert" else PSI_WARN
@@ -190,7 +191,19 @@ def _warning(e: Mapping[str, Any]) -> str:
         else f"largest shift in {shift.get('bin')}: "
         f"{_pct(shift.get('reference_share'))} → {_pct(shift.get('current_share'))}"
     )
-    return f"drift {e['status']}: {e['feature']} PSI {e['psi']:.3f} ≥ {limit} ({detail})"
+    text = f"drift {e['status']}: {e['feature']} PSI {e['psi']:.3f} ≥ {limit} ({detail})"
+    return Note(
+        "drift.new_values" if new and shift.get("bin") == OTHER else "drift.shift",
+        text,
+        status=e["status"],
+        feature=e["feature"],
+        psi=e["psi"],
+        limit=limit,
+        new_values=dict(new),
+        bin=shift.get("bin"),
+        reference_share=shift.get("reference_share"),
+        current_share=shift.get("current_share"),
+    )
 
 
 def _noise(bins: int, n_ref: int, n_cur: int) -> float | None:

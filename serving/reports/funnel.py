@@ -15,6 +15,7 @@ import pandas as pd
 from scoring.drift import _num
 from serving.reports.costs import CostInputs
 from serving.reports.facts import aggregate, check_dims, lead_facts, ratio, total_and_rows
+from serving.reports.notes import Note
 from serving.reports.report_data import DIMENSIONS, ReportData
 
 LTV_CAC_TARGET = 3.0
@@ -62,12 +63,20 @@ def funnel_report(
             "targets": {"ltv_cac": LTV_CAC_TARGET, "romi_pct": ROMI_TARGET_PCT},
         },
         "notes": [
-            "rates are per cohort: deals still open count as not (yet) won, so recent "
-            "cohorts show lower SQL→won and ROMI than they will end with",
-            *(
-                ["costs are taken to cover the same period as the leads reported"]
+            Note(
+                "funnel.cohort",
+                "rates are per cohort: deals still open count as not (yet) won, so recent "
+                "cohorts show lower SQL→won and ROMI than they will end with",
+            ),
+            (
+                Note(
+                    "funnel.costs_period",
+                    "costs are taken to cover the same period as the leads reported",
+                )
                 if costs.has_spend
-                else ["no cost inputs: CAC, LTV:CAC and ROMI are not computed"]
+                else Note(
+                    "funnel.no_costs", "no cost inputs: CAC, LTV:CAC and ROMI are not computed"
+                )
             ),
         ],
     }

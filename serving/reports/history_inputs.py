@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.lifecycle import SlaClocks
+from serving.reports.notes import Note
 from serving.reports.report_data import (
     ReportData,
     as_timestamp,
@@ -58,7 +59,7 @@ def from_history(
         if reference is None:
             reference = early
             if name is None and split_at is not None:
-                name = f"MQLs before {split_at:%Y-%m-%d}"
+                name = Note("reference.before", f"MQLs before {split_at:%Y-%m-%d}", day=split_at)
         if current is None:
             current = late
     if current is not None and "cohort_at" not in current.columns and "lead_id" in current:

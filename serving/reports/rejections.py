@@ -16,6 +16,7 @@ from scoring.contract import DATA_QUALITY_REASONS, RejectionReason, SalesDecisio
 from scoring.drift import _num
 from scoring.feedback_tables import SALES_DECISION_KINDS
 from serving.reports.facts import aggregate, check_dims, lead_facts, ratio, total_and_rows
+from serving.reports.notes import Note
 from serving.reports.report_data import DIMENSIONS, ReportData
 
 
@@ -66,9 +67,16 @@ def rejection_report(
         "total": total,
         "rows": rows,
         "notes": [
-            "counts are sales decisions (feedback rows); a lead rejected twice counts twice",
-            "lift = the group's share of a reason / the overall share (> 1: over-represented); "
-            "most_over_represented ignores data-quality tags and reasons seen < 5 times",
+            Note(
+                "rejections.counts",
+                "counts are sales decisions (feedback rows); a lead rejected twice counts twice",
+            ),
+            Note(
+                "rejections.lift",
+                "lift = the group's share of a reason / the overall share (> 1: "
+                "over-represented); most_over_represented ignores data-quality tags and "
+                "reasons seen < 5 times",
+            ),
         ],
     }
 

@@ -28,6 +28,7 @@ from serving.reports.facts import (
     ratio,
     total_and_rows,
 )
+from serving.reports.notes import Note
 from serving.reports.report_data import DIMENSIONS, ReportData
 
 RESPONSE_HOUR_EDGES: tuple[float, ...] = (0, 1, 2, 4, 8, 12, 24, 48, 72, math.inf)
@@ -100,23 +101,38 @@ def _sla_sums(facts: pd.DataFrame, dims: Sequence[str]) -> GroupSums:
 
 
 def _sla_notes(clocks: SlaClocks, *, with_breaches: bool) -> list[str]:
+    decide, contact = f"{clocks.decision_hours:g}", f"{clocks.first_contact_hours:g}"
     return [
-        "response time = first_response_hours of the lead's first sales decision, or "
-        "(decision time − handoff time) where it is missing; the contract records one "
-        f"response time, so the {clocks.decision_hours:g} h accept/reject and the "
-        f"{clocks.first_contact_hours:g} h first-contact windows are both measured on it; "
-        "decision_hours is the time to the recorded decision",
-        "attempt shares count rejections whose contact_attempts is known",
-        "nurtured_after_rejection_share: leads not accepted that got a nurture touch "
-        "(email, content, webinar) after the decision; needs the touches table",
+        Note(
+            "sla.response",
+            "response time = first_response_hours of the lead's first sales decision, or "
+            "(decision time − handoff time) where it is missing; the contract records one "
+            f"response time, so the {decide} h accept/reject and the {contact} h "
+            "first-contact windows are both measured on it; decision_hours is the time to "
+            "the recorded decision",
+            decide=decide,
+            contact=contact,
+        ),
+        Note("sla.attempts", "attempt shares count rejections whose contact_attempts is known"),
+        Note(
+            "sla.nurtured",
+            "nurtured_after_rejection_share: leads not accepted that got a nurture touch "
+            "(email, content, webinar) after the decision; needs the touches table",
+        ),
         *(
             [
-                "breaches_*: SLA breaches from the lead lifecycle, each clock on its own "
-                "event (decision from the handoff, a contacted event for the first "
-                "contact, a qualification for the SQL confirmation), late or still "
-                "missing; see docs/lifecycle.md",
-                "sql_qualified_share: accepted leads whose qualification (BANT or GPCT) "
-                "sales confirmed, on the acceptance or later",
+                Note(
+                    "sla.breaches",
+                    "breaches_*: SLA breaches from the lead lifecycle, each clock on its own "
+                    "event (decision from the handoff, a contacted event for the first "
+                    "contact, a qualification for the SQL confirmation), late or still "
+                    "missing; see docs/lifecycle.md",
+                ),
+                Note(
+                    "sla.qualified",
+                    "sql_qualified_share: accepted leads whose qualification (BANT or GPCT) "
+                    "sales confirmed, on the acceptance or later",
+                ),
             ]
             if with_breaches
             else []

@@ -17,6 +17,7 @@ import pandas as pd
 from scoring.contract import PII_COLUMNS, HandoffDecision
 from scoring.feedback_tables import crm_tables
 from scoring.lifecycle import SlaClocks, consistent_feedback, replay_tables, sla_breaches
+from serving.reports.notes import Note
 from serving.reports.report_data import GROUPABLE, ReportData, utc_column, without_pii
 
 
@@ -58,7 +59,7 @@ def from_store(
     fb_table, outcomes = crm_tables(fb)
     fb_table = without_pii(fb_table)
     if reference is None:
-        reference_name = "first half of the served decisions"
+        reference_name = Note("reference.first_half", "first half of the served decisions")
     return ReportData(
         leads=_store_leads(snapshot, fb_table),
         feedback=fb_table,
@@ -82,13 +83,20 @@ def _store_notes(no_reference: bool, refused: int) -> list[str]:
     notes: list[str] = []
     if no_reference:
         notes.append(
-            "drift: the model carries no training reference profile, so the first half of "
-            "the served decisions is compared with the second half"
+            Note(
+                "store.no_reference",
+                "drift: the model carries no training reference profile, so the first half "
+                "of the served decisions is compared with the second half",
+            )
         )
     if refused:
         notes.append(
-            f"{refused} feedback event(s) the lead lifecycle refuses (for leads never scored, "
-            "impossible or out of order) are not counted"
+            Note(
+                "store.refused",
+                f"{refused} feedback event(s) the lead lifecycle refuses (for leads never "
+                "scored, impossible or out of order) are not counted",
+                n=refused,
+            )
         )
     return notes
 

@@ -307,7 +307,7 @@ def test_html_renders_every_section(
     page = write_html(report, tmp_path)
     _assert_page(page, history)
     html = page.read_text()
-    assert "no_budget" in html and "LTV:CAC" in html and "PSI" in html
+    assert "no budget" in html and "LTV:CAC" in html and "PSI" in html  # reasons in words
 
 
 def test_report_command(history: CRMHistory, tmp_path: Path) -> None:
