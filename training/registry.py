@@ -183,6 +183,14 @@ def log_and_register(
                 if "calibration_window" in result.info.get(stage, {})
             }
         )
+        # and how: Platt or isotonic (a ``shift`` window also says its intercept above)
+        mlflow.log_params(
+            {
+                f"calibration_method_{stage}": result.info[stage]["calibration"]
+                for stage in config.stages
+                if "calibration" in result.info.get(stage, {})
+            }
+        )
         mlflow.log_params({f"family_{stage}": f["chosen"] for stage, f in families.items()})
         mlflow.set_tags({"data_source": data_source, **(extra_tags or {})})
         mlflow.log_metrics(metrics)

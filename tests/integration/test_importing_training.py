@@ -61,6 +61,7 @@ def test_flat_import_trains_registers_and_scores(tmp_path: Path) -> None:
     window = scorer.metadata["calibration_windows"]["won"]
     assert run.data.params["calibration_window_won"].startswith(f"{window['window']}: ")
     assert window["to"] in run.data.params["calibration_window_won"]
+    assert run.data.params["calibration_method_won"] == scorer.stages[0].calibrator.method
     leads = [
         {"lead_id": "n1", "channel": "referral", "campaign": "b2b", "pipeline": "Продажи",
          "utm_source": "google", "utm_medium": "email"},
