@@ -7,12 +7,13 @@ the browser's ``Accept-Language`` (:func:`negotiate`); English is the fallback.
 from __future__ import annotations
 
 from serving.i18n.catalogue_en import EN
+from serving.i18n.catalogue_history import EN_HISTORY, RU_HISTORY
 from serving.i18n.catalogue_ru import RU
 
 LANGUAGES: tuple[str, ...] = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
 
-TEXT: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
+TEXT: dict[str, dict[str, str]] = {"en": {**EN, **EN_HISTORY}, "ru": {**RU, **RU_HISTORY}}
 """Every label by language, then key; :data:`DEFAULT_LANGUAGE` holds every key."""
 
 
