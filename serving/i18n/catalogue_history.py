@@ -9,6 +9,7 @@ EN_HISTORY: dict[str, str] = {
     "history.trend.steady": "steady",
     "history.trend.declining": "declining",
     "history.change": "P(won) {change} pp over the last {days} days.",
+    "history.pp": "{change} pp",
     "history.one": "One decision so far: no trend yet.",
     "history.chart_label": "P(won) over the last {n} decisions, with the threshold",
     "history.legend": "Line: P(won) at each decision, oldest on the left; dashed: the "
@@ -34,6 +35,7 @@ RU_HISTORY: dict[str, str] = {
     "history.trend.steady": "без изменений",
     "history.trend.declining": "снижается",
     "history.change": "Вероятность сделки: {change} п. п. за последние {days} дн.",
+    "history.pp": "{change} п. п.",
     "history.one": "Пока одно решение: тренда ещё нет.",
     "history.chart_label": "Вероятность сделки по последним {n} решениям и порог",
     "history.legend": "Линия — вероятность сделки при каждом решении, раньше — левее; "
