@@ -117,7 +117,11 @@ def score_changes(store: Store, lead_ids: Sequence[str], now: datetime) -> dict[
     changes = _changes(now, lead_ids)
     with store.engine.connect() as conn:
         found = conn.execute(select(changes.c.lead_id, changes.c.change)).all()
-    return {str(lead_id): None if change is None else float(change) for lead_id, change in found}
+    # six decimals, as the decision log stores P(won): no float noise in the answer
+    return {
+        str(lead_id): None if change is None else round(float(change), 6)
+        for lead_id, change in found
+    }
 
 
 def order_by_change(query: Select[Any], now: datetime) -> Select[Any]:
