@@ -195,6 +195,16 @@ class Settings(BaseSettings):
         "once in `home/erasure.key`. Set it when several hosts share one database.",
     )
 
+    # the lead's identity on the pages (docs/privacy.md, issue 13 item 5)
+    crm_url_template: str | None = Field(
+        default=None,
+        max_length=1000,
+        pattern=r"^https?://[^\s{}]+[^\s]*\{lead_id\}[^\s{}]*$",
+        description="Link of a lead in the CRM, `{lead_id}` replaced by the (URL-quoted) lead "
+        "id, e.g. `https://crm.example.com/leads/{lead_id}`; used on the sales pages when a "
+        "score request sent no `crm_url`. http(s) only; unset = no link.",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

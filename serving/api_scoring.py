@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from scoring.settings import Settings
 from serving.api_deps import NO_MODEL, Arrival, ModelDep, Scorer, SettingsDep
 from serving.decision_log import DecisionLog, build_rows, now
+from serving.identity import identity_rows
 from serving.json_body import CheckedJSONRoute
 from serving.model_loading import LoadedModel
 from serving.observability import Metrics
@@ -44,7 +45,8 @@ def score_leads(
     request_id: str,
     decision_log: DecisionLog,
 ) -> list[dict[str, Any]]:
-    """Score leads; return the API results and queue their decision-log rows.
+    """Score leads; return the API results and queue their decision-log rows (and the
+    identities some leads carry, for their own table).
 
     The rows are built on the decision log's thread from the same records, scores and
     results (none of which change afterwards), stamped with this moment as ``scored_at``.
@@ -70,6 +72,7 @@ def score_leads(
             scored_at,
         ),
     )
+    decision_log.submit_identities(identity_rows(leads))  # their own table, never the log
     return results
 
 

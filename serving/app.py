@@ -25,6 +25,7 @@ from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
 from serving.api_core import router as core_router
 from serving.api_deps import ERRORS
+from serving.api_history import router as history_router
 from serving.api_scoring import scoring_router
 from serving.auth import Role
 from serving.decision_log import DecisionLog, now
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
     app.add_exception_handler(Exception, unexpected_error)
     app.include_router(scoring_router(settings))  # /v1/score, /v1/score/batch
     app.include_router(core_router)  # leads, feedback, model, admin, ops
+    app.include_router(history_router)  # /v1/leads/{id}/scores
     app.include_router(reports_router)  # /v1/reports/{funnel,rejections,sla,calibration,drift}
     install_pages(app)  # /ui: sign-in, handoff queue, lead page, marketing overview
     return app

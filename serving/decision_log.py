@@ -27,8 +27,13 @@ from serving.storage import Store
 log = logging.getLogger("leadscore.decisions")
 
 
-_Item = tuple[int, Callable[[], list[Mapping[str, Any]]]] | threading.Event | None
-"""What the queue holds: rows to build (count, builder), a flush marker, or stop."""
+class _Identities(list[Mapping[str, Any]]):
+    """Lead identity rows (``serving.identity``): written to their own table, after the
+    decisions of the same batch, and never into a decision row."""
+
+
+_Item = tuple[int, Callable[[], list[Mapping[str, Any]]]] | _Identities | threading.Event | None
+"""What the queue holds: rows to build (count, builder), identities, a flush marker, or stop."""
 
 
 class DecisionLog:
@@ -51,6 +56,11 @@ class DecisionLog:
         """
         if count:
             self._queue.put((count, make_rows))
+
+    def submit_identities(self, rows: list[Mapping[str, Any]]) -> None:
+        """Queue lead identities (display name, company, CRM link) for their own table."""
+        if rows:
+            self._queue.put(_Identities(rows))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything submitted before this call is written."""
@@ -81,12 +91,15 @@ class DecisionLog:
             self._wake.clear()
             items.extend(self._drain())
             batch: list[Mapping[str, Any]] = []
+            identities: list[Mapping[str, Any]] = []
             waiters: list[threading.Event] = []
             for item in items:
                 if item is None:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
+                elif isinstance(item, _Identities):
+                    identities.extend(item)
                 else:
                     batch.extend(self._build(*item))
                     if len(batch) >= self.max_batch:
@@ -94,6 +107,8 @@ class DecisionLog:
                         batch = []
             if batch:
                 self._write(batch)
+            if identities:
+                self._write_identities(identities)
             for waiter in waiters:
                 waiter.set()
 
@@ -121,6 +136,12 @@ class DecisionLog:
         except Exception as exc:  # never log the rows: they hold lead data
             self.failed_rows += len(batch)
             log.error("could not store %d decisions: %s", len(batch), exc.__class__.__name__)
+
+    def _write_identities(self, rows: list[Mapping[str, Any]]) -> None:
+        try:
+            self.store.record_identities(rows)
+        except Exception as exc:  # never log the rows: they are personal data
+            log.error("could not store %d lead identities: %s", len(rows), exc.__class__.__name__)
 
 
 def now() -> datetime:

@@ -21,6 +21,7 @@ from scoring.contract import LEAD_COLUMNS, NOT_FEATURES, RejectionReason
 from scoring.lifecycle import SlaClocks
 from serving.i18n import Translator
 from serving.page_auth import PageUser, SalesUser
+from serving.page_history import lead_history, lead_identity
 from serving.page_render import clamp, error_page, flush_decisions, language, page_now, render
 from serving.storage import Store
 from serving.store.queue import feedback_history, flag_breaches, lead_state
@@ -175,6 +176,9 @@ def lead_view(
         note_errors=note_errors or [],
         note_form=note_form,
         notice=notice,
+        # issue 13 items 4-5: who the lead is (sales/admin page) and its score history
+        identity=lead_identity(request, lead_id),
+        score_history=lead_history(request, lead_id),
     )
 
 

@@ -10,8 +10,9 @@ Server-rendered Jinja2 pages on the API's own app, behind the same API keys and 
     the key; it also ends after inactivity and after a maximum age. Failed sign-ins count
     towards the lock-out of :mod:`serving.ratelimit` (429 with ``Retry-After``).
 ``/ui/queue`` (sales; admin always)
-    The handoff queue: each lead's latest decision, newest first, filterable by
-    decision, channel, P(won) band and SLA state (``LEADSCORE_SLA_DECISION_HOURS`` to
+    The handoff queue: each lead's latest decision, newest first (or, ``sort=change``,
+    the largest rise of P(won) over the trend window first: :mod:`serving.trend`),
+    filterable by decision, channel, P(won) band and SLA state (``LEADSCORE_SLA_DECISION_HOURS`` to
     accept/reject, ``LEADSCORE_SLA_FIRST_CONTACT_HOURS`` to first contact, counted from
     the handoff); a lead leaves it once sales decided on it, and comes back if the model
     hands it over again after that decision. Its queries are :mod:`serving.store.queue`.
@@ -70,6 +71,7 @@ from serving.page_auth import (
 )
 from serving.page_forms import FORM_KINDS
 from serving.page_forms import router as forms_router
+from serving.page_history import with_identities
 from serving.page_lead import LEAD_ID_PATTERN
 from serving.page_lead import router as lead_router
 from serving.page_marketing import router as marketing_router
@@ -98,6 +100,7 @@ from serving.store.queue import (
     HAND,
     PAGE_SIZE,
     SCORE_BANDS,
+    SORTS,
     QueueFilters,
     channels,
     lead_state,
@@ -266,6 +269,7 @@ def _queue_filters(
     band: str | None,
     sla: str | None,
     status: str | None,
+    sort: str | None = None,
 ) -> QueueFilters:
     """The query's filters; an unknown choice is no filter. The default view is the open
     handoffs; "all" (an explicit empty decision) widens it."""
@@ -276,6 +280,7 @@ def _queue_filters(
         band=_choice(band, SCORE_BANDS),
         sla=_choice(sla, SLA_STATES),
         status=_choice(status, STATUSES) or "open",
+        sort=_choice(sort, SORTS) or "recent",
     )
 
 
@@ -287,6 +292,7 @@ def _page_links(filters: QueueFilters, number: int, pages: int) -> tuple[str | N
         "band": filters.band or "",
         "sla": filters.sla or "",
         "status": filters.status,
+        "sort": filters.sort,
     }
 
     def page_url(n: int) -> str:
@@ -310,15 +316,17 @@ def queue(
     page: Annotated[str | None, Query(max_length=8)] = None,
     recorded: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
+    sort: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     flush_decisions(request)
     store: Store = request.app.state.store
-    filters = _queue_filters(decision, channel, band, sla, status)
+    filters = _queue_filters(decision, channel, band, sla, status, sort)
     number = int(page) if page and page.isdigit() else 1
     number = min(max(number, 1), MAX_PAGE)
     now = page_now(request)
     clocks = SlaClocks.from_settings(request.app.state.settings)
     rows, total = queue_page(store, filters, page=number, now=now, clocks=clocks)
+    with_identities(request, rows)  # name, company, CRM link (a sales/admin page)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     prev_url, next_url = _page_links(filters, number, pages)
     notice = None
@@ -341,6 +349,7 @@ def queue(
         bands=list(SCORE_BANDS),
         sla_states=SLA_STATES,
         statuses=STATUSES,
+        sorts=SORTS,
         notice=notice,
         now=now,
         sla_hours=(f"{clocks.decision_hours:g}", f"{clocks.first_contact_hours:g}"),

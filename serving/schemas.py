@@ -39,6 +39,7 @@ from scoring.contract import (
     as_utc,
 )
 from scoring.explain import NO_RELIABLE_ESTIMATE
+from serving.identity import IdentityFields  # display name, company, CRM link (PII)
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
@@ -224,7 +225,7 @@ _NOT_SCORED = frozenset({"attributes", "touches", "name", "email", "phone", "as_
 """Fields of a request that :meth:`Lead.record` leaves out (personal data among them)."""
 
 
-class ScoreRequest(Lead):
+class ScoreRequest(IdentityFields, Lead):
     """A lead plus the scoring moment (default: now) and how many reasons to return."""
 
     as_of: Instant | None = Field(

@@ -33,6 +33,7 @@ from serving.store.engine import (
 )
 from serving.store.erasure import ErasureStore
 from serving.store.feedback import FeedbackStore, IdempotencyConflict
+from serving.store.identities import IdentityStore
 from serving.store.jsonclean import canonical_json, feature_hash
 from serving.store.keys import API_KEY_PREFIX, MIN_API_KEY_LENGTH, KeyStore, hash_api_key
 
@@ -54,8 +55,9 @@ __all__ = [
 ]
 
 
-class Store(DecisionStore, FeedbackStore, ErasureStore, KeyStore):
-    """The serving database behind one engine: decisions, feedback, erasures, API keys.
+class Store(DecisionStore, FeedbackStore, ErasureStore, KeyStore, IdentityStore):
+    """The serving database behind one engine: decisions, feedback, erasures, API keys,
+    lead identities.
 
     Thread-safe (the engine pools connections; the key cache has a lock). Every write is
     one transaction, committed durably before the method returns. ``clock`` exists for

@@ -281,3 +281,28 @@ class Erasure(Base):
         Index("ix_erasures_lead_key", "lead_key"),
         Index("ix_erasures_erased_at", "erased_at"),
     )
+
+
+# --- the lead's identity (issue 13 item 5) -------------------------------------------------
+
+DISPLAY_NAME_LEN = 200
+COMPANY_NAME_LEN = 200
+CRM_URL_LEN = 2048
+
+
+class LeadIdentity(Base):
+    """Who a lead is, for the sales pages: a display name, a company, a CRM link.
+
+    Personal data, kept apart from everything else on purpose: never in the decision
+    log (``decisions.features``), never a feature, never logged; shown only to sales
+    and admin; deleted with the lead's other rows by an erasure. One row per lead,
+    the newest score request's values winning field by field.
+    """
+
+    __tablename__ = "lead_identities"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_LEN))
+    company_name: Mapped[str | None] = mapped_column(String(COMPANY_NAME_LEN))
+    crm_url: Mapped[str | None] = mapped_column(String(CRM_URL_LEN))
+    updated_at: Mapped[datetime]

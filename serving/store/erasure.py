@@ -13,7 +13,15 @@ from sqlalchemy.engine import Connection
 from scoring.contract import as_utc
 from serving.store.base import StoreBase, lock_lead
 from serving.store.values import _text, _vocabulary
-from serving.tables import LEAD_ID_LEN, NAME_LEN, Decision, Erasure, ErasureReason, Feedback
+from serving.tables import (
+    LEAD_ID_LEN,
+    NAME_LEN,
+    Decision,
+    Erasure,
+    ErasureReason,
+    Feedback,
+    LeadIdentity,
+)
 
 log = logging.getLogger("leadscore.storage")
 
@@ -22,7 +30,7 @@ _ERASE_CHUNK = 200
 
 
 def _delete_rows(conn: Connection, lead_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Delete the leads' feedback and decisions; each lead's row counts per table.
+    """Delete the leads' feedback, decisions and identity; row counts per lead and table.
 
     It first takes each lead's lock (:func:`~serving.store.base.lock_lead`), the one the
     feedback writer takes: an event being checked against a lead's history finishes
@@ -37,6 +45,8 @@ def _delete_rows(conn: Connection, lead_ids: Sequence[str]) -> dict[str, dict[st
         ).scalars()
         for lead_id in gone:
             counts[lead_id][name] += 1
+    identities = LeadIdentity.__table__  # name, company, CRM link: no count is recorded
+    conn.execute(delete(identities).where(identities.c.lead_id.in_(lead_ids)))
     return counts
 
 
@@ -52,7 +62,7 @@ class ErasureStore(StoreBase):
         reason: ErasureReason | str = ErasureReason.REQUEST,
         history_rows: Mapping[str, int] | None = None,
     ) -> list[dict[str, Any]]:
-        """Delete every decision and feedback row of ``lead_ids`` and record each erasure.
+        """Delete every decision, feedback and identity row of ``lead_ids``; record each.
 
         Deletion, not anonymisation: a decision's feature snapshot (touches included) and
         a feedback comment can tie a row back to the person, and the lead id itself is

@@ -19,7 +19,9 @@ from sqlalchemy import Select, and_, func, not_, or_, select, type_coerce
 from scoring.contract import HandoffDecision
 from scoring.feedback_tables import SALES_DECISION_KINDS
 from scoring.lifecycle import SlaClocks, replay, sla_breaches
+from serving.store.history import order_by_change, score_changes
 from serving.tables import Decision, Feedback, UTCDateTime
+from serving.trend import trend_word
 
 if TYPE_CHECKING:
     from serving.storage import Store
@@ -28,6 +30,7 @@ __all__ = [
     "DUE_SOON",
     "PAGE_SIZE",
     "SCORE_BANDS",
+    "SORTS",
     "QueueFilters",
     "channels",
     "feedback_by_key",
@@ -72,6 +75,11 @@ _QUEUE_COLUMNS: tuple[str, ...] = (
 )
 
 
+SORTS: tuple[str, ...] = ("recent", "change")
+"""The queue's orders: newest decision first, or largest rise of P(won) over the trend
+window first (:mod:`serving.trend`; leads with a single decision last)."""
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     decision: str | None = HAND
@@ -79,6 +87,7 @@ class QueueFilters:
     band: str | None = None
     sla: str | None = None
     status: str = "open"
+    sort: str = "recent"
 
 
 def _only(column: Any, lead_id: str | None) -> list[Any]:
@@ -274,7 +283,10 @@ def queue_page(
     clocks = clocks or SlaClocks()
     query = _lead_states(now, filters, clocks=clocks)
     ranked_cols = query.selected_columns
-    ordered = query.order_by(ranked_cols.scored_at.desc(), ranked_cols.id.desc())
+    if filters.sort == "change":
+        ordered = order_by_change(query, now)
+    else:
+        ordered = query.order_by(ranked_cols.scored_at.desc(), ranked_cols.id.desc())
     with store.engine.connect() as conn:
         total = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
         records = (
@@ -282,6 +294,12 @@ def queue_page(
         )
     rows = [_row(r, now, clocks) for r in records]
     flag_breaches(store, rows, now, clocks)
+    if filters.sort != "change":  # sorted by it, the rows carry their change already
+        changes = score_changes(store, [row["lead_id"] for row in rows], now)
+        for row in rows:
+            row["change"] = changes.get(row["lead_id"])
+    for row in rows:
+        row["trend"] = trend_word(row["change"])
     return rows, total
 
 
