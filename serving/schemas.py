@@ -39,6 +39,7 @@ from scoring.contract import (
     as_utc,
 )
 from scoring.explain import NO_RELIABLE_ESTIMATE
+from serving.schemas_change import WhatWouldChange, counterfactuals_field
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
@@ -63,7 +64,6 @@ LeadId = Annotated[
 Attribute = Annotated[float, Field(ge=-1e12, le=1e12)] | bool | Name
 
 MAX_TOUCHES = 5_000
-
 
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
@@ -240,6 +240,7 @@ class BatchRequest(Strict):
     reasons: StrictBool = Field(
         default=False, description="Reasons cost ~1 ms a lead; off by default. `true` or `false`."
     )
+    counterfactuals: StrictBool = counterfactuals_field()
 
 
 class Reason(BaseModel):
@@ -291,6 +292,7 @@ class ScoreResponse(BaseModel):
         description="Fields whose value never appeared in training (scored as a rare value)."
     )
     model: ModelRef
+    what_would_change: WhatWouldChange | None = None
 
 
 class BatchResponse(BaseModel):
