@@ -12,8 +12,9 @@ policy) that made the decision:
   better). Single touches first; pairs of different touches only if no single one
   crosses. Fit attributes (industry, size, revenue, seniority, country…) are never
   changed: nobody can act on them.
-* **down** — a handed-over lead: the same lead scored later with no new touch, day by
-  day, up to :data:`WAIT_HORIZON_DAYS`; the first day it is no longer handed over is the
+* **down** — a handed-over lead: the same lead scored later with no new touch (every
+  day for two weeks, then every week, refined to the day around the first crossing) up
+  to :data:`WAIT_HORIZON_DAYS`; the first day it is no longer handed over is the
   sales team's deadline ("no activity for 12 more days and it goes back to nurture"),
   the one change given.
 
@@ -60,6 +61,8 @@ before the scoring moment)."""
 WAIT_HORIZON_DAYS = 120
 """How far ahead a handed-over lead's silence is followed: past the policy's 90-day decay
 rule (``ThresholdPolicy.stale_after_days``), after which no lead with touches stays."""
+DAILY_DAYS = 14
+"""A wait is searched day by day for two weeks, then by the week (refined to the day)."""
 MAX_CHANGES = 3
 
 Direction = Literal["up", "down"]
@@ -123,7 +126,6 @@ class _Candidate:
     steps: tuple[Step, ...]
     record: Mapping[str, Any]
     as_of: datetime
-    size: int
     effort: int
 
 
@@ -144,39 +146,61 @@ def what_would_change(
     if bands is None:
         bands = scorer.score_records(records, moments).bands
     current = [int(b) for b in bands]
+    grids: dict[int, list[int]] = {}
     candidates: list[_Candidate] = []
     for i, (record, moment, band) in enumerate(zip(records, moments, current, strict=True)):
         if band == 2:
-            candidates += _waits(i, record, moment, scorer)
+            grids[i] = _wait_grid(_wait_horizon(record, moment, scorer))
+            candidates += _waits(i, record, moment, grids[i])
         else:
             candidates += _touches(i, record, moment)
+    found = _crossing(scorer, candidates, current)
+    # A wait crossing first on day d of the grid may cross earlier, between the grid's
+    # previous day and d: those days are scored too (a second, small batch).
+    between: list[_Candidate] = []
+    for i, grid in grids.items():
+        if found[i]:
+            first = min(int(c.steps[0].params["days"]) for c in found[i])
+            previous = max((d for d in grid if d < first), default=0)
+            days = list(range(previous + 1, first))
+            between += _waits(i, records[i], moments[i], days)
+    for i, earlier in enumerate(_crossing(scorer, between, current)):
+        found[i] += earlier
+    out = []
+    for i, changes in enumerate(found):
+        by_size: dict[int, list[Change]] = {}
+        for change in changes:
+            by_size.setdefault(len(change.steps), []).append(change)
+        smallest = sorted(by_size[min(by_size)], key=_order) if by_size else []
+        # a wait: only the first day it drops; later days say nothing more
+        out.append(
+            WhatWouldChange(_direction(current[i]), tuple(smallest[: 1 if i in grids else limit]))
+        )
+    return out
+
+
+def _crossing(
+    scorer: LeadScorer, candidates: Sequence[_Candidate], current: Sequence[int]
+) -> list[list[Change]]:
+    """Score every candidate in one batch; per lead, the changes that cross its line."""
+    found: list[list[Change]] = [[] for _ in current]
     if not candidates:
-        return [WhatWouldChange(_direction(b)) for b in current]
+        return found
     scores = scorer.score_records([c.record for c in candidates], [c.as_of for c in candidates])
-    crossing: list[list[Change]] = [[] for _ in records]
-    sizes: list[dict[int, list[Change]]] = [{} for _ in records]
     for k, candidate in enumerate(candidates):
         band = int(scores.bands[k])
-        if not _crosses(current[candidate.lead], band):
-            continue
-        change = Change(
-            steps=candidate.steps,
-            as_of=candidate.as_of,
-            p_won=float(scores.p_won[k]),
-            p_sql=None if scores.p_sql is None else float(scores.p_sql[k]),
-            decision=BANDS[band].value,
-            effort=candidate.effort,
-        )
-        sizes[candidate.lead].setdefault(candidate.size, []).append(change)
-    for i, by_size in enumerate(sizes):
-        if by_size:
-            smallest = sorted(by_size[min(by_size)], key=_order)
-            # a wait: only the first day it drops; later days say nothing more
-            crossing[i] = smallest[: 1 if current[i] == 2 else limit]
-    return [
-        WhatWouldChange(_direction(band), tuple(changes))
-        for band, changes in zip(current, crossing, strict=True)
-    ]
+        if _crosses(current[candidate.lead], band):
+            found[candidate.lead].append(
+                Change(
+                    steps=candidate.steps,
+                    as_of=candidate.as_of,
+                    p_won=float(scores.p_won[k]),
+                    p_sql=None if scores.p_sql is None else float(scores.p_sql[k]),
+                    decision=BANDS[band].value,
+                    effort=candidate.effort,
+                )
+            )
+    return found
 
 
 def _direction(band: int) -> Direction:
@@ -197,14 +221,14 @@ def _order(change: Change) -> tuple[float, ...]:
 def _touches(lead: int, record: Mapping[str, Any], as_of: datetime) -> list[_Candidate]:
     """The lead with each action, then each pair of different actions, just before ``as_of``."""
     at = as_of - TOUCH_BEFORE
+    at_text = at.isoformat()
     touches = list(record.get("touches") or ())
     out: list[_Candidate] = []
     for size in (1, 2):
         for combo in itertools.combinations(range(len(ACTIONS)), size):
             added = [{"at": at, "type": ACTIONS[j]} for j in combo]
             steps = tuple(
-                Step(f"{ADD_TOUCH}.{a['type']}", {"type": a["type"], "at": at.isoformat()})
-                for a in added
+                Step(f"{ADD_TOUCH}.{a['type']}", {"type": a["type"], "at": at_text}) for a in added
             )
             out.append(
                 _Candidate(
@@ -212,34 +236,51 @@ def _touches(lead: int, record: Mapping[str, Any], as_of: datetime) -> list[_Can
                     steps,
                     {**record, "touches": [*touches, *added]},
                     as_of,
-                    size,
                     effort=sum(j + 1 for j in combo),
                 )
             )
     return out
 
 
-def _waits(
-    lead: int, record: Mapping[str, Any], as_of: datetime, scorer: LeadScorer
-) -> list[_Candidate]:
-    """The lead scored 1, 2, … days later with no touch after ``as_of``."""
-    before = [t for t in record.get("touches") or () if moment(t["at"]) < as_of]
-    quiet = {**record, "touches": before}
-    horizon = WAIT_HORIZON_DAYS
+def _wait_horizon(record: Mapping[str, Any], as_of: datetime, scorer: LeadScorer) -> int:
+    """Days to follow a handed-over lead: up to the decay rule's first day, at most
+    :data:`WAIT_HORIZON_DAYS`."""
     stale = scorer.policy.stale_after_days
-    if stale is not None and before:
-        silent = (as_of - max(moment(t["at"]) for t in before)).total_seconds() / 86_400
-        horizon = max(1, min(horizon, int(stale - silent) + 1))
+    times = [moment(t["at"]) for t in record.get("touches") or ()]
+    before = [t for t in times if t < as_of]
+    if stale is None or not before:
+        return WAIT_HORIZON_DAYS
+    silent = (as_of - max(before)).total_seconds() / 86_400
+    return max(1, min(WAIT_HORIZON_DAYS, int(stale - silent) + 1))
+
+
+def _wait_grid(horizon: int) -> list[int]:
+    """Every day for the first two weeks, then weekly, and the horizon itself.
+
+    Scoring every day up to 120 would be ~90 rows a lead; the days between two grid days
+    are scored only around the first crossing (:func:`what_would_change`).
+    """
+    days = set(range(1, min(horizon, DAILY_DAYS) + 1)) | set(range(DAILY_DAYS, horizon, 7))
+    return sorted(days | {horizon})
+
+
+def _waits(
+    lead: int, record: Mapping[str, Any], as_of: datetime, days: Sequence[int]
+) -> list[_Candidate]:
+    """The lead scored ``days`` later, each, with no touch after ``as_of``."""
+    quiet = {
+        **record,
+        "touches": [t for t in record.get("touches") or () if moment(t["at"]) < as_of],
+    }
     return [
         _Candidate(
             lead,
-            (Step(NO_ACTIVITY, {"days": days}),),
+            (Step(NO_ACTIVITY, {"days": d}),),
             quiet,
-            as_of + timedelta(days=days),
-            size=1,
+            as_of + timedelta(days=d),
             effort=0,
         )
-        for days in range(1, horizon + 1)
+        for d in days
     ]
 
 
