@@ -132,7 +132,8 @@ EN: dict[str, str] = {
     "change.none.up": "No touch, nor pair of touches, that sales or marketing can bring about "
     "would move this lead across the line; its fit decides.",
     "change.none.down": "Even {days} days without any activity would not change this decision.",
-    "change.unavailable": "Shown only for decisions made by the model now served.",
+    "change.unavailable": "Not available: the model now served did not make this decision, "
+    "or the lead as stored no longer gives it.",
     "change.and": " and ",
     "change.add_touch.email_click": "clicks a link in an email",
     "change.add_touch.content_download": "downloads a piece of content",

@@ -7,6 +7,7 @@ describes; the decision and P(won) that come back must be the ones promised.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from serving.tables import Role
 from tests.clients import signed_in
-from tests.integration.pages_helpers import AS_OF, score
+from tests.integration.pages_helpers import AS_OF, decision_row, score
 from tests.model_fixtures import admin_headers
 from tests.payloads import COLD, HOT, LEAD
 
@@ -132,3 +133,15 @@ def test_the_lead_page_shows_the_changes_in_english_and_russian(client: TestClie
             assert "Если лид" in russian and "If the lead" not in russian
         else:
             assert "would not" in english or "No touch" in english
+
+
+def test_the_lead_page_says_so_when_the_decision_cannot_be_redone(client: TestClient) -> None:
+    """A decision of another model version: nothing is re-scored with the wrong model."""
+    signed_in(client, Role.SALES)
+    at = datetime(2026, 3, 30, 9, tzinfo=UTC)
+    client.app.state.store.record_decisions(
+        [decision_row("other-model", "nurture", at, model_version="7")]
+    )
+    english = client.get("/ui/leads/other-model?lang=en").text
+    assert "Not available: the model now served did not make this decision" in english
+    assert "If the lead" not in english
