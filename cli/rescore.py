@@ -98,7 +98,7 @@ def rescore(
 
     from scoring.model import LeadScorer
     from scoring.registry_client import CHAMPION, download_scorer, resolve_version, use_store
-    from serving.schemas import time_bound
+    from serving.future_times import time_bound
 
     settings = Settings()
     now = pd.Timestamp.now(tz="UTC")

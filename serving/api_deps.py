@@ -58,7 +58,7 @@ async def request_time(request: Request) -> datetime:
     """When the request arrived, by the server's clock (``app.state.clock``).
 
     The default scoring moment and the bound on every time a request carries (see
-    :func:`~serving.schemas.times_after`). A dependency, so tests set the clock.
+    :func:`~serving.future_times.times_after`). A dependency, so tests set the clock.
     """
     return request.app.state.clock()
 

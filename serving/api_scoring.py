@@ -21,7 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from scoring.settings import Settings
 from serving.api_deps import NO_MODEL, Arrival, ModelDep, Scorer, SettingsDep
+from serving.change_view import answer_changes
 from serving.decision_log import DecisionLog, build_rows, now
+from serving.future_times import times_after
 from serving.identity import identity_rows
 from serving.json_body import CheckedJSONRoute
 from serving.model_loading import LoadedModel
@@ -32,8 +34,8 @@ from serving.schemas import (
     Lead,
     ScoreRequest,
     ScoreResponse,
-    times_after,
 )
+from serving.schemas_change import COUNTERFACTUALS_DESCRIPTION
 from serving.score_answer import build_results
 
 
@@ -44,9 +46,13 @@ def score_leads(
     reasons: int,
     request_id: str,
     decision_log: DecisionLog,
+    counterfactuals: bool = False,
 ) -> list[dict[str, Any]]:
     """Score leads; return the API results and queue their decision-log rows (and the
     identities some leads carry, for their own table).
+
+    With ``counterfactuals``, each result also says what would change its decision
+    (:mod:`serving.change_view`), added before the rows are queued.
 
     The rows are built on the decision log's thread from the same records, scores and
     results (none of which change afterwards), stamped with this moment as ``scored_at``.
@@ -57,6 +63,10 @@ def score_leads(
     results = build_results(
         model.scorer, records, as_of, scores, model.name, model.version, request_id
     )
+    if counterfactuals:
+        changes = answer_changes(model.scorer, records, as_of, scores.bands)
+        for result, change in zip(results, changes, strict=True):
+            result["what_would_change"] = change
     decision_log.submit_lazy(
         len(records),
         functools.partial(
@@ -144,7 +154,9 @@ def _score_batch(
     default_as_of = body.as_of or arrival
     as_of = [lead.as_of or default_as_of for lead in body.leads]
     k = settings.top_reasons if body.reasons else 0
-    results = score_leads(model, body.leads, as_of, k, request_id, decision_log)
+    results = score_leads(
+        model, body.leads, as_of, k, request_id, decision_log, body.counterfactuals
+    )
     _observe(app, results)
     return JSONResponse({"request_id": request_id, "results": results})
 
@@ -159,14 +171,17 @@ async def score(
     arrival: Arrival,
     _: Scorer,
     reasons: Annotated[int | None, Query(ge=0, le=20, description="Top reasons each way")] = None,
+    counterfactuals: Annotated[bool, Query(description=COUNTERFACTUALS_DESCRIPTION)] = False,
 ) -> JSONResponse:
     """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
     refuse_future_times(body, arrival, settings)
     request_id = uuid.uuid4().hex
     k = settings.top_reasons if reasons is None else reasons
-    results = score_leads(
-        model, [body], [body.as_of or arrival], k, request_id, request.app.state.decision_log
-    )
+    args = (model, [body], [body.as_of or arrival], k, request_id, request.app.state.decision_log)
+    if counterfactuals:  # a few dozen re-scorings: off the event loop
+        results = await run_in_threadpool(score_leads, *args, counterfactuals=True)
+    else:
+        results = score_leads(*args)
     _observe(request.app, results)
     return JSONResponse(results[0])
 

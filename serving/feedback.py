@@ -29,7 +29,8 @@ from scoring.feedback import (
     feedback_violation,
 )
 from scoring.lifecycle import Violation, qualification_violation
-from serving.schemas import MULTILINE, Instant, LeadId, Strict, times_after
+from serving.future_times import times_after
+from serving.schemas import MULTILINE, Instant, LeadId, Strict
 
 __all__ = ["FeedbackRequest", "FeedbackResponse", "Qualification", "record_feedback"]
 

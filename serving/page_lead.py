@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from scoring.contract import LEAD_COLUMNS, NOT_FEATURES, RejectionReason
 from scoring.lifecycle import SlaClocks
+from serving.change_view import lead_changes
 from serving.i18n import Translator
 from serving.page_auth import PageUser, SalesUser
 from serving.page_history import lead_history, lead_identity
@@ -164,6 +165,7 @@ def lead_view(
         fit=fit,
         engagement=engagement,
         reasons=_reasons(decision),
+        change=lead_changes(request, decision, Translator(language(request)[0])),
         profile=[(f, features[f]) for f in PROFILE_FIELDS if features.get(f) not in (None, "")],
         created_at=_parse_time(features.get("created_at")),
         timeline=timeline,

@@ -8,13 +8,10 @@ used, stored or echoed.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import operator
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, NamedTuple, NotRequired, get_args, get_origin
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +37,7 @@ from scoring.contract import (
 )
 from scoring.explain import NO_RELIABLE_ESTIMATE
 from serving.identity import IdentityFields  # display name, company, CRM link (PII)
+from serving.schemas_change import WhatWouldChange, counterfactuals_field
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
@@ -64,7 +62,6 @@ LeadId = Annotated[
 Attribute = Annotated[float, Field(ge=-1e12, le=1e12)] | bool | Name
 
 MAX_TOUCHES = 5_000
-
 
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
@@ -241,6 +238,7 @@ class BatchRequest(Strict):
     reasons: StrictBool = Field(
         default=False, description="Reasons cost ~1 ms a lead; off by default. `true` or `false`."
     )
+    counterfactuals: StrictBool = counterfactuals_field()
 
 
 class Reason(BaseModel):
@@ -292,6 +290,7 @@ class ScoreResponse(BaseModel):
         description="Fields whose value never appeared in training (scored as a rare value)."
     )
     model: ModelRef
+    what_would_change: WhatWouldChange | None = None
 
 
 class BatchResponse(BaseModel):
@@ -387,113 +386,3 @@ def error_items(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
                 field, message = head, tail.strip()
         items.append({"field": field, "message": message})
     return items
-
-
-def times_after(body: BaseModel, now: datetime, skew: timedelta) -> list[dict[str, Any]]:
-    """Errors for every time in ``body`` later than ``now`` plus the allowed clock skew.
-
-    A time in the future cannot be true: a lead scored "as of" next year, a touch or a
-    sales decision that has not happened yet. Stored, it moves retraining's data clock
-    ahead and empties its test period. ``now`` is the serving side's clock (the
-    request's arrival); ``skew`` (``LEADSCORE_CLOCK_SKEW_SECONDS``) lets a sender whose
-    clock runs a little ahead through. Errors are shaped like pydantic's (``loc``,
-    ``msg``, ``type``) for :func:`error_items`, which names them ``as_of``,
-    ``touches.3.at``, ``leads.2.as_of``, ``at``.
-
-    Every time field is found from the models' annotations (a new one is checked without
-    being listed here). A batch of 1,000 leads is checked with C-level ``max`` over each
-    field's values in well under a millisecond; only a body that has a late time is
-    walked field by field to name them.
-    """
-    latest, message = time_bound(now, skew)
-    naive = latest.replace(tzinfo=None)  # a touch may arrive without a zone (= UTC)
-    if not _any_after([body], type(body), latest, naive):
-        return []
-    errors: list[dict[str, Any]] = []
-
-    def late(at: datetime) -> bool:
-        return at > (naive if at.tzinfo is None else latest)
-
-    def visit(model: BaseModel, loc: tuple[str | int, ...]) -> None:
-        fields = _time_fields(type(model))
-        for name in fields.times:
-            value = getattr(model, name)
-            if value is not None and late(value):
-                errors.append({"type": "time_after_now", "loc": (*loc, name), "msg": message})
-        for name in fields.touches:
-            for i, touch in enumerate(getattr(model, name)):
-                if late(touch["at"]):
-                    errors.append(
-                        {"type": "time_after_now", "loc": (*loc, name, i, "at"), "msg": message}
-                    )
-        for name, _ in fields.models:
-            for i, item in enumerate(getattr(model, name)):
-                visit(item, (*loc, name, i))
-
-    visit(body, ())
-    return errors
-
-
-def time_bound(now: datetime, skew: timedelta) -> tuple[datetime, str]:
-    """The latest credible time and the message that refuses a later one.
-
-    Whole seconds (rounded down), so that the message states the bound exactly.
-    """
-    latest = (as_utc(now) + skew).replace(microsecond=0)
-    return latest, (
-        f"must not be later than {latest.isoformat().replace('+00:00', 'Z')} "
-        f"(now plus {skew.total_seconds():g} s allowed clock skew)"
-    )
-
-
-def _any_after(
-    models: Sequence[BaseModel], cls: type[BaseModel], latest: datetime, naive: datetime
-) -> bool:
-    """Whether any time in ``models`` (all of class ``cls``) is later than ``latest``."""
-    fields = _time_fields(cls)
-    for name in fields.times:
-        if _after(list(filter(None, map(operator.attrgetter(name), models))), latest, naive):
-            return True
-    for name in fields.touches:
-        touches = itertools.chain.from_iterable(map(operator.attrgetter(name), models))
-        if _after(list(map(operator.itemgetter("at"), touches)), latest, naive):
-            return True
-    for name, item_cls in fields.models:
-        items = list(itertools.chain.from_iterable(map(operator.attrgetter(name), models)))
-        if _any_after(items, item_cls, latest, naive):
-            return True
-    return False
-
-
-def _after(times: list[datetime], latest: datetime, naive: datetime) -> bool:
-    try:
-        top = max(times, default=None)
-    except TypeError:  # zoned and zone-less times together: compare each on its own
-        return any(t > (naive if t.tzinfo is None else latest) for t in times)
-    return top is not None and top > (naive if top.tzinfo is None else latest)
-
-
-class _TimeFields(NamedTuple):
-    times: tuple[str, ...]
-    touches: tuple[str, ...]
-    models: tuple[tuple[str, type[BaseModel]], ...]
-    """Lists of models (a batch's leads) and the models' class."""
-
-
-@functools.cache
-def _time_fields(model: type[BaseModel]) -> _TimeFields:
-    """Where ``model`` holds times, read from its annotations (``Instant | None`` …)."""
-
-    def inner(annotation: Any) -> list[Any]:
-        return [annotation, *itertools.chain.from_iterable(map(inner, get_args(annotation)))]
-
-    times, touches, models = [], [], []
-    for name, info in model.model_fields.items():
-        types = inner(info.annotation)
-        if datetime in types:
-            times.append(name)
-        if Touch in types:
-            touches.append(name)
-        if get_origin(info.annotation) is list:
-            models += [(name, t) for t in types if isinstance(t, type) and issubclass(t, BaseModel)]
-    return _TimeFields(tuple(times), tuple(touches), tuple(models))

@@ -123,6 +123,29 @@ EN: dict[str, str] = {
     "lead.timeline": "Touch timeline",
     "lead.timeline.none": "No touches before the scoring moment.",
     "lead.timeline.days_before": "{days} d before scoring",
+    # --- what would change the decision (serving/change_view.py; one block, movable) ---
+    "change.title": "What would change the decision",
+    "change.help.up": "Each line is the lead re-scored by the model at the same moment with "
+    "that change; smallest changes first.",
+    "change.help.down": "Handed over: without any new activity the lead leaves the hand-over "
+    "after this wait (re-scored by the model).",
+    "change.if": "If the lead",
+    "change.result": "P(won) would be {p_won}",
+    "change.none.up": "No touch, nor pair of touches, that sales or marketing can bring about "
+    "would move this lead across the line; its fit decides.",
+    "change.none.down": "Even {days} days without any activity would not change this decision.",
+    "change.unavailable": "Not available: the model now served did not make this decision, "
+    "or the lead as stored no longer gives it.",
+    "change.and": " and ",
+    "change.add_touch.email_click": "clicks a link in an email",
+    "change.add_touch.content_download": "downloads a piece of content",
+    "change.add_touch.pricing_page_view": "visits the pricing page",
+    "change.add_touch.webinar_attended": "attends a webinar",
+    "change.add_touch.call": "takes a call with sales",
+    "change.add_touch.demo_request": "requests a demo",
+    "change.no_activity.one": "has no activity for {days} more day",
+    "change.no_activity": "has no activity for {days} more days",
+    # --- end of what would change the decision ---
     "lead.history": "Sales feedback so far",
     "lead.history.none": "No sales feedback yet.",
     "lead.sla": "Handoff SLA",

@@ -117,6 +117,29 @@ RU: dict[str, str] = {
     "lead.timeline": "История касаний",
     "lead.timeline.none": "До момента оценки касаний не было.",
     "lead.timeline.days_before": "за {days} дн до оценки",
+    # --- what would change the decision (serving/change_view.py; one block, movable) ---
+    "change.title": "Что изменило бы решение",
+    "change.help.up": "Каждая строка — новая оценка лида моделью на тот же момент с этим "
+    "изменением; сначала самые малые изменения.",
+    "change.help.down": "Лид передан в продажи: без новой активности он выйдет из передачи "
+    "после такого ожидания (оценка модели).",
+    "change.if": "Если лид",
+    "change.result": "P(сделка) станет {p_won}",
+    "change.none.up": "Ни одно касание и ни пара касаний, которых могут добиться продажи или "
+    "маркетинг, не переведут лид через порог: решает его профиль.",
+    "change.none.down": "Даже {days} дн. без активности не изменят это решение.",
+    "change.unavailable": "Недоступно: это решение приняла не текущая модель, или лид в "
+    "сохранённом виде уже не даёт этого решения.",
+    "change.and": " и ",
+    "change.add_touch.email_click": "перейдёт по ссылке из письма",
+    "change.add_touch.content_download": "скачает материал",
+    "change.add_touch.pricing_page_view": "посетит страницу цен",
+    "change.add_touch.webinar_attended": "посетит вебинар",
+    "change.add_touch.call": "поговорит с продажами по телефону",
+    "change.add_touch.demo_request": "запросит демо",
+    "change.no_activity.one": "не проявит активности ещё {days} дн.",
+    "change.no_activity": "не проявит активности ещё {days} дн.",
+    # --- end of what would change the decision ---
     "lead.history": "Обратная связь продаж",
     "lead.history.none": "Обратной связи пока нет.",
     "lead.sla": "SLA передачи",

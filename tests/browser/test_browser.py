@@ -237,6 +237,7 @@ def test_sales_rejects_a_lead_with_a_reason_in_three_clicks(
         assert page.locator("table.reasons tr").count() >= 3
         assert page.locator("ol.timeline li").count() == 3
         assert "demo request" in page.inner_text("#timeline")
+        assert "If the lead" in page.inner_text("#what-would-change")  # issue 13 item 3
         _shot(page, "03-lead")
 
         # a rejection without a reason: the form comes back naming the field
@@ -272,6 +273,7 @@ def test_sales_rejects_a_lead_with_a_reason_in_three_clicks(
         _shot(page, "06-queue-decided-ru")
         page.goto(live_server.url + "/ui/leads/ui-demo-2")
         assert "Почему такая оценка" in page.inner_text("#reasons")
+        assert "Что изменило бы решение" in page.inner_text("#what-would-change")
         _shot(page, "07-lead-ru")
 
         # sales may not open the marketing overview

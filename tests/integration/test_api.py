@@ -430,7 +430,7 @@ def test_openapi_references_resolve(client: TestClient) -> None:
     body = doc["paths"]["/v1/score/batch"]["post"]["requestBody"]
     schema = body["content"]["application/json"]["schema"]
     assert body["required"] is True
-    assert set(schema["properties"]) == {"leads", "as_of", "reasons"}
+    assert set(schema["properties"]) == {"leads", "as_of", "reasons", "counterfactuals"}
     assert schema["properties"]["leads"]["items"] == {"$ref": "#/components/schemas/ScoreRequest"}
 
 
