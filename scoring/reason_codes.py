@@ -91,9 +91,10 @@ class ReasonCoder:
             return 0.0 if math.isnan(value) else value
 
         def days(col: str) -> int | None:
-            """Whole days elapsed (a touch 30 hours before ``as_of`` was 1 day ago)."""
+            """Days elapsed to the nearest whole day, halves up (36 hours before ``as_of``
+            is 2 days ago, 11 hours is today)."""
             value = row.get(col, math.nan)
-            return None if math.isnan(value) else math.floor(value)
+            return None if math.isnan(value) else math.floor(value + 0.5)
 
         if field_name == "demo_request":
             if n("n_demo_request") > 0:

@@ -87,7 +87,7 @@ def _expected(lead: dict[str, Any]) -> dict[str, Any]:
 
     def last(kind: str | None) -> int | None:
         days = [a for k, a in ages if kind is None or k == kind]
-        return math.floor(min(days)) if days else None
+        return math.floor(min(days) + 0.5) if days else None  # nearest day, halves up
 
     created = lead["created_at"]
     return {
@@ -97,7 +97,7 @@ def _expected(lead: dict[str, Any]) -> dict[str, Any]:
         "last_days": last(None),
         "touches_14d": sum(1 for _, a in ages if a <= 14),
         "activities": sum(count[k] for k in ("page_view", "form_submit", "chat", "call")),
-        "age_days": None if created is None else math.floor((as_of - created) / DAY),
+        "age_days": None if created is None else math.floor((as_of - created) / DAY + 0.5),
         "month": as_of.month,
     }
 
