@@ -61,10 +61,13 @@ def message_ids(lang: str) -> set[str]:
     return {m.id if isinstance(m.id, str) else m.id[0] for m in messages if m.id}
 
 
+@functools.lru_cache(maxsize=4096)
 def _number(value: float, lang: str) -> str:
+    """Babel's number format (cached: it costs tens of µs, and reasons repeat small numbers)."""
     return format_decimal(value, locale=lang)
 
 
+@functools.lru_cache(maxsize=4096)
 def _plural(msgid: str, value: float, lang: str) -> str:
     template = catalog(lang).ngettext(msgid, msgid, int(value))
     return template.format(n=_number(value, lang))

@@ -56,7 +56,10 @@ def last_decision(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no decision for this lead")
     lang = negotiate(accept_language)
-    reasons = [{**r, "text": render_reason(r, lang)} for r in row.get("reasons") or []]
+    reasons = [
+        {**r, "text": render_reason(r, lang)} if isinstance(r, dict) else r
+        for r in row.get("reasons") or []
+    ]
     return {k: v for k, v in row.items() if k != "features"} | {"reasons": reasons}
 
 

@@ -225,6 +225,7 @@ def test_reasons_agree_with_their_sign_and_their_input(scorer: LeadScorer) -> No
                     seen["codes"].add(code)
             seen["leads"] += 1
 
+    assert MIN_EFFECT >= 0.01  # a ±0.002 effect must never pass as a reason
     check()
     assert seen["leads"] >= 3000
     # the leads reach every kind of reason, both ways (else the checks above prove little)
