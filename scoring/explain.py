@@ -4,21 +4,30 @@ LightGBM's ``pred_contrib`` gives exact TreeSHAP contributions per feature, in l
 that add up with the base value to the raw score. A salesperson does not think in
 ``n_touches_14d`` and ``days_since_last_touch``: features are summed into the data
 contract's *fields* ("recent engagement", "demo request", "company size") and each
-field becomes one phrase built from the lead's own values ("requested a demo 2 days
-ago", "company size 201-500 is in the ICP"). Sums keep additivity: the fields'
-contributions plus the base value still equal the raw score.
+field becomes one reason: a code with the lead's own values
+(:mod:`scoring.reason_codes`, e.g. ``demo_request.requested.raises`` with
+``{"days_ago": 2}``) worded from the message catalog (:mod:`scoring.reason_text`:
+"requested a demo 2 days ago"). Sums keep additivity: the fields' contributions plus the
+base value still equal the raw score; effects below :data:`MIN_EFFECT` are not shown.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from scoring.features import OTHER, TOUCH_TYPES, FeatureSpec
+from scoring.features import TOUCH_TYPES, FeatureSpec
+from scoring.reason_codes import ReasonCoder
+from scoring.reason_text import render
+
+MIN_EFFECT = 0.05
+"""Fields whose contribution is smaller than this (in log-odds, all stages summed) are not
+shown as reasons. 0.05 log-odds moves a 10 % probability by under half a percentage
+point, below what a salesperson could act on: a ±0.002 "reason" with a bar would be
+noise presented as a finding."""
 
 TOUCH_FIELDS: dict[str, tuple[str, ...]] = {
     "demo_request": ("n_demo_request", "days_since_demo_request"),
@@ -38,19 +47,6 @@ TOUCH_FIELDS: dict[str, tuple[str, ...]] = {
     "season": ("month_of_year",),
 }
 """Which engagement features make up each field a salesperson sees."""
-
-FIELD_LABELS: dict[str, str] = {
-    "channel": "channel",
-    "campaign": "campaign",
-    "industry": "industry",
-    "country": "country",
-    "region": "region",
-    "department": "department",
-    "company_size": "company size",
-    "revenue_band": "revenue",
-    "seniority": "seniority",
-    "consent": "contact consent",
-}
 
 FIT_FIELDS: frozenset[str] = frozenset(
     {"industry", "company_size", "revenue_band", "seniority", "department", "country", "region"}
@@ -72,21 +68,6 @@ REJECTION_TEXT: dict[str, str] = {
     "other": "another reason",
 }
 """How a likely rejection reason reads on the lead page and in the API."""
-
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 
 
 def feature_fields(spec: FeatureSpec, feature_names: Sequence[str]) -> list[str]:
@@ -121,150 +102,36 @@ class FieldMap:
         return contrib[:, :-1] @ self.matrix, contrib[:, -1]
 
 
-def _days(value: float) -> str:
-    if math.isnan(value):
-        return "a while"
-    days = round(value)
-    if days <= 0:
-        return "today"
-    return "1 day ago" if days == 1 else f"{days} days ago"
-
-
-def _times(n: float, noun: str) -> str:
-    n = round(n)
-    if n == 1:
-        return f"{n} {noun}"
-    return f"{n} {noun}" + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
-
-
-class Phrasebook:
-    """Turns (field, sign, the lead's values) into a sentence."""
-
-    def __init__(self, spec: FeatureSpec, vocabularies: Mapping[str, Mapping[str, int]]) -> None:
-        self.spec = spec
-        self.decode = {col: {c: v for v, c in vocab.items()} for col, vocab in vocabularies.items()}
-
-    def value(self, field_name: str, row: Mapping[str, float], raw: Mapping[str, Any]) -> str:
-        """The lead's value of a categorical/ordinal field, as the CRM spells it."""
-        if raw.get(field_name) not in (None, ""):
-            return str(raw[field_name])
-        code = row.get(field_name, math.nan)
-        if math.isnan(code):
-            return "unknown"
-        if field_name in self.spec.ordinal:
-            return self.spec.ordinal[field_name][int(code)]
-        label = self.decode.get(field_name, {}).get(int(code), OTHER)
-        return "an uncommon value" if label == OTHER else label
-
-    def phrase(
-        self, field_name: str, positive: bool, row: Mapping[str, float], raw: Mapping[str, Any]
-    ) -> str:
-        n = row.get
-        if field_name == "demo_request":
-            if n("n_demo_request", 0) > 0:
-                return f"requested a demo {_days(n('days_since_demo_request', math.nan))}"
-            return "has not requested a demo"
-        if field_name == "pricing_page":
-            views = n("n_pricing_page_view", 0)
-            if views > 0:
-                last = _days(n("days_since_pricing_page_view", math.nan))
-                return f"viewed the pricing page {_times(views, 'time')}, last {last}"
-            return "has not looked at pricing"
-        if field_name == "webinar":
-            if n("n_webinar_attended", 0) > 0:
-                return f"attended {_times(n('n_webinar_attended', 0), 'webinar')}"
-            if n("n_webinar_registered", 0) > 0:
-                return "registered for a webinar but did not attend"
-            return "has not attended a webinar"
-        if field_name == "content":
-            downloads = n("n_content_download", 0)
-            if downloads > 0:
-                return f"downloaded {_times(downloads, 'content piece')}"
-            return "downloaded no content"
-        if field_name == "email_engagement":
-            if n("n_email_click", 0) > 0:
-                return f"clicked {_times(n('n_email_click', 0), 'marketing email')}"
-            if n("n_email_open", 0) > 0:
-                return "opens marketing emails but never clicks"
-            return "does not engage with marketing emails"
-        if field_name == "website_activity":
-            visits = sum(n(f"n_{t}", 0) for t in ("page_view", "form_submit", "chat", "call"))
-            if visits > 0:
-                return f"website, form, chat or call activity: {round(visits)} in the last year"
-            return "no website activity"
-        if field_name == "recent_engagement":
-            recent = n("n_touches_14d", 0)
-            if recent > 0 and positive:
-                return f"active recently: {_times(recent, 'touch')} in the last 14 days"
-            if recent > 0:
-                return f"little recent activity: {_times(recent, 'touch')} in the last 14 days"
-            last_touch = n("days_since_last_touch", math.nan)
-            if math.isnan(last_touch):
-                return "no recorded activity"
-            return f"no activity in the last 14 days (last touch {_days(last_touch)})"
-        if field_name == "lead_age":
-            created = n("lead_age_days", math.nan)
-            return (
-                f"lead created {_days(created)}" if not math.isnan(created) else "lead age unknown"
-            )
-        if field_name == "season":
-            month = n("month_of_year", math.nan)
-            name = MONTHS[int(month) - 1] if not math.isnan(month) else "this month"
-            verb = "convert better" if positive else "convert worse"
-            return f"leads in {name} {verb}"
-        if field_name == "consent":
-            return "agreed to be contacted" if positive else "limited consent to be contacted"
-        return self._field_phrase(field_name, positive, row, raw)
-
-    def _field_phrase(
-        self, field_name: str, positive: bool, row: Mapping[str, float], raw: Mapping[str, Any]
-    ) -> str:
-        label = FIELD_LABELS.get(field_name, field_name.replace("_", " "))
-        if field_name in self.spec.numeric:
-            number = row.get(field_name, math.nan)
-            shown = "unknown" if math.isnan(number) else f"{number:g}"
-            return f"{label} is {shown}" + (" (raises the score)" if positive else " (lowers it)")
-        value = self.value(field_name, row, raw)
-        if value == "unknown":
-            return f"{label} not given" + ("" if positive else " (less is known about this lead)")
-        if field_name == "company_size":
-            return f"company size {value} is {'in' if positive else 'outside'} the ICP"
-        if field_name == "industry":
-            return f"{value} {'is an ICP industry' if positive else 'rarely buys'}"
-        if field_name == "seniority":
-            return f"{value} contact: {'has' if positive else 'likely lacks'} buying authority"
-        if field_name == "revenue_band":
-            return f"revenue {value}: budget {'likely' if positive else 'unlikely'}"
-        if field_name == "channel":
-            outcome = "convert" if positive else "rarely convert"
-            return f"came through {value}, a channel whose leads {outcome}"
-        verb = "converts well" if positive else "rarely converts"
-        return f"{label} {value} {verb}"
-
-
 def top_reasons(
     field_contrib: np.ndarray,
     fields: Sequence[str],
     rows: Sequence[Mapping[str, float]],
     raws: Sequence[Mapping[str, Any]],
-    phrasebook: Phrasebook,
+    coder: ReasonCoder,
     k: int,
+    unseen: Sequence[Set[str]] | None = None,
 ) -> list[dict[str, list[dict[str, Any]]]]:
-    """The k strongest positive and k strongest negative fields per lead, as phrases."""
+    """The k strongest positive and k strongest negative fields per lead, as reasons.
+
+    Fields whose effect is smaller than :data:`MIN_EFFECT` are left out (so a lead may
+    have fewer than k, or none); the contributions of all fields are in
+    ``Scores.field_contributions``. Texts are English; :func:`scoring.reason_text.in_language`
+    words them in another language from the same codes.
+    """
     result: list[dict[str, list[dict[str, Any]]]] = []
     # Plain Python lists: indexing numpy arrays element by element costs more than the rest.
     order = np.argsort(-field_contrib, axis=1).tolist()
     for i, contrib in enumerate(field_contrib.tolist()):
-        positive = [j for j in order[i][:k] if contrib[j] > 0]
-        negative = [j for j in order[i][::-1][:k] if contrib[j] < 0]
+        positive = [j for j in order[i][:k] if contrib[j] >= MIN_EFFECT]
+        negative = [j for j in order[i][::-1][:k] if contrib[j] <= -MIN_EFFECT]
+        lead_unseen = unseen[i] if unseen is not None else frozenset()
         result.append(
             {
-                "positive": [
-                    _reason(fields[j], contrib[j], rows[i], raws[i], phrasebook) for j in positive
-                ],
-                "negative": [
-                    _reason(fields[j], contrib[j], rows[i], raws[i], phrasebook) for j in negative
-                ],
+                side: [
+                    _reason(fields[j], contrib[j], rows[i], raws[i], coder, lead_unseen)
+                    for j in chosen
+                ]
+                for side, chosen in (("positive", positive), ("negative", negative))
             }
         )
     return result
@@ -275,22 +142,27 @@ def _reason(
     contribution: float,
     row: Mapping[str, float],
     raw: Mapping[str, Any],
-    phrasebook: Phrasebook,
+    coder: ReasonCoder,
+    unseen: Set[str],
 ) -> dict[str, Any]:
+    code, params = coder.code(field_name, contribution > 0, row, raw, unseen)
     return {
         "field": field_name,
+        "code": code,
+        "params": params,
         "contribution": round(float(contribution), 4),
-        "text": phrasebook.phrase(field_name, contribution > 0, row, raw),
+        "text": render(code, params, "en", field_name),
     }
 
 
 __all__ = [
     "FIT_FIELDS",
+    "MIN_EFFECT",
     "NO_RELIABLE_ESTIMATE",
     "REJECTION_TEXT",
     "TOUCH_TYPES",
     "FieldMap",
-    "Phrasebook",
+    "ReasonCoder",
     "feature_fields",
     "top_reasons",
 ]

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.calibration import Calibrator
-from scoring.explain import FIT_FIELDS, FieldMap, Phrasebook, top_reasons
+from scoring.explain import FIT_FIELDS, FieldMap, ReasonCoder, top_reasons
 from scoring.features import (
     FeatureSpec,
     LeadEncoder,
@@ -106,7 +106,7 @@ class LeadScorer:
     def __post_init__(self) -> None:
         self.feature_names: list[str] = list(self.encoder.feature_names_out_)
         self.field_map = FieldMap.build(self.spec, self.feature_names)
-        self.phrasebook = Phrasebook(self.spec, self.encoder.vocabularies_)
+        self.reason_coder = ReasonCoder(self.spec, self.encoder.vocabularies_)
         self._engagement_idx = (
             self.feature_names.index("engagement_recency")
             if "engagement_recency" in self.feature_names
@@ -172,8 +172,9 @@ class LeadScorer:
                 self.field_map.fields,
                 rows,
                 raws if raws is not None else [{}] * n,
-                self.phrasebook,
+                self.reason_coder,
                 reasons,
+                result.unseen,
             )
             result.field_contributions = field_contrib
             result.base_value = base

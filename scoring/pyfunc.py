@@ -7,6 +7,11 @@ model never sees pandas ``category`` columns), and takes a lead's touches as a J
 array in the ``touches`` column. Its signature (:func:`pyfunc_schema`) types each column
 as the API does: numeric features are ``double``, yes/no fields ``boolean``, categories,
 times (ISO 8601) and the touches text ``string``.
+
+Reasons are asked for with the ``reasons`` parameter (top reasons each way, default 0:
+they cost about a millisecond a lead) and worded in ``lang`` (``en``, ``ru``); they come
+as a ``reasons`` column of JSON text, ``{"positive": [...], "negative": [...]}``, each
+reason as the API gives it (field, code, params, contribution, text).
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
-from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
 from scoring.features import FeatureSpec, _as_bool, category_key
 from scoring.model import LeadScorer
 from scoring.policy import BANDS
+from scoring.reason_text import in_language
 
 SCORER_ARTIFACT = "scorer"
 PYFUNC_TIME_COLUMNS: tuple[str, ...] = ("created_at", "mql_at", "as_of")
@@ -39,17 +45,21 @@ class LeadScorerModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        return self._predict_with(self.scorer, model_input)
+        return self._predict_with(self.scorer, model_input, params)
 
     @staticmethod
-    def _predict_with(scorer: LeadScorer, model_input: pd.DataFrame) -> pd.DataFrame:
+    def _predict_with(
+        scorer: LeadScorer, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Score a pyfunc input frame (also used to build the logged signature)."""
         records = pyfunc_records(model_input)
         as_of = [r.get("as_of") or r.get("mql_at") for r in records]
         if any(moment is None for moment in as_of):
             raise ValueError("every row needs as_of (or mql_at): the moment to score it at")
-        scores = scorer.score_records(records, as_of)
-        return pd.DataFrame(
+        k = int((params or {}).get("reasons") or 0)
+        lang = str((params or {}).get("lang") or "en")
+        scores = scorer.score_records(records, as_of, reasons=k)
+        out = pd.DataFrame(
             {
                 "p_won": scores.p_won,
                 "p_sql": scores.p_sql if scores.p_sql is not None else np.nan,
@@ -61,6 +71,14 @@ class LeadScorerModel(PythonModel):
                 "threshold": scorer.policy.handoff_threshold,
             }
         )
+        if scores.reasons is not None:
+            out["reasons"] = [json.dumps(in_language(r, lang)) for r in scores.reasons]
+        return out
+
+
+def pyfunc_params() -> ParamSchema:
+    """The pyfunc's parameters: how many reasons each way (0: none) and their language."""
+    return ParamSchema([ParamSpec("reasons", DataType.long, 0), ParamSpec("lang", "string", "en")])
 
 
 def pyfunc_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

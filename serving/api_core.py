@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scoring.lifecycle import LifecycleViolation
+from scoring.reason_text import render_reason
 from scoring.settings import Settings
 from serving.api_deps import (
     NO_DECISION,
@@ -30,6 +31,7 @@ from serving.api_deps import (
 from serving.auth import Principal, Role, optional_principal
 from serving.erasure import erase
 from serving.feedback import FeedbackRequest, FeedbackResponse, record_feedback
+from serving.i18n.languages import negotiate
 from serving.jobs import JobFailed, run_promotion
 from serving.json_body import CheckedJSONRoute
 from serving.model_loading import ModelManager
@@ -45,13 +47,20 @@ def last_decision(
     request: Request,
     store: StoreDep,
     _: Sales,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    """The last decision served for a lead, with its reasons (for sales review)."""
+    """The last decision served for a lead, with its reasons (for sales review), their
+    texts in the language of ``Accept-Language`` (English by default)."""
     request.app.state.decision_log.flush()
     row = store.last_decision(lead_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no decision for this lead")
-    return {k: v for k, v in row.items() if k != "features"}
+    lang = negotiate(accept_language)
+    reasons = [
+        {**r, "text": render_reason(r, lang)} if isinstance(r, dict) else r
+        for r in row.get("reasons") or []
+    ]
+    return {k: v for k, v in row.items() if k != "features"} | {"reasons": reasons}
 
 
 @router.delete(

@@ -3,6 +3,10 @@
 A function builds their router because the batch route's documented limit
 (``maxItems``) is a setting. Scored leads are answered at once; their decision-log rows
 are built and written on the decision log's thread.
+
+Reason texts come in the language of ``Accept-Language`` (English by default; the answer
+says which in ``Content-Language``); the decision log keeps them in English, with the
+codes and parameters any language is worded from.
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi import APIRouter, FastAPI, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from scoring.reason_text import in_language
 from scoring.settings import Settings
 from serving.api_deps import NO_MODEL, Arrival, ModelDep, Scorer, SettingsDep
 from serving.change_view import answer_changes
 from serving.decision_log import DecisionLog, build_rows, now
 from serving.future_times import times_after
+from serving.i18n.languages import negotiate
 from serving.identity import identity_rows
 from serving.json_body import CheckedJSONRoute
 from serving.model_loading import LoadedModel
@@ -86,6 +92,23 @@ def score_leads(
     return results
 
 
+AcceptLanguage = Annotated[
+    str | None,
+    Header(description="Language of the reason texts: `en` (default) or `ru`, q-values honoured."),
+]
+
+
+def _answer(content: Any, lang: str) -> JSONResponse:
+    return JSONResponse(content, headers={"Content-Language": lang, "Vary": "Accept-Language"})
+
+
+def _in_language(results: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """The answers with reason texts in ``lang`` (copies: the log's rows read the originals)."""
+    if lang == "en":
+        return results
+    return [{**r, "reasons": in_language(r["reasons"], lang)} for r in results]
+
+
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:
     metrics: Metrics = app.state.metrics
     decisions: dict[str, int] = {}  # one counter update per decision kind, not per lead
@@ -132,6 +155,7 @@ def _score_batch(
     settings: Settings,
     decision_log: DecisionLog,
     app: FastAPI,
+    lang: str = "en",
 ) -> JSONResponse:
     try:
         body = BatchRequest.model_validate_json(raw)
@@ -158,7 +182,7 @@ def _score_batch(
         model, body.leads, as_of, k, request_id, decision_log, body.counterfactuals
     )
     _observe(app, results)
-    return JSONResponse({"request_id": request_id, "results": results})
+    return _answer({"request_id": request_id, "results": _in_language(results, lang)}, lang)
 
 
 # ``async`` on purpose: one lead scores in about a millisecond of CPU, less than the
@@ -172,6 +196,7 @@ async def score(
     _: Scorer,
     reasons: Annotated[int | None, Query(ge=0, le=20, description="Top reasons each way")] = None,
     counterfactuals: Annotated[bool, Query(description=COUNTERFACTUALS_DESCRIPTION)] = False,
+    accept_language: AcceptLanguage = None,
 ) -> JSONResponse:
     """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
     refuse_future_times(body, arrival, settings)
@@ -183,7 +208,8 @@ async def score(
     else:
         results = score_leads(*args)
     _observe(request.app, results)
-    return JSONResponse(results[0])
+    lang = negotiate(accept_language)
+    return _answer(_in_language(results, lang)[0], lang)
 
 
 async def score_batch(
@@ -192,6 +218,7 @@ async def score_batch(
     settings: SettingsDep,
     arrival: Arrival,
     _: Scorer,
+    accept_language: AcceptLanguage = None,
 ) -> JSONResponse:
     """Score up to ``batch_max_leads`` leads at once (vectorised); reasons on request.
 
@@ -208,6 +235,7 @@ async def score_batch(
         settings,
         request.app.state.decision_log,
         request.app,
+        negotiate(accept_language),
     )
 
 

@@ -58,6 +58,8 @@ def _reasons(decision: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "field": str(r.get("field", "")),
+            "code": r.get("code"),
+            "params": r.get("params"),
             "text": str(r.get("text", "")),
             "contribution": float(r["contribution"]),
             "share": abs(float(r["contribution"])) / scale,

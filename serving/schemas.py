@@ -242,9 +242,19 @@ class BatchRequest(Strict):
 
 
 class Reason(BaseModel):
+    """One field's effect on the score: a code with the lead's values, and it in words."""
+
     field: str
+    code: str = Field(
+        description="What the reason says, ending in `.raises` or `.lowers` (the direction "
+        "of its effect); every code is listed in docs/reasons.md, e.g. "
+        "`demo_request.requested.raises`."
+    )
+    params: dict[str, Any] = Field(
+        description='The lead\'s own values the reason quotes, e.g. `{"days_ago": 2}`.'
+    )
     contribution: float = Field(description="Log-odds contribution (all stages).")
-    text: str
+    text: str = Field(description="The reason in the language of `Accept-Language` (en, ru).")
 
 
 class Reasons(BaseModel):

@@ -33,7 +33,13 @@ from mlflow.models import ModelSignature, infer_signature
 from scoring.contract import PII_COLUMNS
 from scoring.features import FeatureSpec, category_key
 from scoring.model import LeadScorer
-from scoring.pyfunc import SCORER_ARTIFACT, LeadScorerModel, pyfunc_frame, pyfunc_schema
+from scoring.pyfunc import (
+    SCORER_ARTIFACT,
+    LeadScorerModel,
+    pyfunc_frame,
+    pyfunc_params,
+    pyfunc_schema,
+)
 from scoring.registry_client import (
     CHALLENGER,
     CHAMPION,
@@ -218,7 +224,9 @@ def log_and_register(
             artifacts={SCORER_ARTIFACT: str(scorer_dir)},
             # stated, not inferred: two example rows cannot tell a number from a gap
             signature=ModelSignature(
-                inputs=pyfunc_schema(scorer.spec), outputs=infer_signature(output).inputs
+                inputs=pyfunc_schema(scorer.spec),
+                outputs=infer_signature(output).inputs,
+                params=pyfunc_params(),
             ),
             input_example=example,
             registered_model_name=settings.model_name,
@@ -241,7 +249,7 @@ def log_and_register(
     return Registration(run_id, version, metrics)
 
 
-SERVING_PACKAGES = ("mlflow", "lightgbm", "numpy", "pandas", "scikit-learn")
+SERVING_PACKAGES = ("mlflow", "lightgbm", "numpy", "pandas", "scikit-learn", "babel")
 
 
 def model_requirements() -> list[str]:

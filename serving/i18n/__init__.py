@@ -11,11 +11,12 @@ Rooms of this package:
 * ``formats`` — numbers, percentages, dates (in the reader's time zone) and durations as
   each language writes them;
 * ``translator`` — :class:`Translator`, the label lookup the templates call;
-* ``reasons_ru`` — :func:`reason_text`, the model's English reason phrases in Russian.
+
+Reasons are not worded here: they are codes with parameters, worded from the gettext
+catalog in ``scoring/locale`` by :mod:`scoring.reason_text` (:meth:`Translator.reason`).
 """
 
 from serving.i18n.languages import DEFAULT_LANGUAGE, LANGUAGES, TEXT, negotiate
-from serving.i18n.reasons_ru import reason_text
 from serving.i18n.translator import Translator
 
 __all__ = [
@@ -24,5 +25,4 @@ __all__ = [
     "TEXT",
     "Translator",
     "negotiate",
-    "reason_text",
 ]

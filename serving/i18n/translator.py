@@ -6,15 +6,17 @@ label falls back to English, so a page never shows a raw key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from babel import Locale
 
 from scoring.explain import REJECTION_TEXT
+from scoring.reason_text import render_reason
 from serving.i18n.catalogue_ru import LIKELY_REJECTION_RU
 from serving.i18n.formats import Formats
 from serving.i18n.languages import DEFAULT_LANGUAGE, LANGUAGES, TEXT
-from serving.i18n.reasons_ru import reason_text
 
 
 class Translator(Formats):
@@ -112,8 +114,9 @@ class Translator(Formats):
 
     # -- reasons ------------------------------------------------------------------------
 
-    def reason(self, field: str, text: str) -> str:
-        return reason_text(field, text, self.lang)
+    def reason(self, reason: Mapping[str, Any]) -> str:
+        """A reason (code and params) worded in this language from the reason catalog."""
+        return render_reason(reason, self.lang)
 
     def likely(self, reason: str | None) -> str:
         if not reason:

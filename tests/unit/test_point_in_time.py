@@ -174,18 +174,20 @@ def test_training_and_serving_compute_the_same_features(
 
 
 def test_every_computed_feature_has_a_phrase() -> None:
-    """A new computed feature must join a field the Phrasebook words, or reasons would show
-    its column name (``n_touches_14d``) to a salesperson."""
-    from scoring.explain import TOUCH_FIELDS, Phrasebook, feature_fields
+    """A new computed feature must join a field the reason coder words, or reasons would
+    show its column name (``n_touches_14d``) to a salesperson."""
+    from scoring.explain import TOUCH_FIELDS, ReasonCoder, feature_fields
     from scoring.features import FeatureSpec
+    from scoring.reason_text import render
 
     computed = [*TOUCH_FEATURES, *LEAD_TIME_FEATURES]
     owners = feature_fields(FeatureSpec(), computed)
     assert set(owners) <= set(TOUCH_FIELDS), sorted(set(owners) - set(TOUCH_FIELDS))
-    book = Phrasebook(FeatureSpec(), {})
+    coder = ReasonCoder(FeatureSpec(), {})
     row = dict.fromkeys(computed, 2.0)
     for field_name in set(owners):
         for positive in (True, False):
-            text = book.phrase(field_name, positive, row, {})
-            generic = book._field_phrase(field_name, positive, row, {})  # "<field> not given"
-            assert text and "_" not in text and text != generic, (field_name, text)
+            code, params = coder.code(field_name, positive, row, {})
+            assert code.startswith(f"{field_name}."), code  # its own code, not a generic one
+            text = render(code, params, "en", field_name)
+            assert text != code and "_" not in text, (field_name, text)

@@ -1,0 +1,155 @@
+"""Wording reasons from the message catalog: a code and its parameters, in a language.
+
+The catalog is gettext: ``scoring/locale/<lang>/LC_MESSAGES/reasons.po``, one message per
+reason code (:mod:`scoring.reason_codes`), read with Babel when first needed and compiled
+in memory. Plural forms are the catalog's (CLDR's for Russian: 1 день, 2 дня, 5 дней),
+numbers are formatted by Babel for the locale and month names come from CLDR. It lives in
+``scoring/`` so the API, the pages and the MLflow pyfunc all word a reason the same way.
+
+Parameters are filled in by kind: a count (``views``, ``webinars``, ...) through its own
+plural message ``unit.<name>``; ``days_ago`` through ``unit.days_ago`` ("today" at 0);
+``month`` as the month's stand-alone name; ``email``/``phone`` (consent) as
+``consent.yes|no|unknown``; anything else as text. The field a generic code speaks of
+(``category.unseen`` ...) is named by ``field.<name>``, or its column name spaced out.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from babel.dates import get_month_names
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LOCALE_DIR = Path(__file__).with_name("locale")
+DOMAIN = "reasons"
+REASON_LANGUAGES: tuple[str, ...] = ("en", "ru")
+"""Languages the reason catalog has; any other falls back to English."""
+
+COUNT_PARAMS: frozenset[str] = frozenset(
+    {"views", "webinars", "downloads", "clicks", "opens", "activities", "touches"}
+)
+"""Parameters worded through their plural message ``unit.<name>``."""
+
+
+@functools.cache
+def catalog(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog of ``lang`` (English behind every other language)."""
+    if lang not in REASON_LANGUAGES:
+        lang = REASON_LANGUAGES[0]
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:
+        messages = read_po(po, locale=lang, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, messages)
+    compiled.seek(0)
+    translations: gettext.NullTranslations = gettext.GNUTranslations(compiled)
+    if lang != REASON_LANGUAGES[0]:
+        translations.add_fallback(catalog(REASON_LANGUAGES[0]))
+    return translations
+
+
+def message_ids(lang: str) -> set[str]:
+    """Every message id in ``lang``'s catalog file (for the completeness test and docs)."""
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:
+        messages = read_po(po, locale=lang, domain=DOMAIN)
+    return {m.id if isinstance(m.id, str) else m.id[0] for m in messages if m.id}
+
+
+@functools.lru_cache(maxsize=4096)
+def _number(value: float, lang: str) -> str:
+    """Babel's number format (cached: it costs tens of µs, and reasons repeat small numbers)."""
+    return format_decimal(value, locale=lang)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plural(msgid: str, value: float, lang: str) -> str:
+    template = catalog(lang).ngettext(msgid, msgid, int(value))
+    return template.format(n=_number(value, lang))
+
+
+def _param(name: str, value: Any, lang: str) -> str:
+    if name in ("email", "phone"):  # consent: agreed, refused or not given
+        state = "unknown" if value is None else "yes" if value else "no"
+        return catalog(lang).gettext(f"consent.{state}")
+    if value is None:
+        return catalog(lang).gettext("value.unknown")
+    if name == "days_ago":
+        return (
+            catalog(lang).gettext("unit.days_ago.today")
+            if value <= 0
+            else _plural("unit.days_ago", value, lang)
+        )
+    if name in COUNT_PARAMS:
+        return _plural(f"unit.{name}", value, lang)
+    if name == "month" and 1 <= int(value) <= 12:
+        return str(get_month_names("wide", context="stand-alone", locale=lang)[int(value)])
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return _number(value, lang)
+    return str(value)
+
+
+def field_label(field_name: str, lang: str) -> str:
+    """The field a reason speaks of, in words (``company_size`` → "company size")."""
+    key = f"field.{field_name}"
+    label = catalog(lang).gettext(key)
+    return field_name.replace("_", " ") if label == key else label
+
+
+def render(code: str, params: Mapping[str, Any], lang: str, field_name: str = "") -> str:
+    """The reason ``code`` with ``params`` in ``lang``; an unknown code reads as itself."""
+    template = catalog(lang).gettext(code)
+    if template == code:
+        return code
+    values = {name: _param(name, value, lang) for name, value in params.items()}
+    values["field"] = field_label(field_name, lang)
+    return template.format_map(_Blank(values, catalog(lang).gettext("value.unknown")))
+
+
+class _Blank(dict[str, str]):
+    """Fills a placeholder the reason has no value for with "unknown", never a KeyError."""
+
+    def __init__(self, values: Mapping[str, str], blank: str) -> None:
+        super().__init__(values)
+        self.blank = blank
+
+    def __missing__(self, key: str) -> str:
+        return self.blank
+
+
+def render_reason(reason: Mapping[str, Any], lang: str) -> str:
+    """A stored or answered reason in ``lang``: from its code if it has one, else its text
+    (decisions logged before reasons had codes)."""
+    code = reason.get("code")
+    params = reason.get("params")
+    if isinstance(code, str) and isinstance(params, Mapping):
+        return render(code, params, lang, str(reason.get("field", "")))
+    return str(reason.get("text", ""))
+
+
+def in_language(reasons: Mapping[str, Any] | None, lang: str) -> Mapping[str, Any] | None:
+    """An answer's ``{"positive": [...], "negative": [...]}`` with texts in ``lang``."""
+    if reasons is None or lang == REASON_LANGUAGES[0]:
+        return reasons
+    return {
+        side: [{**r, "text": render_reason(r, lang)} for r in items]
+        for side, items in reasons.items()
+    }
+
+
+__all__ = [
+    "REASON_LANGUAGES",
+    "catalog",
+    "field_label",
+    "in_language",
+    "message_ids",
+    "render",
+    "render_reason",
+]
