@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from serving.chart_text import ChartText
 from serving.report_charts import CHARTS, write_charts
 
 __all__ = ["CHARTS", "TEMPLATE", "write_charts", "write_html"]
@@ -47,12 +48,17 @@ def _money(value: Any) -> str:
     return "–" if value is None else f"${float(value):,.0f}"
 
 
+def _words(value: Any, vocabulary: str | None = None) -> str:
+    """A code in words: ``hand_to_sales`` → "hand to sales", ``no_budget`` → "no budget"."""
+    return ChartText("en").value(value, vocabulary, width=60).replace(r"\$", "$")
+
+
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-_ENV.filters.update(pct=_pct, num=_num, money=_money, romi=_romi)
+_ENV.filters.update(pct=_pct, num=_num, money=_money, romi=_romi, words=_words)
 
 TEMPLATE = _ENV.from_string(
     """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{{ lang }}"><head><meta charset="utf-8">
 <title>{{ title }}</title>
 <style>
  body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -103,7 +109,8 @@ TEMPLATE = _ENV.from_string(
 <th>lost</th><th>open</th><th>MQL→SQL</th><th>SQL→won</th><th>win rate</th><th>revenue</th>
 <th>LTV</th><th>marketing</th><th>sales</th><th>CAC</th><th>LTV:CAC</th><th>ROMI</th></tr>
 {% for row in f.rows if row.dimension == dim %}
-<tr><td class="l">{{ row.group }}</td><td>{{ row.leads|num }}</td><td>{{ row.mql|num }}</td>
+<tr><td class="l">{{ row.group|words(dim) }}</td><td>{{ row.leads|num }}</td>
+<td>{{ row.mql|num }}</td>
 <td>{{ row.sql|num }}</td><td>{{ row.won|num }}</td><td>{{ row.lost|num }}</td>
 <td>{{ row.open_deals|num }}</td><td>{{ row.mql_to_sql|pct }}</td>
 <td>{{ row.sql_to_won|pct }}</td><td>{{ row.win_rate_closed|pct }}</td>
@@ -121,20 +128,21 @@ TEMPLATE = _ENV.from_string(
 {% set j = r.rejections %}
 <h2 id="rejections">Rejection reasons: what marketing must fix</h2>
 <p>{{ j.total.rejections|num }} rejections of {{ j.total.decisions|num }} sales decisions
- ({{ j.total.rejection_rate|pct }}); most common: <b>{{ j.total.top_reason or "–" }}</b>.</p>
+ ({{ j.total.rejection_rate|pct }}); most common:
+ <b>{{ j.total.top_reason|words("reason") if j.total.top_reason else "–" }}</b>.</p>
 <img src="{{ charts['rejections.png'] }}" alt="rejection reasons by channel">
 {% for dim in r.group_by %}
 <details {% if loop.first %}open{% endif %}><summary>by {{ dim }}</summary>
 <table><tr><th class="l">{{ dim }}</th><th>decisions</th><th>rejections</th><th>rate</th>
 <th class="l">over-represented</th>
-{% for reason in j.reasons %}<th>{{ reason }}</th>{% endfor %}</tr>
+{% for reason in j.reasons %}<th>{{ reason|words("reason") }}</th>{% endfor %}</tr>
 <tr><td class="l"><i>all</i></td><td>{{ j.total.decisions|num }}</td>
 <td>{{ j.total.rejections|num }}</td><td>{{ j.total.rejection_rate|pct }}</td><td></td>
 {% for reason in j.reasons %}<td>{{ j.total.reasons[reason].share|pct }}</td>{% endfor %}</tr>
 {% for row in j.rows if row.dimension == dim %}
-<tr><td class="l">{{ row.group }}</td><td>{{ row.decisions|num }}</td>
+<tr><td class="l">{{ row.group|words(dim) }}</td><td>{{ row.decisions|num }}</td>
 <td>{{ row.rejections|num }}</td><td>{{ row.rejection_rate|pct }}</td>
-<td class="l">{{ row.most_over_represented or "" }}</td>
+<td class="l">{{ row.most_over_represented|words("reason") if row.most_over_represented }}</td>
 {% for reason in j.reasons %}<td title="{{ row.reasons[reason].count }} rejections">
 {{ row.reasons[reason].share|pct }}</td>{% endfor %}</tr>
 {% endfor %}</table></details>
@@ -174,7 +182,7 @@ TEMPLATE = _ENV.from_string(
 <th>of which ≥ {{ attempts }} attempts</th><th>rejections ≥ {{ attempts }} attempts</th>
 <th>returned to nurture</th><th>nurtured after</th></tr>
 {% for row in s.rows if row.dimension == dim %}
-<tr><td class="l">{{ row.group }}</td><td>{{ row.handed_over|num }}</td>
+<tr><td class="l">{{ row.group|words(dim) }}</td><td>{{ row.handed_over|num }}</td>
 <td>{{ row.decided|num }}</td><td>{{ row.response_hours_median|num(1) }}</td>
 <td>{{ row.response_hours_p90|num(1) }}</td><td>{{ row.within_8h_share|pct }}</td>
 <td>{{ row.first_contact_within_24h_share|pct }}</td><td>{{ row.no_response_rejections|num }}</td>
@@ -201,7 +209,8 @@ TEMPLATE = _ENV.from_string(
 {% if c.by_decision %}
 <table><tr><th class="l">service decision</th><th>n</th><th>mean P(SQL)</th>
 <th>accepted</th><th>mean P(won)</th><th>won</th></tr>
-{% for d in c.by_decision %}<tr><td class="l">{{ d.decision }}</td><td>{{ d.n|num }}</td>
+{% for d in c.by_decision %}<tr><td class="l">{{ d.decision|words("decision") }}</td>
+<td>{{ d.n|num }}</td>
 <td>{{ d.mean_p_sql|pct }}</td><td>{{ d.observed_sql_rate|pct }}</td>
 <td>{{ d.mean_p_won|pct }}</td><td>{{ d.observed_won_rate|pct }}</td></tr>{% endfor %}
 </table>{% endif %}
@@ -212,14 +221,15 @@ TEMPLATE = _ENV.from_string(
 <h2 id="drift">Drift (population stability index)</h2>
 <p>Reference: {{ d.reference }} ({{ d.n_reference|num }} rows) · current:
  {{ d.n_current|num }} rows · overall status
- <span class="st-{{ d.status }}">{{ d.status }}</span> · warn ≥ {{ d.thresholds.warn }},
+ <span class="st-{{ d.status }}">{{ d.status|words("status") }}</span>
+ · warn ≥ {{ d.thresholds.warn }},
  alert ≥ {{ d.thresholds.alert }}</p>
 <img src="{{ charts['drift.png'] }}" alt="drift">
 <table><tr><th class="l">feature</th><th class="l">kind</th><th>PSI</th><th>noise</th>
 <th class="l">status</th><th class="l">largest shift</th><th class="l">new values</th></tr>
 {% for e in ([d.score] if d.score else []) + d.features %}
 <tr><td class="l">{{ e.feature }}</td><td class="l">{{ e.kind }}</td><td>{{ e.psi|num(3) }}</td>
-<td>{{ e.noise|num(3) }}</td><td class="l st-{{ e.status }}">{{ e.status }}</td>
+<td>{{ e.noise|num(3) }}</td><td class="l st-{{ e.status }}">{{ e.status|words("status") }}</td>
 <td class="l">{% if e.top_shift %}{{ e.top_shift.bin }}: {{ e.top_shift.reference_share|pct }}
  → {{ e.top_shift.current_share|pct }}{% endif %}</td>
 <td class="l">{% for k, v in (e.new_values or {}).items() %}{{ k }} ({{ v|pct }})
@@ -241,12 +251,17 @@ def write_html(
     page: str = "index.html",
     title: str = "leadscore: closing the loop",
     links: Sequence[tuple[str, str]] = (),
+    lang: str = "en",
 ) -> Path:
-    """Write ``page`` and its PNG charts into ``out``; return the page's path."""
+    """Write ``page`` and its PNG charts into ``out``; return the page's path.
+
+    ``lang`` is the charts' language (their titles, axes and values in words); the
+    page's tables are in English for now.
+    """
     out.mkdir(parents=True, exist_ok=True)
     prefix = "" if page == "index.html" else f"{Path(page).stem}_"
-    charts = write_charts(report, out, prefix)
-    html = TEMPLATE.render(r=report, charts=charts, title=title, links=list(links))
+    charts = write_charts(report, out, prefix, lang=lang)
+    html = TEMPLATE.render(r=report, charts=charts, title=title, links=list(links), lang=lang)
     path = out / page
     path.write_text(html, encoding="utf-8")
     (out / f"{Path(page).stem}.json").write_text(
