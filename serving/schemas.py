@@ -36,7 +36,7 @@ from scoring.contract import (
     as_utc,
 )
 from scoring.explain import NO_RELIABLE_ESTIMATE
-from serving.vocabularies import CompanySize, RevenueBand, Seniority
+from serving.vocabularies import CompanySize, RevenueBand, Seniority, band_description
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
@@ -163,12 +163,18 @@ class Lead(Strict):
     channel: Name | None = Field(default=None, description=CATEGORY_NOTE)
     campaign: Name | None = Field(default=None, description=CATEGORY_NOTE)
     industry: Name | None = Field(default=None, description=CATEGORY_NOTE)
-    company_size: CompanySize | None = Field(default=None, examples=["201-500"])
+    company_size: CompanySize | None = Field(
+        default=None, examples=["201-500"], description=band_description("company_size")
+    )
     country: Name | None = Field(default=None, description=CATEGORY_NOTE)
     region: Name | None = Field(default=None, description=CATEGORY_NOTE)
-    revenue_band: RevenueBand | None = Field(default=None, examples=["10M-50M"])
+    revenue_band: RevenueBand | None = Field(
+        default=None, examples=["10M-50M"], description=band_description("revenue_band")
+    )
     job_title: Name | None = None
-    seniority: Seniority | None = Field(default=None, examples=["director"])
+    seniority: Seniority | None = Field(
+        default=None, examples=["director"], description=band_description("seniority")
+    )
     department: Name | None = Field(default=None, description=CATEGORY_NOTE)
     consent_email: bool | None = None
     consent_phone: bool | None = None

@@ -38,6 +38,14 @@ def band_message(values: Sequence[str]) -> str:
     return f"must be one of: {', '.join(values)} (or null if unknown)"
 
 
+def band_description(field: str) -> str:
+    """What the OpenAPI document says of a contract band field: its bands, in order."""
+    return (
+        f"The {field} band, in order: {', '.join(LEAD_ORDINAL_FEATURES[field])}. Another "
+        "value is refused (422 listing these); null or absent means unknown."
+    )
+
+
 def band_type(field: str, values: Sequence[str]) -> Any:
     """A string type that admits exactly ``values`` (surrounding spaces stripped).
 
@@ -60,14 +68,10 @@ def band_type(field: str, values: Sequence[str]) -> Any:
             custom_error_message=band_message(allowed),
         )
 
-    description = (
-        f"The {field} band, in order: {', '.join(allowed)}. Another value is refused "
-        "(422 listing these); null or absent means unknown."
-    )
     return Annotated[
         str,
         GetPydanticSchema(schema),
-        WithJsonSchema({"type": "string", "enum": allowed, "description": description}),
+        WithJsonSchema({"type": "string", "enum": allowed}),
     ]
 
 
