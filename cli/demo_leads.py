@@ -8,20 +8,18 @@ marketing page have leads on them. :func:`sign_in_lines` says, per role, where t
 in and with which key.
 
 Each lead is scored as of its MQL time, as a live system would have scored it: touches
-after that moment are left out (they would be ignored anyway), personal data is not sent.
+after that moment are left out (they would be ignored anyway), personal data is not sent
+(the request is the funnel simulation's, ``training.simulate.weeks.lead_payload``).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pandas as pd
-
-from scoring.contract import LEAD_COLUMNS, PII_COLUMNS
 
 DEMO_LEADS = 300
 """How many of the most recent MQLs the demo scores: a few pages of queue, a few seconds."""
@@ -45,37 +43,21 @@ def recent_leads(
 ) -> list[dict[str, Any]]:
     """The ``n`` most recent MQLs of ``history`` (not after ``now``) as score requests.
 
-    Each request holds the lead's contract fields (no personal data), its touches before
-    its MQL time, and ``as_of`` = that MQL time. Oldest first, so the queue (newest
-    first) opens on the most recent lead.
+    Each is what the funnel simulation sends (``training.simulate.weeks.lead_payload``):
+    contract fields without personal data, touches before the MQL time, ``as_of`` = the
+    MQL time. Oldest first, so the queue (newest first) opens on the most recent lead.
     """
+    from training.simulate.weeks import lead_payload
+
     leads = history.leads
     mql = pd.to_datetime(leads["mql_at"], utc=True)
     cutoff = pd.Timestamp(now or datetime.now(UTC))
-    chosen = leads.loc[mql.notna() & (mql <= cutoff)].assign(_mql=mql)
-    chosen = chosen.sort_values(["_mql", "lead_id"], kind="stable").tail(n)
-    ids = set(chosen["lead_id"])
-    touches = history.touches[history.touches["lead_id"].isin(ids)]
-    by_lead = {lead_id: frame for lead_id, frame in touches.groupby("lead_id", sort=False)}
-    fields = [c for c in LEAD_COLUMNS if c not in PII_COLUMNS and c in chosen.columns]
-    out = []
-    for row in chosen.to_dict("records"):
-        as_of: pd.Timestamp = row["_mql"]
-        body = {c: _plain(row[c]) for c in fields}
-        body = {k: v for k, v in body.items() if v is not None}
-        found = by_lead.get(row["lead_id"])
-        body["touches"] = (
-            []
-            if found is None
-            else [
-                {"at": _plain(t["at"]), "type": t["type"]}
-                for t in found.to_dict("records")
-                if pd.Timestamp(t["at"]) < as_of
-            ]
-        )
-        body["as_of"] = _plain(as_of)
-        out.append(body)
-    return out
+    chosen = leads.loc[mql.notna() & (mql <= cutoff)].assign(mql_at=mql)
+    chosen = chosen.sort_values(["mql_at", "lead_id"], kind="stable").tail(n)
+    touches = history.touches[history.touches["lead_id"].isin(set(chosen["lead_id"]))]
+    by_lead = dict(iter(touches.groupby("lead_id", sort=False)))
+    none = history.touches.iloc[0:0]
+    return [lead_payload(row, by_lead.get(row["lead_id"], none)) for _, row in chosen.iterrows()]
 
 
 def prescore(
@@ -130,18 +112,3 @@ def sign_in_lines(base: str, keys: Mapping[str, str]) -> list[str]:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _plain(value: Any) -> Any:
-    """A frame cell as JSON: times as ISO text (UTC), missing as None, numpy as Python."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        stamp = pd.Timestamp(value)
-        if pd.isna(stamp):
-            return None
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return stamp.isoformat().replace("+00:00", "Z")
-    if value is pd.NaT or value is pd.NA:
-        return None
-    return value.item() if hasattr(value, "item") else value
