@@ -51,7 +51,13 @@ class ChartText:
         return _escape(text)
 
     def field(self, name: str) -> str:
-        """A field's (or a feature's) name in words: "company size", «размер компании»."""
+        """A field's (or a feature's) name in words: "company size", «размер компании»,
+        "pricing page view (count)" for ``n_pricing_page_view``."""
+        if f"feature.{name}" in self.words:
+            return self(f"feature.{name}")
+        touch = name.removeprefix("n_")
+        if touch != name and self.t.has(f"touch.{touch}"):
+            return self("feature.count", what=self.t(f"touch.{touch}"))
         return self.value(name, "field", 40)
 
     def pct(self, share: float, digits: int = 0) -> str:

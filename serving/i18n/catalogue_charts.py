@@ -35,6 +35,17 @@ CHARTS_EN: dict[str, str] = {
     "no_features": "no features to compare",
     "drift": "Population stability vs {reference}",
     "psi": "population stability index (PSI)",
+    "feature.count": "{what} (count)",
+    "feature.n_touches_14d": "touches in 14 days",
+    "feature.n_touches_90d": "touches in 90 days",
+    "feature.engagement_recency": "recent engagement",
+    "feature.days_since_last_touch": "days since the last touch",
+    "feature.days_since_first_touch": "days since the first touch",
+    "feature.days_since_demo_request": "days since a demo request",
+    "feature.days_since_pricing_page_view": "days since a pricing page view",
+    "feature.lead_age_days": "lead age in days",
+    "feature.month_of_year": "month of the year",
+    "feature.p_won": "score P(won)",
 }
 
 CHARTS_RU: dict[str, str] = {
@@ -66,6 +77,17 @@ CHARTS_RU: dict[str, str] = {
     "no_features": "нет признаков для сравнения",
     "drift": "Стабильность распределений относительно: {reference}",
     "psi": "индекс стабильности (PSI)",
+    "feature.count": "{what} (число)",
+    "feature.n_touches_14d": "касаний за 14 дней",
+    "feature.n_touches_90d": "касаний за 90 дней",
+    "feature.engagement_recency": "недавняя вовлечённость",
+    "feature.days_since_last_touch": "дней с последнего касания",
+    "feature.days_since_first_touch": "дней с первого касания",
+    "feature.days_since_demo_request": "дней с запроса демо",
+    "feature.days_since_pricing_page_view": "дней с просмотра цен",
+    "feature.lead_age_days": "возраст лида, дней",
+    "feature.month_of_year": "месяц года",
+    "feature.p_won": "оценка P(won)",
 }
 
 CHARTS: dict[str, dict[str, str]] = {"en": CHARTS_EN, "ru": CHARTS_RU}

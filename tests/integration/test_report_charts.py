@@ -74,5 +74,9 @@ def test_charts_come_in_russian(report: dict[str, Any], tmp_path: Path) -> None:
         for ax in fig.axes:
             title = ax.get_title()
             assert not title or re.search("[а-яА-Я]", title), (name, title)
+    (drift,) = charts["drift.png"].axes
+    features = _ticks(drift.yaxis)
+    assert "размер компании" in features and "company_size" not in features
+    assert not any("_" in f for f in features), features  # n_email_open: «email открыт (число)»
     drawn = write_charts(report, tmp_path, lang="ru")
     assert all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in drawn.values())
