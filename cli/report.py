@@ -5,11 +5,16 @@ the serving store, scores the history's held-out months with a model — one fit
 earlier months (``training.train``), or a registered version — builds the report
 (``serving.reports``) and renders it (``serving.report_html``). It stands on both floors,
 so it lives with the command line, not in the server.
+
+It says what it is doing on stderr as it goes (generating, fitting and drawing take
+seconds to minutes), and it fits no model on a history it has just generated unless
+``--fit-model`` asks: a report on invented data should not look like a trained model's.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
@@ -17,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.options import DataOpt, LeadsOpt, SeedOpt, progress
+from cli.options import DataOpt, LeadsOpt, SeedOpt
 from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
 from serving.i18n import LANGUAGES, Translator
@@ -27,6 +32,11 @@ from serving.reports import CostInputs, ReportData, build_report
 from serving.reports.notes import Note
 
 Progress = Callable[[str], None]
+
+
+def say(message: str) -> None:
+    """A progress line on stderr (stdout keeps only the pages written)."""
+    typer.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
 
 def report(
@@ -48,6 +58,14 @@ def report(
     model: Annotated[
         str | None, typer.Option(help="Registered version/alias to score the history with.")
     ] = None,
+    fit_model: Annotated[
+        bool | None,
+        typer.Option(
+            "--fit-model/--no-fit-model",
+            help="Fit a model on the history's earlier months for calibration and P(won) "
+            "drift. Default: yes for --data, no for a freshly generated history.",
+        ),
+    ] = None,
     lang: Annotated[
         str, typer.Option(help="Language of the page and its charts: en or ru.")
     ] = "en",
@@ -67,11 +85,12 @@ def report(
         start=start,
         end=end,
         model=model,
+        fit_model=fit_model,
         lang=lang,
         settings=Settings(seed=seed),
-        progress=progress,
+        progress=say,
     ):
-        progress(f"wrote {path}")
+        typer.echo(path)
 
 
 def _quiet(_: str) -> None:
@@ -102,6 +121,7 @@ def score_history(
 
         progress("fitting a model on the history's earlier months (for calibration and drift)")
         scorer, _ = fit_scorer(frame, split, FeatureSpec(), config)
+    progress(f"scoring {len(frame):,} MQLs of the history")
     scored = scorer.predict_frame(frame)
     frame = frame.assign(p_won=scored["p_won"].to_numpy())
     held_out = split.isin(["test", "immature"]).to_numpy()
@@ -138,6 +158,7 @@ def report_command(
     start: str | None = None,
     end: str | None = None,
     model: str | None = None,
+    fit_model: bool | None = None,
     lang: str = "en",
     settings: Any = None,
     progress: Progress = _quiet,
@@ -148,7 +169,8 @@ def report_command(
     nor ``from_store`` is given, and/or the serving store (``from_store``). With both a
     history and the store, the history report is ``index.html`` and the store report
     ``store.html``. ``model`` (a registered version or alias) scores the history; without
-    it a model is fitted on the history's earlier months.
+    it a model is fitted on the history's earlier months if ``fit_model`` says so — by
+    default for a given history (``data``), never for one generated here.
     """
     from serving.reports import load_costs
 
@@ -160,6 +182,7 @@ def report_command(
         from scoring.registry_client import download_scorer
 
         settings.ensure_home()
+        progress(f"downloading {settings.model_name}@{model} from the registry")
         with tempfile.TemporaryDirectory() as tmp:
             scorer = LeadScorer.load(download_scorer(settings, model, Path(tmp)))
         progress(f"scoring with {settings.model_name}@{model}")
@@ -167,15 +190,22 @@ def report_command(
     clocks = SlaClocks.from_settings(settings)
     reports: list[tuple[str, str, dict[str, Any]]] = []
     if data is not None or not from_store:
+        if data is None:
+            progress(f"generating a synthetic history: {leads:,} leads over {months} months")
+        else:
+            progress(f"loading the history in {data}")
         history, source = _load_history(data, leads=leads, months=months, seed=seed, drift=drift)
         progress(f"history: {source}, {len(history.leads):,} leads")
+        fit = (data is not None) if fit_model is None else fit_model
         inputs = _history_inputs(
-            history, scorer=scorer, seed=seed, progress=progress, clocks=clocks
+            history, scorer=scorer, fit=fit, seed=seed, progress=progress, clocks=clocks
         )
+        progress("building the report: funnel, rejections, SLA, calibration, drift")
         report = build_report(inputs, costs=cost_inputs, start=start, end=end)
         report["source"] = f"CRM history: {source}"
         reports.append(("index.html", "history", report))
     if from_store:
+        progress("reading the serving store: decision log and sales feedback")
         store_data = _store_inputs(settings, scorer)
         report = build_report(store_data, costs=cost_inputs, start=start, end=end)
         report["source"] = "serving store (decision log + feedback)"
@@ -190,6 +220,7 @@ def report_command(
             for other, other_name, _ in reports
             if other != page
         ]
+        progress(f"drawing the charts ({lang}) and writing {out / page}")
         title = t(f"rep.title.{name}")
         written.append(
             write_html(report, out, page=page, title=title, links=links, lang=lang, tz=t.tz)
@@ -212,10 +243,18 @@ def _load_history(
 
 
 def _history_inputs(
-    history: Any, *, scorer: Any, seed: int, progress: Progress, clocks: SlaClocks
+    history: Any, *, scorer: Any, fit: bool, seed: int, progress: Progress, clocks: SlaClocks
 ) -> ReportData:
     from serving.reports import from_history
 
+    if scorer is None and not fit:
+        progress("no model: calibration left out, drift compares early and late MQLs")
+        inputs = from_history(history, clocks=clocks)
+        inputs.notes.append(
+            "calibration: no model scored this history (pass --model NAME, or --fit-model "
+            "to fit one on its earlier months)"
+        )
+        return inputs
     try:
         scored = score_history(history, scorer=scorer, seed=seed, progress=progress)
     except ValueError as exc:  # too little data to fit a model: report without one

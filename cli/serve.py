@@ -18,7 +18,13 @@ def demo(
     port: int = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
-    """The README's first command: synthetic history → train → register → promote → serve."""
+    """The README's first command: synthetic history → train → register → promote → serve.
+
+    Before serving, the history's most recent MQLs are scored through the API (so the
+    queue and the marketing page have content) and a key per role is made, printed with
+    the sign-in link of its page.
+    """
+    from cli.demo_leads import DEMO_LEADS, prescore_in_process, recent_leads, sign_in_lines
     from serving.tables import Role
     from training.pipeline import run_training
     from training.registry import promote
@@ -27,23 +33,27 @@ def demo(
     settings = Settings(seed=seed)
     settings.ensure_home()
     progress(f"home: {settings.home} (set LEADSCORE_HOME to use another folder)")
-    progress(f"[1/4] generating a synthetic CRM history: {leads:,} leads over 18 months")
+    progress(f"[1/5] generating a synthetic CRM history: {leads:,} leads over 18 months")
     history = make(leads, seed=seed)
     data_dir = history.save(settings.home / "data" / f"synthetic-{leads}-{seed}")
     progress(f"      saved to {data_dir}")
-    progress("[2/4] validating, training (MQL→SQL, SQL→won), calibrating, logging to MLflow")
+    progress("[2/5] validating, training (MQL→SQL, SQL→won), calibrating, logging to MLflow")
     outcome = run_training(
         history, settings, data_source=f"synthetic(n={leads},seed={seed})", progress=progress
     )
-    progress("[3/4] promotion gate")
+    progress("[3/5] promotion gate")
     decision = promote(settings, actor="demo")
     progress(("promoted: " if decision.promoted else "not promoted: ") + decision.reason)
     store = open_store()
     keys = {}
-    for role in (Role.SCORER, Role.SALES, Role.ADMIN):
+    for role in (Role.SCORER, Role.SALES, Role.MARKETING, Role.ADMIN):
         store.revoke_api_key(f"demo-{role.value}")
         keys[role] = store.create_api_key(f"demo-{role.value}", role)
+    progress(f"[4/5] scoring the {DEMO_LEADS} most recent MQLs through the API (for the pages)")
+    scored = prescore_in_process(settings, keys[Role.SCORER], recent_leads(history, DEMO_LEADS))
+    progress(f"      {scored} leads scored: they are on the handoff queue and marketing page")
     base = f"http://{host}:{port}"
+    sign_in = "\n".join(sign_in_lines(base, {r.value: k for r, k in keys.items()}))
     won = outcome.result.info["evaluation"].get("won", {})
     lead = {
         "lead_id": "demo-1",
@@ -76,9 +86,10 @@ leadscore is trained on the latest mature period (test):
 champion: {settings.model_name} v{decision.champion_after}
 
 API keys (shown once; stored hashed):
-  scorer: {keys[Role.SCORER]}
-  sales:  {keys[Role.SALES]}
-  admin:  {keys[Role.ADMIN]}
+  scorer: {keys[Role.SCORER]}   (for the API: /v1/score)
+
+Sign in to the pages (open the link, paste the key):
+{sign_in}
 
 Try, once the server below is up:
   curl -s {base}/v1/score -H 'X-API-Key: {keys[Role.SCORER]}' \\
@@ -87,14 +98,13 @@ Try, once the server below is up:
        -H 'Idempotency-Key: demo-feedback-1' -H 'Content-Type: application/json' \\
        -d '{json.dumps(feedback)}'
   curl -s {base}/v1/leads/demo-1/decision -H 'X-API-Key: {keys[Role.SALES]}'
-  open {base}/docs            (OpenAPI, try it out with a key)
-  open {base}/ui/queue        (sales handoff queue; sign in with the sales key)
+  open {base}/docs            (OpenAPI, try it out with a key; works offline)
   mlflow ui --backend-store-uri {settings.resolved_tracking_uri} --port 5000
 ==================================================================================
 """
     )
     if serve_after:
-        progress(f"[4/4] serving on {base} (Ctrl+C to stop)")
+        progress(f"[5/5] serving on {base} (Ctrl+C to stop)")
         serve(host=host, port=port)
 
 

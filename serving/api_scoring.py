@@ -43,6 +43,7 @@ from serving.schemas import (
 )
 from serving.schemas_change import COUNTERFACTUALS_DESCRIPTION
 from serving.score_answer import build_results
+from serving.vocabularies import attribute_band_errors
 
 
 def score_leads(
@@ -148,6 +149,15 @@ def refuse_future_times(body: BaseModel, arrival: datetime, settings: Settings) 
         raise RequestValidationError(late)
 
 
+def refuse_unknown_bands(
+    model: LoadedModel, leads: Sequence[Lead], loc: Sequence[tuple[Any, ...]]
+) -> None:
+    """A 422 naming each ordered attribute outside the served model's levels (with them)."""
+    errors = attribute_band_errors(model.scorer.spec, [lead.attributes for lead in leads], loc)
+    if errors:
+        raise RequestValidationError(errors)
+
+
 def _score_batch(
     raw: bytes,
     arrival: datetime,
@@ -174,6 +184,7 @@ def _score_batch(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     refuse_future_times(body, arrival, settings)
+    refuse_unknown_bands(model, body.leads, [("leads", i) for i in range(len(body.leads))])
     request_id = uuid.uuid4().hex
     default_as_of = body.as_of or arrival
     as_of = [lead.as_of or default_as_of for lead in body.leads]
@@ -200,6 +211,7 @@ async def score(
 ) -> JSONResponse:
     """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
     refuse_future_times(body, arrival, settings)
+    refuse_unknown_bands(model, [body], [()])
     request_id = uuid.uuid4().hex
     k = settings.top_reasons if reasons is None else reasons
     args = (model, [body], [body.as_of or arrival], k, request_id, request.app.state.decision_log)

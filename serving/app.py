@@ -29,6 +29,7 @@ from serving.api_history import router as history_router
 from serving.api_scoring import scoring_router
 from serving.auth import Role
 from serving.decision_log import DecisionLog, now
+from serving.docs_assets import install_docs
 from serving.json_body import CheckedJSONRoute, unreadable_body_errors
 from serving.model_loading import ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         summary="Calibrated lead scores, handoff decisions and reasons; sales feedback in.",
         lifespan=lifespan,
         responses=ERRORS,
+        docs_url=None,  # served with local files by install_docs (no CDN)
+        redoc_url=None,
     )
     # Every route reads its JSON body after the key check (and names what is wrong with it)
     app.router.route_class = CheckedJSONRoute
@@ -142,4 +145,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
     app.include_router(history_router)  # /v1/leads/{id}/scores
     app.include_router(reports_router)  # /v1/reports/{funnel,rejections,sla,calibration,drift}
     install_pages(app)  # /ui: sign-in, handoff queue, lead page, marketing overview
+    install_docs(app)  # /docs, /redoc and their files, from the app (works offline)
     return app

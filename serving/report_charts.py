@@ -4,6 +4,9 @@
 — funnel, conversion by segment, rejection reasons, SLA, calibration, drift — on the Agg
 canvas (no pyplot, no global backend switch, safe in a server thread).
 :mod:`serving.report_html` puts them on the report's page.
+
+Their words come from :class:`serving.chart_text.ChartText` in the chosen language:
+values in words, shares as percentages, size bands in their natural order.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from serving.i18n import Translator
+from serving.chart_text import ChartText, ordered_rows
 from serving.reports import (
     PSI_ALERT,
     PSI_WARN,
@@ -58,87 +60,68 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    """PNG, or SVG with its text kept as text (searchable, and checkable by the tests)."""
-    fig.tight_layout()
-    image_format = path.suffix.lstrip(".")
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "leadscore"}):
-        fig.savefig(path, format=image_format)
-    return path
-
-
 def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", color="#777", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def _shares(axis: Any, t: Translator, digits: int = 0) -> None:
-    """Label a 0..1 axis as percentages, as the chart's language writes them."""
-    axis.set_major_formatter(FuncFormatter(lambda x, _: t.pct(x, digits)))
+def _rows(section: Mapping[str, Any], dimension: str) -> list[Mapping[str, Any]]:
+    """One dimension's rows, in its natural order (size bands smallest first)."""
+    rows = [r for r in section.get("rows", []) if r["dimension"] == dimension]
+    return ordered_rows(rows, dimension)
 
 
-def _rows(section: Mapping[str, Any], dimension: str) -> list[dict[str, Any]]:
-    return [r for r in section.get("rows", []) if r["dimension"] == dimension]
-
-
-def _label(value: Any, width: int = 28) -> str:
-    """A CRM value as a chart label: ``$`` escaped (no mathtext), long names cut."""
-    text = str(value)
-    text = text if len(text) <= width else text[: width - 1] + "…"
-    return text.replace("$", r"\$")
-
-
-def _funnel_chart(funnel: Mapping[str, Any], path: Path, t: Translator) -> Path:
+def _funnel_chart(funnel: Mapping[str, Any], w: ChartText) -> Figure:
     fig = _figure(12, 4.5)
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     total = funnel["total"]
     stages = ["leads", "mql", "sql", "won"]
     counts = [total.get(s) or 0 for s in stages]
-    stage_names = [t("chart.stage.leads"), "MQL", "SQL", t("chart.stage.won")]
-    ax1.barh(stage_names[::-1], counts[::-1], color="#4e79a7")
+    ax1.barh([w(f"stage.{s}") for s in stages][::-1], counts[::-1], color="#4e79a7")
     for i, c in enumerate(counts[::-1]):
-        ax1.text(c, i, f" {t.integer(c)}", va="center", fontsize=9)
-    ax1.set_title(t("chart.funnel"))
+        ax1.text(c, i, f" {w.t.integer(c)}", va="center", fontsize=9)
+    ax1.set_title(w("funnel"))
     ax1.set_xlim(0, max([*counts, 1]) * 1.25)
     rows = _rows(funnel, "channel")
     if rows:
-        names = [_label(t.value("channel", r["group"])) for r in rows]
+        names = [w.value(r["group"], "channel") for r in rows]
         x = np.arange(len(names))
         width = 0.4
-        ax2.bar(x - width / 2, [r["mql_to_sql"] or 0 for r in rows], width, label="MQL→SQL")
-        ax2.bar(
-            x + width / 2, [r["sql_to_won"] or 0 for r in rows], width, label=t("rep.sql_to_won")
-        )
+        ax2.bar(x - width / 2, [r["mql_to_sql"] or 0 for r in rows], width, label=w("mql_to_sql"))
+        ax2.bar(x + width / 2, [r["sql_to_won"] or 0 for r in rows], width, label=w("sql_to_won"))
         ax2.set_xticks(x, names, rotation=30, ha="right")
         ax2.set_ylim(0, 1)
-        _shares(ax2.yaxis, t)
+        w.percent_axis(ax2.yaxis)
         ax2.legend()
-        ax2.set_title(t("chart.by_channel"))
+        ax2.set_title(w("by_channel"))
     else:
-        _empty(ax2, t("chart.no_data"))
-    return _save(fig, path)
+        _empty(ax2, w("no_data"))
+    return fig
 
 
-def _segment_chart(funnel: Mapping[str, Any], path: Path, t: Translator) -> Path:
+def _segment_chart(funnel: Mapping[str, Any], w: ChartText) -> Figure:
     fig = _figure(12, 4.5)
     axes = fig.subplots(1, 2)
     for ax, dim in zip(axes, ("industry", "company_size"), strict=True):
         rows = _rows(funnel, dim)
         if not rows:
-            _empty(ax, t("chart.no_segment", dim=t(f"dim.{dim}")))
+            _empty(ax, w("no_dimension", dimension=w.field(dim)))
             continue
-        names = [_label(t.value(dim, r["group"])) for r in rows]
-        ax.bar(names, [r["mql_to_won"] or 0 for r in rows], color="#59a14f")
-        _shares(ax.yaxis, t)
-        ax.set_title(t("chart.mql_to_won_by", dim=t(f"dim.{dim}")))
+        names = [w.value(r["group"], dim) for r in rows]
+        shares = [r["mql_to_won"] or 0 for r in rows]
+        bars = ax.bar(names, shares, color="#59a14f")
+        ax.bar_label(bars, [w.pct(v, 1) for v in shares], fontsize=8)
+        ax.set_ylim(0, max([*shares, 0.01]) * 1.2)
+        w.percent_axis(ax.yaxis)
+        ax.set_title(w("mql_to_won_by", dimension=w.field(dim)))
         ax.tick_params(axis="x", labelrotation=30)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
-    return _save(fig, path)
+    return fig
 
 
-def _rejection_chart(rejections: Mapping[str, Any], path: Path, t: Translator) -> Path:
+def _rejection_chart(rejections: Mapping[str, Any], w: ChartText) -> Figure:
     fig = _figure(12, 5)
     ax = fig.subplots()
     rows = [
@@ -147,14 +130,11 @@ def _rejection_chart(rejections: Mapping[str, Any], path: Path, t: Translator) -
     ]
     rows = [r for r in rows if r.get("rejections")]
     if not rows:
-        _empty(ax, t("chart.no_rejections"))
-        return _save(fig, path)
+        _empty(ax, w("no_rejections"))
+        return fig
     reasons = rejections["reasons"]
     left = np.zeros(len(rows))
-    labels = [
-        _label(t("chart.all") if i == 0 else t.value("channel", r["group"]))
-        for i, r in enumerate(rows)
-    ]
+    labels = [w("all") if r["group"] is None else w.value(r["group"], "channel") for r in rows]
     for i, reason in enumerate(reasons):
         shares = np.array([r["reasons"][reason]["share"] or 0.0 for r in rows])
         if not shares.any():
@@ -163,20 +143,20 @@ def _rejection_chart(rejections: Mapping[str, Any], path: Path, t: Translator) -
             labels,
             shares,
             left=left,
-            label=_label(t.label("reason", reason)),
+            label=w.value(reason, "reason"),
             color=REASON_COLORS[i % len(REASON_COLORS)],
         )
         left += shares
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    _shares(ax.xaxis, t)
-    ax.set_xlabel(t("chart.share_of_rejections"))
-    ax.set_title(t("chart.rejections_by_channel"))
+    w.percent_axis(ax.xaxis)
+    ax.set_xlabel(w("share_of_rejections"))
+    ax.set_title(w("rejections"))
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def _sla_chart(sla: Mapping[str, Any], path: Path, t: Translator) -> Path:
+def _sla_chart(sla: Mapping[str, Any], w: ChartText) -> Figure:
     fig = _figure(12, 4.5)
     ax1, ax2 = fig.subplots(1, 2)
     decide, contact = sla["targets"]["decision_hours"], sla["targets"]["first_contact_hours"]
@@ -197,50 +177,50 @@ def _sla_chart(sla: Mapping[str, Any], path: Path, t: Translator) -> Path:
             for i in range(len(counts))
         ]
         ax1.bar(labels, counts, color=colors)
-        ax1.set_xlabel(t("chart.response_hours"))
-        ax1.set_title(t("chart.response_time", decide=f"{decide:g}", contact=f"{contact:g}"))
+        ax1.set_xlabel(w("response_axis"))
+        ax1.set_title(w("response", decide=f"{decide:g}", contact=f"{contact:g}"))
         ax1.tick_params(axis="x", labelrotation=30)
     else:
-        _empty(ax1, t("chart.no_data"))
+        _empty(ax1, w("no_data"))
     rows = _rows(sla, "channel")
     if rows:
-        names = [_label(t.value("channel", r["group"])) for r in rows]
+        names = [w.value(r["group"], "channel") for r in rows]
         x = np.arange(len(names))
         width = 0.4
         ax2.bar(
             x - width / 2,
             [r["within_8h_share"] or 0 for r in rows],
             width,
-            label=t("chart.within", hours=f"{decide:g}"),
+            label=w.hours(decide),
         )
         ax2.bar(
             x + width / 2,
             [r["first_contact_within_24h_share"] or 0 for r in rows],
             width,
-            label=t("chart.within", hours=f"{contact:g}"),
+            label=w.hours(contact),
         )
         ax2.set_xticks(x, names, rotation=30, ha="right")
         ax2.set_ylim(0, 1.05)
-        _shares(ax2.yaxis, t)
+        w.percent_axis(ax2.yaxis)
         ax2.legend(loc="lower right")
-        ax2.set_title(t("chart.sla_by_channel"))
+        ax2.set_title(w("sla_by_channel"))
     else:
-        _empty(ax2, t("chart.no_data"))
-    return _save(fig, path)
+        _empty(ax2, w("no_data"))
+    return fig
 
 
 def _g(value: float | None) -> str:
     return "∞" if value is None else f"{value:g}"
 
 
-def _calibration_chart(calibration: Mapping[str, Any], path: Path, t: Translator) -> Path:
+def _calibration_chart(calibration: Mapping[str, Any], w: ChartText) -> Figure:
     fig = _figure(12, 4.8)
     axes = fig.subplots(1, 2)
     for ax, stage in zip(axes, ("sql", "won"), strict=True):
-        title = t(f"rep.stage.{stage}")
+        title = w(f"calibration.{stage}")
         data = calibration.get("stages", {}).get(stage)
         if not data or not data.get("bands"):
-            _empty(ax, t("chart.no_predictions"))
+            _empty(ax, w("no_outcomes"))
             ax.set_title(title)
             continue
         bands = data["bands"]
@@ -253,21 +233,17 @@ def _calibration_chart(calibration: Mapping[str, Any], path: Path, t: Translator
         ax.scatter(p, y, s=20 + 200 * n / n.max(), color="#4e79a7", alpha=0.4)
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
-        digits = 0 if top >= 0.2 else 1  # whole percents unless the scale is small
-        _shares(ax.xaxis, t, digits)
-        _shares(ax.yaxis, t, digits)
-        ax.set_xlabel(t("chart.predicted"))
-        ax.set_ylabel(t("chart.observed"))
+        w.percent_axis(ax.xaxis)
+        w.percent_axis(ax.yaxis)
+        ax.set_xlabel(w("predicted"))
+        ax.set_ylabel(w("observed"))
         ece = data.get("ece")
-        ax.set_title(
-            t("chart.calibration_title", title=title, n=t.integer(data["n"]), ece=t.number(ece, 3))
-            if ece is not None
-            else title
-        )
-    return _save(fig, path)
+        detail = {"n": w.t.integer(data["n"]), "ece": w.t.number(ece, 3)}
+        ax.set_title(w("calibration.detail", title=title, **detail) if ece is not None else title)
+    return fig
 
 
-def _drift_chart(drift: Mapping[str, Any], path: Path, t: Translator) -> Path:
+def _drift_chart(drift: Mapping[str, Any], w: ChartText) -> Figure:
     entries = [*drift.get("features", [])]
     if drift.get("score"):
         entries.insert(0, drift["score"])
@@ -275,19 +251,37 @@ def _drift_chart(drift: Mapping[str, Any], path: Path, t: Translator) -> Path:
     fig = _figure(12, max(3.0, 0.3 * len(entries) + 1.5))
     ax = fig.subplots()
     if not entries:
-        _empty(ax, t("chart.no_features"))
-        return _save(fig, path)
-    names = [_label(t.feature(e["feature"]), 40) for e in entries]
+        _empty(ax, w("no_features"))
+        return fig
+    names = [w.field(e["feature"]) for e in entries]
     values = [e["psi"] for e in entries]
     colors = [STATUS_COLORS.get(e["status"], "#777") for e in entries]
     ax.barh(names, values, color=colors)
     ax.axvline(PSI_WARN, color=STATUS_COLORS["warn"], linestyle="--", linewidth=1)
     ax.axvline(PSI_ALERT, color=STATUS_COLORS["alert"], linestyle="--", linewidth=1)
     ax.invert_yaxis()
-    ax.set_xlabel("PSI")
-    reference = t.reference(drift.get("reference", "training"))
-    ax.set_title(_label(t("chart.stability", reference=reference), 90))
-    return _save(fig, path)
+    ax.set_xlabel(w("psi"))
+    reference = w.t.reference(drift.get("reference", "training"))
+    ax.set_title(w("drift", reference=reference)[:90])
+    return fig
+
+
+_JOBS = (
+    ("funnel.png", "funnel", _funnel_chart),
+    ("funnel_segments.png", "funnel", _segment_chart),
+    ("rejections.png", "rejections", _rejection_chart),
+    ("sla.png", "sla", _sla_chart),
+    ("calibration.png", "calibration", _calibration_chart),
+    ("drift.png", "drift", _drift_chart),
+)
+
+
+def draw_charts(report: Mapping[str, Any], lang: str = "en") -> dict[str, Figure]:
+    """Every chart of ``report`` as a figure, its words in ``lang`` (``"en"``, ``"ru"``)."""
+    words = ChartText(lang)
+    return {
+        name: draw(report[section], words) for name, section, draw in _JOBS if section in report
+    }
 
 
 def write_charts(
@@ -300,23 +294,15 @@ def write_charts(
 ) -> dict[str, str]:
     """Draw every chart into ``out`` in ``lang``; return ``{chart: file name}``.
 
-    ``image_format`` ``"svg"`` writes SVG files with their text as text (the chart names
-    of :data:`CHARTS` stay the keys).
+    ``image_format`` ``"svg"`` writes SVG files with their text kept as text (searchable,
+    and checkable by the tests); the chart names of :data:`CHARTS` stay the keys.
     """
     out.mkdir(parents=True, exist_ok=True)
-    t = Translator(lang)
     drawn: dict[str, str] = {}
-    jobs = (
-        ("funnel.png", "funnel", _funnel_chart),
-        ("funnel_segments.png", "funnel", _segment_chart),
-        ("rejections.png", "rejections", _rejection_chart),
-        ("sla.png", "sla", _sla_chart),
-        ("calibration.png", "calibration", _calibration_chart),
-        ("drift.png", "drift", _drift_chart),
-    )
-    for name, section, draw in jobs:
-        if section in report:
-            file = f"{prefix}{Path(name).stem}.{image_format}"
-            path = draw(report[section], out / file, t)
-            drawn[name] = path.name
+    for name, fig in draw_charts(report, lang).items():
+        file = f"{prefix}{Path(name).stem}.{image_format}"
+        fig.tight_layout()
+        with rc_context({"svg.fonttype": "none", "svg.hashsalt": "leadscore"}):
+            fig.savefig(out / file, format=image_format)
+        drawn[name] = file
     return drawn

@@ -27,9 +27,6 @@ from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from scoring.contract import (
-    COMPANY_SIZES,
-    REVENUE_BANDS,
-    SENIORITIES,
     HandoffDecision,
     RejectionReason,
     TouchType,
@@ -38,6 +35,7 @@ from scoring.contract import (
 from scoring.explain import NO_RELIABLE_ESTIMATE
 from serving.identity import IdentityFields  # display name, company, CRM link (PII)
 from serving.schemas_change import WhatWouldChange, counterfactuals_field
+from serving.vocabularies import CompanySize, RevenueBand, Seniority, band_description
 
 _BIDI_AND_SEPARATORS = r"\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]*$"
@@ -133,11 +131,6 @@ CATEGORY_NOTE = (
 """What the server accepts in a category field (``channel``, ``industry``, ...)."""
 
 
-def _ordered(field: str, values: Sequence[str]) -> str:
-    """The description of an ordered category: the values the model knows, in order."""
-    return f"The {field} band; the model knows, in order: {', '.join(values)}. {CATEGORY_NOTE}"
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=2_000)
 
@@ -168,17 +161,17 @@ class Lead(Strict):
     channel: Name | None = Field(default=None, description=CATEGORY_NOTE)
     campaign: Name | None = Field(default=None, description=CATEGORY_NOTE)
     industry: Name | None = Field(default=None, description=CATEGORY_NOTE)
-    company_size: Name | None = Field(
-        default=None, examples=["201-500"], description=_ordered("company_size", COMPANY_SIZES)
+    company_size: CompanySize | None = Field(
+        default=None, examples=["201-500"], description=band_description("company_size")
     )
     country: Name | None = Field(default=None, description=CATEGORY_NOTE)
     region: Name | None = Field(default=None, description=CATEGORY_NOTE)
-    revenue_band: Name | None = Field(
-        default=None, examples=["10M-50M"], description=_ordered("revenue_band", REVENUE_BANDS)
+    revenue_band: RevenueBand | None = Field(
+        default=None, examples=["10M-50M"], description=band_description("revenue_band")
     )
     job_title: Name | None = None
-    seniority: Name | None = Field(
-        default=None, examples=["director"], description=_ordered("seniority", SENIORITIES)
+    seniority: Seniority | None = Field(
+        default=None, examples=["director"], description=band_description("seniority")
     )
     department: Name | None = Field(default=None, description=CATEGORY_NOTE)
     consent_email: bool | None = None

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.contract import Outcome, RejectionReason, SalesDecision, TouchType
+from scoring.contract import (
+    LEAD_ORDINAL_FEATURES,
+    Outcome,
+    RejectionReason,
+    SalesDecision,
+    TouchType,
+)
 from scoring.feedback_tables import SALES_DECISION_KINDS
 from scoring.lifecycle import SLA_RULES, SlaClocks
 from serving.reports.report_data import GROUPABLE, ReportData
@@ -164,11 +170,23 @@ def aggregate(frame: pd.DataFrame, dims: Sequence[str], **aggs: tuple[str, Any])
             table = pd.DataFrame(columns=list(aggs))
         else:
             table = keyed.groupby(dim, sort=True).agg(**aggs)
+            table = table.iloc[natural_order(list(table.index), dim)]
         for group, row in zip(table.index, table.to_dict("records"), strict=True):
             out.append((None, None, row) if dim == _TOTAL else (dim, str(group), row))
     if not out or out[0][0] is not None:
         out.insert(0, (None, None, {k: 0 for k in aggs}))
     return out
+
+
+def natural_order(groups: Sequence[Any], dimension: str | None) -> list[int]:
+    """Positions of ``groups`` in their natural order: an ordered field's levels first,
+    smallest first (1-10, 11-50, ..., not the alphabet's 1-10, 1001-5000, 11-50), then any
+    other value in the order given; other dimensions keep the order given."""
+    levels = LEAD_ORDINAL_FEATURES.get(dimension or "")
+    if not levels:
+        return list(range(len(groups)))
+    rank = {level: i for i, level in enumerate(levels)}
+    return sorted(range(len(groups)), key=lambda i: (rank.get(str(groups[i]), len(levels)), i))
 
 
 def total_and_rows(

@@ -312,3 +312,34 @@ def test_marketing_sees_the_overview_and_is_refused_the_queue(
         assert "/ui/login" in page.url
     finally:
         context.close()
+
+
+# --- /docs without internet (issue 13, item 8) ---------------------------------------------
+
+
+def test_docs_render_with_every_request_to_another_host_refused(
+    chromium: Any, live_server: LiveServer
+) -> None:
+    """Swagger UI draws the API from the app's own files: a request to any other host is
+    aborted (as on a network without internet) and the operations still appear."""
+    context = chromium.new_context(locale="en-US", viewport={"width": 1400, "height": 900})
+    elsewhere: list[str] = []
+
+    def only_the_app(route: Any) -> None:
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_app)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(live_server.url + "/docs")
+        page.wait_for_selector("#operations-scoring-score_v1_score_post")
+        assert page.locator(".opblock").count() > 10
+        assert elsewhere == []
+        _shot(page, "11-docs-offline")
+    finally:
+        context.close()

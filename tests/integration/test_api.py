@@ -88,8 +88,8 @@ def test_decision_follows_the_threshold(client: TestClient, registry: Registry) 
 
 
 def test_unseen_category_is_flagged_not_dropped(client: TestClient) -> None:
-    body = score(client, {**LEAD, "industry": "asteroid mining", "company_size": "huge"}).json()
-    assert body["unseen_categories"] == ["company_size", "industry"]
+    body = score(client, {**LEAD, "industry": "asteroid mining", "region": "Lunar"}).json()
+    assert body["unseen_categories"] == ["industry", "region"]
     assert body["p_won"] > 0
 
 

@@ -42,7 +42,7 @@ def _with(path: str, value: object) -> dict[str, Any]:
     [
         ("industry", f"soft{NUL}ware"),
         ("channel", f"webinar{RLO}cba"),
-        ("company_size", f"{LRI}201-500"),
+        ("department", f"{LRI}marketing"),
         ("touches.0.channel", f"email{NUL}"),
         ("attributes.<key>", f"plan{RLO}"),
         ("name", f"Olga{NUL}Petrova"),

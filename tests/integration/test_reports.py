@@ -307,7 +307,8 @@ def test_html_renders_every_section(
     page = write_html(report, tmp_path)
     _assert_page(page, history)
     html = page.read_text()
-    assert "no budget" in html and "LTV:CAC" in html and "PSI" in html  # reasons in words
+    assert "no budget" in html and "LTV:CAC" in html and "PSI" in html
+    assert "no_budget" not in html and "hand_to_sales" not in html  # words, not codes
 
 
 def test_report_command(history: CRMHistory, tmp_path: Path) -> None:
@@ -327,3 +328,24 @@ def test_report_command(history: CRMHistory, tmp_path: Path) -> None:
     assert saved["drift"]["score"] is not None  # P(won) drift against the training months
     seo = next(r for r in saved["funnel"]["rows"] if r["group"] == "seo")
     assert seo["marketing_cost"] == 1000
+
+
+def test_report_on_generated_history_fits_no_model_and_says_what_it_does(
+    tmp_path: Path,
+) -> None:
+    from cli.app import app
+
+    out = tmp_path / "report"
+    args = ["report", "--out", str(out), "--leads", "1500", "--months", "12", "--lang", "ru"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out / "index.html")  # stdout: the page written
+    steps = result.stderr
+    assert "generating a synthetic history: 1,500 leads" in steps
+    assert "drawing the charts (ru)" in steps and "fitting" not in steps
+    saved = json.loads((out / "index.json").read_text())
+    assert not saved["calibration"]["available"]  # no model trained on invented data
+    assert any("--fit-model" in note for note in saved["notes"])
+    assert 'lang="ru"' in (out / "index.html").read_text()
+    bad = CliRunner().invoke(app, ["report", "--out", str(out), "--lang", "de"])
+    assert bad.exit_code != 0 and "--lang" in bad.output

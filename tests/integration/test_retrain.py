@@ -275,15 +275,17 @@ def test_anything_the_api_accepts_reaches_retrainings_labels(
 
 
 def test_served_leads_keep_what_the_scorer_made_of_them(client: TestClient) -> None:
-    """Two leads the API scores but an export's validation would drop (and, once they are
-    more than 5 % of the leads, refuse to train on): an off-vocabulary company size
-    (scored as missing) and a created_at after the scoring moment (the lead existed)."""
+    """A lead the API scores but an export's validation would drop (and, once such leads
+    are more than 5 % of the leads, refuse to train on): a created_at after the scoring
+    moment (the lead existed). An off-vocabulary company size used to be the other such
+    lead; the API refuses it now (422, issue 13 item 7), so it never reaches the log."""
     from tests.histories import synthetic_history
     from training.retrain import merge_feedback
     from training.validate import validate_history
 
+    odd_size = {**lead_body("odd-size", "2026-05-04T09:00:00Z"), "company_size": "200-500"}
+    assert client.post("/v1/score", json=odd_size, headers=admin_headers()).status_code == 422
     bodies = {
-        "odd-size": {**lead_body("odd-size", "2026-05-04T09:00:00Z"), "company_size": "200-500"},
         "late-created": {
             **lead_body("late-created", "2026-05-04T09:00:00Z"),
             "created_at": "2026-05-04T09:30:00Z",
@@ -303,6 +305,6 @@ def test_served_leads_keep_what_the_scorer_made_of_them(client: TestClient) -> N
     checked = validate_history(history)
     assert checked.report.empty, checked.report.to_string()
     leads = checked.history.leads.set_index("lead_id")
-    assert pd.isna(leads.loc["odd-size", "company_size"])
+    assert "odd-size" not in leads.index
     assert leads.loc["late-created", "created_at"] == leads.loc["late-created", "mql_at"]
     assert set(checked.history.feedback["lead_id"]) >= set(bodies)

@@ -29,7 +29,9 @@ class _Event:
     key: str
 
 
-def _lead_payload(lead: pd.Series, touches: pd.DataFrame) -> dict[str, Any]:
+def lead_payload(lead: pd.Series, touches: pd.DataFrame) -> dict[str, Any]:
+    """A history's lead as a score request, as of its MQL time: contract fields (no personal
+    data) and its touches before that moment. ``leadscore demo`` sends the same."""
     fields = [
         "lead_id", "channel", "campaign", "industry", "company_size", "country", "region",
         "revenue_band", "seniority", "department", "consent_email", "consent_phone",
@@ -177,7 +179,7 @@ class Simulation:
 def _score(http: httpx.Client, batch: pd.DataFrame, world: _World) -> list[dict[str, Any]]:
     """The week's MQLs scored through ``POST /v1/score/batch``, at their MQL time."""
     payloads = [
-        _lead_payload(row, world.touches.get(row["lead_id"], world.no_touches))
+        lead_payload(row, world.touches.get(row["lead_id"], world.no_touches))
         for _, row in batch.iterrows()
     ]
     results: list[dict[str, Any]] = []
