@@ -39,7 +39,7 @@ OWN_VALUE_CODES: frozenset[str] = frozenset(
 """Category fields with a wording of their own for a known value (ICP, buying authority,
 budget, channel); other category fields use the generic ``category.value``."""
 
-CONSENT_COLUMNS: dict[str, str] = {"consent_email": "email", "consent_phone": "phone"}
+CONSENT_COLUMNS: dict[str, str] = {"consent_email": "by_email", "consent_phone": "by_phone"}
 """The consent columns and the parameter each is quoted as."""
 
 

@@ -8,7 +8,8 @@ numbers are formatted by Babel for the locale and month names come from CLDR. It
 
 Parameters are filled in by kind: a count (``views``, ``webinars``, ...) through its own
 plural message ``unit.<name>``; ``days_ago`` through ``unit.days_ago`` ("today" at 0);
-``month`` as the month's stand-alone name; ``email``/``phone`` (consent) as
+``month`` as the month's stand-alone name; ``by_email``/``by_phone`` (consent; not
+``email``/``phone``, which the store strips as personal data) as
 ``consent.yes|no|unknown``; anything else as text. The field a generic code speaks of
 (``category.unseen`` ...) is named by ``field.<name>``, or its column name spaced out.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import functools
 import gettext
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def _plural(msgid: str, value: float, lang: str) -> str:
 
 
 def _param(name: str, value: Any, lang: str) -> str:
-    if name in ("email", "phone"):  # consent: agreed, refused or not given
+    if name in ("by_email", "by_phone"):  # consent: agreed, refused or not given
         state = "unknown" if value is None else "yes" if value else "no"
         return catalog(lang).gettext(f"consent.{state}")
     if value is None:
@@ -124,22 +125,39 @@ class _Blank(dict[str, str]):
         return self.blank
 
 
-def render_reason(reason: Mapping[str, Any], lang: str) -> str:
+ValueNames = Callable[[str, Any], str]
+"""``(field, value) -> the value's name in the reader's language`` (``"c_level"`` →
+«топ-менеджмент»): the vocabularies' names live with the pages (``serving.i18n``)."""
+
+
+def render_reason(
+    reason: Mapping[str, Any], lang: str, value_names: ValueNames | None = None
+) -> str:
     """A stored or answered reason in ``lang``: from its code if it has one, else its text
-    (decisions logged before reasons had codes)."""
+    (decisions logged before reasons had codes).
+
+    ``value_names`` names a known category value in ``lang``; a value the model never
+    saw (``category.unseen.*``) is quoted as sent, since it is the CRM's own name.
+    """
     code = reason.get("code")
     params = reason.get("params")
     if isinstance(code, str) and isinstance(params, Mapping):
-        return render(code, params, lang, str(reason.get("field", "")))
+        field_name = str(reason.get("field", ""))
+        value = params.get("value")
+        if value_names is not None and isinstance(value, str) and ".unseen." not in code:
+            params = {**params, "value": value_names(field_name, value)}
+        return render(code, params, lang, field_name)
     return str(reason.get("text", ""))
 
 
-def in_language(reasons: Mapping[str, Any] | None, lang: str) -> Mapping[str, Any] | None:
+def in_language(
+    reasons: Mapping[str, Any] | None, lang: str, value_names: ValueNames | None = None
+) -> Mapping[str, Any] | None:
     """An answer's ``{"positive": [...], "negative": [...]}`` with texts in ``lang``."""
     if reasons is None or lang == REASON_LANGUAGES[0]:
         return reasons
     return {
-        side: [{**r, "text": render_reason(r, lang)} for r in items]
+        side: [{**r, "text": render_reason(r, lang, value_names)} for r in items]
         for side, items in reasons.items()
     }
 

@@ -26,9 +26,10 @@ from pydantic import BaseModel, ValidationError
 from scoring.reason_text import in_language
 from scoring.settings import Settings
 from serving.api_deps import NO_MODEL, Arrival, ModelDep, Scorer, SettingsDep
-from serving.change_view import answer_changes
+from serving.change_view import answer_changes, changes_in
 from serving.decision_log import DecisionLog, build_rows, now
 from serving.future_times import times_after
+from serving.i18n import Translator
 from serving.i18n.languages import negotiate
 from serving.identity import identity_rows
 from serving.json_body import CheckedJSONRoute
@@ -104,10 +105,23 @@ def _answer(content: Any, lang: str) -> JSONResponse:
 
 
 def _in_language(results: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
-    """The answers with reason texts in ``lang`` (copies: the log's rows read the originals)."""
+    """The answers with reason and change texts in ``lang`` (copies: the log's rows read
+    the originals)."""
     if lang == "en":
         return results
-    return [{**r, "reasons": in_language(r["reasons"], lang)} for r in results]
+    t = Translator(lang)
+    return [
+        {
+            **r,
+            "reasons": in_language(r["reasons"], lang, t.value),
+            **(
+                {"what_would_change": changes_in(t, r["what_would_change"])}
+                if "what_would_change" in r
+                else {}
+            ),
+        }
+        for r in results
+    ]
 
 
 def _observe(app: FastAPI, results: list[dict[str, Any]]) -> None:

@@ -61,6 +61,14 @@ def answer_changes(
     return out
 
 
+def changes_in(t: Translator, answer: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A ``what_would_change`` answer with its texts in ``t``'s language (a copy)."""
+    if answer is None:
+        return None
+    changes = [{**c, "text": change_text(t, c["steps"])} for c in answer.get("changes", [])]
+    return {**answer, "changes": changes}
+
+
 def lead_changes(request: Request, decision: Mapping[str, Any], t: Translator) -> dict[str, Any]:
     """The lead page's block: ``{"available": False}`` when the decision cannot be redone.
 

@@ -69,8 +69,8 @@ CHARTS_RU: dict[str, str] = {
     "within": "≤ {hours} ч",
     "sla_by_channel": "Соблюдение SLA по каналам",
     "calibration.sql": "P(SQL) и доля лидов, ставших SQL",
-    "calibration.won": "P(won) и доля сделок",
-    "calibration.detail": "{title} (n = {n}, ECE {ece})",
+    "calibration.detail": "{title} (лидов: {n}, ECE {ece})",
+    "calibration.won": "P(сделка) и доля выигранных",
     "no_outcomes": "нет прогнозов с известным исходом",
     "predicted": "прогноз",
     "observed": "факт",
@@ -87,7 +87,7 @@ CHARTS_RU: dict[str, str] = {
     "feature.days_since_pricing_page_view": "дней с просмотра цен",
     "feature.lead_age_days": "возраст лида, дней",
     "feature.month_of_year": "месяц года",
-    "feature.p_won": "оценка P(won)",
+    "feature.p_won": "оценка P(сделка)",
 }
 
 CHARTS: dict[str, dict[str, str]] = {"en": CHARTS_EN, "ru": CHARTS_RU}

@@ -116,7 +116,7 @@ class Translator(Formats):
 
     def reason(self, reason: Mapping[str, Any]) -> str:
         """A reason (code and params) worded in this language from the reason catalog."""
-        return render_reason(reason, self.lang)
+        return render_reason(reason, self.lang, self.value)
 
     def likely(self, reason: str | None) -> str:
         if not reason:

@@ -19,11 +19,6 @@ SKIPPED = {"script", "style", "code", "head", "metadata"}
 """Not read by a user (scripts, styles) or a code by construction (``<code>`` field names)."""
 VISIBLE_ATTRIBUTES = ("title", "alt", "aria-label", "placeholder")
 
-TEMPORARY_REASON_CLASSES = {"reason-text"}
-"""TEMPORARY: the model's reason lines are being moved to a gettext catalogue by another
-change (issue 13 item 1); until it is merged their text is not checked here. Remove this
-rule after that merge."""
-
 CODES = {
     # abbreviations a Russian B2B sales team uses as they are
     "API",
@@ -81,11 +76,7 @@ class VisibleText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
         lang = values.get("lang")
-        skipped = (
-            tag in SKIPPED
-            or bool(lang and not lang.startswith("ru"))
-            or bool(TEMPORARY_REASON_CLASSES & set(values.get("class", "").split()))
-        )
+        skipped = tag in SKIPPED or bool(lang and not lang.startswith("ru"))
         if not self._skipping and not skipped:
             if tag not in INLINE:
                 self.parts.append(" ")

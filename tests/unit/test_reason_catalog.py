@@ -98,7 +98,7 @@ def test_unseen_consent_and_absence_are_worded_as_they_are() -> None:
     )
     consent = {"consent_email": 0.0, "consent_phone": math.nan}
     code, params = coder.code("consent", True, consent, {})
-    assert params == {"email": False, "phone": None}
+    assert params == {"by_email": False, "by_phone": None}
     assert "refused" in render(code, params, "en") and "agreed" not in render(code, params, "en")
     none = coder.code("website_activity", True, {}, {})
     assert render(*none, "en") == (

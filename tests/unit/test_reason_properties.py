@@ -160,7 +160,7 @@ def _check_field_reason(
 ) -> None:
     situation = code.rsplit(".", 1)[0]
     if field == "consent":
-        sent = {"email": lead["consent_email"], "phone": lead["consent_phone"]}
+        sent = {"by_email": lead["consent_email"], "by_phone": lead["consent_phone"]}
         assert params == sent
         values = set(sent.values())
         want = "agreed" if True in values else "refused" if False in values else "not_given"
