@@ -181,20 +181,14 @@ def log_and_register(
                 "reason_model_rule": reason_quality.get("rule", "no reason model"),
             }
         )
-        # which labelled window each stage's calibrator learned from (drift: the latest)
+        # each stage's calibrator: which labelled window it learned from (drift: the
+        # latest; a ``shift`` window also says its intercept) and how (Platt or isotonic)
         mlflow.log_params(
             {
-                f"calibration_window_{stage}": result.info[stage]["calibration_window"]
+                f"calibration_{key}_{stage}": result.info[stage][name]
                 for stage in config.stages
-                if "calibration_window" in result.info.get(stage, {})
-            }
-        )
-        # and how: Platt or isotonic (a ``shift`` window also says its intercept above)
-        mlflow.log_params(
-            {
-                f"calibration_method_{stage}": result.info[stage]["calibration"]
-                for stage in config.stages
-                if "calibration" in result.info.get(stage, {})
+                for key, name in (("window", "calibration_window"), ("method", "calibration"))
+                if name in result.info.get(stage, {})
             }
         )
         mlflow.log_params({f"family_{stage}": f["chosen"] for stage, f in families.items()})

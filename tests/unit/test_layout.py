@@ -45,3 +45,23 @@ def test_unit_tests_ask_for_no_database_registry_or_app() -> None:
     }
     offenders = {name: found for name, found in offenders.items() if found}
     assert not offenders, f"move these to tests/integration: {offenders}"
+
+
+MAX_LINES = 500
+"""A module longer than this is doing more than one thing: split it by topic (issue 12)."""
+
+
+def test_no_python_module_is_over_500_lines() -> None:
+    root = TESTS.parent
+    modules = [
+        path
+        for path in root.rglob("*.py")
+        if not any(part.startswith(".") or part == "build" for part in path.relative_to(root).parts)
+    ]
+    assert len(modules) > 100, f"expected the project's modules under {root}"
+    long = {
+        str(path.relative_to(root)): n
+        for path in modules
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"over {MAX_LINES} lines (split them by topic): {long}"
