@@ -193,7 +193,9 @@ def test_accept_language_negotiation_and_reason_wording() -> None:
         "code": "company_size.value.lowers",
         "params": {"value": "1-10"},
     }
-    assert t.reason(size) == "размер компании 1-10 — вне профиля ICP"
+    assert (
+        t.reason(size) == "размер компании 1–10 сотр. — вне профиля ICP"
+    )  # value named in Russian
     # a decision logged before reasons had codes keeps its stored text
     assert t.reason({"field": "x", "text": "something old"}) == "something old"
     assert t.pct(0.1234) == "12,3%"
