@@ -6,8 +6,9 @@ decision is in the store once, even after a double click. A role that may not se
 is refused. Every page is saved as a screenshot under ``test-artifacts/screenshots``.
 
 The fixtures and helpers (the system's Chromium, the live server, the seeded leads) are
-in ``conftest.py`` and :mod:`tests.browser.browser_helpers`; the Russian pages, the score
-history and the counterfactual card in ``test_browser_ru.py``.
+in ``conftest.py`` and :mod:`tests.browser.browser_helpers`; the score history and the
+counterfactual card are in ``test_browser_history.py``, a rejection in Russian in
+``test_browser_ru.py``.
 """
 
 from __future__ import annotations
