@@ -12,7 +12,8 @@ own through the public API four times, a second apart and each as of the moment 
 sent (as a CRM's live requests are), each time with one more touch and with a display
 name and a company name (made up, like every lead of the demo). The lead is nurtured,
 then handed to sales: its page shows the reasons, the history chart and what would change
-the decision, and it tops the queue. Nothing is written to the store but through the API.
+the decision, and it tops the queue. Apart from the keys ``--home`` makes, nothing is
+written to the store but through the API.
 
 Three ways to run it: ``--demo`` (``make screenshots``) starts ``leadscore demo`` itself in
 a new temporary ``LEADSCORE_HOME``, reads the keys it prints, takes the screenshots and
