@@ -13,7 +13,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-unit test-integration test-browser lint typecheck lockcheck lock bench
+.PHONY: setup demo test test-unit test-integration test-browser lint typecheck lockcheck lock bench screenshots
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -66,3 +66,8 @@ lock: setup
 
 bench: setup
 	$(PY) bench/serve_bench.py
+
+# The pages in English and Russian as PNGs in docs/screenshots/ (docs/screenshots.md): runs
+# a fresh demo in a temporary LEADSCORE_HOME on port 8765, then headless system Chromium.
+screenshots: setup
+	$(PY) tools/screenshots.py --demo
