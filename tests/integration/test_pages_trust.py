@@ -195,3 +195,19 @@ def test_qualification_ticks_sit_beside_their_labels(client: TestClient) -> None
         and "display: inline-flex" in label.group(1)
         and "align-items: center" in label.group(1)
     )
+
+
+def test_a_first_contact_in_time_leaves_only_the_decision_late(client: TestClient) -> None:
+    """Contacted 2 h after the handover, undecided 30 h on: the box says the contact is
+    recorded (no countdown past it), and the flag names the late decision only."""
+    _score(client, "sla-contacted", HANDED)
+    client.app.state.store.add_feedback(
+        {"lead_id": "sla-contacted", "kind": "contacted", "at": HANDED + timedelta(hours=2)},
+        idempotency_key="sla-contacted-1",
+        actor="tester",
+    )
+    signed_in(client, Role.SALES)
+    box = _decide_box(client.get("/ui/leads/sla-contacted").text)
+    assert "sla-box overdue" in box and "first contact recorded" in box
+    assert "first contact: overdue" not in box and "first contact late" not in box
+    assert "⚑" in box and "decision late" in box
