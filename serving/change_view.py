@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from fastapi import Request
 
+from scoring.contract import HandoffDecision
 from scoring.counterfactual import (
     ADD_TOUCH,
     NO_ACTIVITY,
@@ -24,7 +25,7 @@ from scoring.counterfactual import (
     what_would_change,
 )
 from scoring.model import LeadScorer
-from scoring.policy import BANDS
+from scoring.policy import BANDS, ThresholdPolicy
 from serving.i18n import Translator
 
 
@@ -42,6 +43,18 @@ def change_text(t: Translator, steps: Sequence[Mapping[str, Any]]) -> str:
         else:
             words.append(code)
     return t("change.and").join(words)
+
+
+def change_note(t: Translator, change: Mapping[str, Any], policy: ThresholdPolicy) -> str | None:
+    """Why a change's decision is not what its P(won) against the threshold suggests, or
+    ``None`` when it is. The one such case is the policy's decay rule: a lead silent for
+    more than ``stale_after_days`` is not handed over whatever its P(won), so "P(won)
+    18.8 %" beside a 10 % threshold can still read "nurture"."""
+    above = float(change["p_won"]) >= policy.handoff_threshold
+    handed = change["decision"] == HandoffDecision.HAND_TO_SALES.value
+    if above and not handed and policy.stale_after_days is not None:
+        return t("change.stale", days=f"{policy.stale_after_days:g}")
+    return None
 
 
 def answer_changes(
@@ -98,4 +111,5 @@ def lead_changes(request: Request, decision: Mapping[str, Any], t: Translator) -
     found = what_would_change(scorer, [record], [as_of], bands=bands)[0].to_dict()
     for change in found["changes"]:
         change["text"] = change_text(t, change["steps"])
+        change["note"] = change_note(t, change, scorer.policy)
     return {"available": True, "horizon_days": WAIT_HORIZON_DAYS, **found}

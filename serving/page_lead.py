@@ -25,7 +25,7 @@ from serving.page_auth import PageUser, SalesUser
 from serving.page_history import lead_history, lead_identity
 from serving.page_render import clamp, error_page, flush_decisions, language, page_now, render
 from serving.storage import Store
-from serving.store.queue import feedback_history, flag_breaches, lead_state
+from serving.store.queue import feedback_history, lead_state
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,10 +39,7 @@ def _lead_state(request: Request, lead_id: str) -> dict[str, Any]:
     store: Store = request.app.state.store
     now = page_now(request)
     clocks = SlaClocks.from_settings(request.app.state.settings)
-    state = lead_state(store, lead_id, now, clocks) or {}
-    if state:
-        flag_breaches(store, [state], now, clocks)
-    return state
+    return lead_state(store, lead_id, now, clocks) or {}
 
 
 def _reasons(decision: Mapping[str, Any]) -> list[dict[str, Any]]:

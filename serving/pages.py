@@ -14,8 +14,9 @@ Server-rendered Jinja2 pages on the API's own app, behind the same API keys and 
     the largest rise of P(won) over the trend window first: :mod:`serving.trend`),
     filterable by decision, channel, P(won) band and SLA state (``LEADSCORE_SLA_DECISION_HOURS`` to
     accept/reject, ``LEADSCORE_SLA_FIRST_CONTACT_HOURS`` to first contact, counted from
-    the handoff); a lead leaves it once sales decided on it, and comes back if the model
-    hands it over again after that decision. Its queries are :mod:`serving.store.queue`.
+    the handoff: the handing score's ``as_of``); a lead leaves it once sales decided on
+    it, and comes back if the model hands it over again after that decision. Its queries
+    are :mod:`serving.store.queue`.
 ``/ui/leads/{lead_id}`` (sales)
     Scores per stage, the decision against the threshold, fit vs engagement, the
     reasons as a chart, the likely objection, the model version and the touch timeline;

@@ -35,7 +35,15 @@ from ``scoring.lifecycle``.
 from __future__ import annotations
 
 from scoring.lifecycle.rules import qualification_violation, value_violation
-from scoring.lifecycle.sla import SLA_RULES, Breach, SlaClocks, new_breaches, sla_breaches
+from scoring.lifecycle.sla import (
+    SLA_RULES,
+    Breach,
+    SlaClocks,
+    SlaState,
+    new_breaches,
+    sla_breaches,
+    sla_state,
+)
 from scoring.lifecycle.states import (
     CLOSED_STAGES,
     CLOSING_REASONS,
@@ -80,6 +88,7 @@ __all__ = [
     "LifecycleViolation",
     "Replay",
     "SlaClocks",
+    "SlaState",
     "Stage",
     "Transition",
     "Violation",
@@ -92,6 +101,7 @@ __all__ = [
     "replay_tables",
     "scored_event",
     "sla_breaches",
+    "sla_state",
     "step",
     "value_violation",
 ]

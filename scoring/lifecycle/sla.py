@@ -5,6 +5,12 @@ against the handoff, the SQL confirmation (a qualification on the acceptance, or
 ``qualified`` event) against the acceptance, and the contact attempts recorded on a
 ``no_response`` rejection. :func:`sla_breaches` takes the moment ``as_of`` as an
 argument: this module never reads the clock.
+
+The handoff is the ``as_of`` of the ``hand_to_sales`` score (the moment the score is
+about), not the time the service logged it: a lead scored through the API with a past
+``as_of``, or re-scored by ``leadscore rescore``, was handed over at that moment, and the
+sales events it is measured against carry their own event times too. The pages' SLA box
+and breach flag both read :func:`sla_state`, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -69,6 +75,29 @@ SLA_RULES: tuple[str, ...] = (
 """The breach kinds :func:`sla_breaches` reports (the ``rule`` label in ``/metrics``)."""
 
 
+@dataclass(frozen=True)
+class SlaState:
+    """One lead's SLA as of a moment: its breaches, and the handoff still awaiting a sales
+    decision (``waiting_since``: the handing score's ``as_of``; ``None`` when there is
+    none, or sales decided or gave the lead back), with whether it had its first contact."""
+
+    breaches: list[Breach]
+    waiting_since: datetime | None
+    contacted: bool
+
+
+def sla_state(events: Iterable[Event], as_of: datetime, clocks: SlaClocks) -> SlaState:
+    """The SLA of one lead's history as of ``as_of`` (see :func:`sla_breaches`)."""
+    watch = _SlaWatch(as_of, clocks)
+    for event in replay(events).events:
+        if event.kind == EventKind.SCORED:
+            watch.scored(event)
+        else:
+            watch.feedback(event)
+    waiting = watch.handed_at if not watch.decided and watch.given_back_at is None else None
+    return SlaState(watch.finish(), waiting, watch.contacted)
+
+
 def sla_breaches(events: Iterable[Event], as_of: datetime, clocks: SlaClocks) -> list[Breach]:
     """The SLA breaches in one lead's history, as of ``as_of``.
 
@@ -81,13 +110,7 @@ def sla_breaches(events: Iterable[Event], as_of: datetime, clocks: SlaClocks) ->
     closed. A ``no_response`` rejection with fewer than the minimum contact attempts is
     a breach of its own.
     """
-    watch = _SlaWatch(as_of, clocks)
-    for event in replay(events).events:
-        if event.kind == EventKind.SCORED:
-            watch.scored(event)
-        else:
-            watch.feedback(event)
-    return watch.finish()
+    return sla_state(events, as_of, clocks).breaches
 
 
 @dataclass

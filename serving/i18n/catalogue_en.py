@@ -43,7 +43,7 @@ EN: dict[str, str] = {
     "error.home": "Back to the start page",
     # queue
     "queue.title": "Handoff queue",
-    "queue.intro": "Leads the model scored, newest first. Sales accepts or rejects a "
+    "queue.intro": "Leads the model scored, {order}. Sales accepts or rejects a "
     "handed-over lead within {decide} h and makes first contact within {contact} h.",
     "queue.filter.decision": "Decision",
     "queue.filter.channel": "Channel",
@@ -84,6 +84,7 @@ EN: dict[str, str] = {
     "sla.decide_overdue": "decide: overdue by {late}",
     "sla.contact_left": "first contact: {left} left",
     "sla.contact_overdue": "first contact: overdue by {late}",
+    "sla.contact_done": "first contact recorded",
     "sla.handed": "handed over {when}",
     "dur.hm": "{h} h {m} min",
     "dur.m": "{m} min",
@@ -136,6 +137,7 @@ EN: dict[str, str] = {
     "change.none.down": "Even {days} days without any activity would not change this decision.",
     "change.unavailable": "Not available: the model now served did not make this decision, "
     "or the lead as stored no longer gives it.",
+    "change.stale": "no activity for {days} days ends a handover whatever the score",
     "change.and": " and ",
     "change.add_touch.email_click": "clicks a link in an email",
     "change.add_touch.content_download": "downloads a piece of content",

@@ -14,7 +14,11 @@ EN_HISTORY: dict[str, str] = {
     "history.chart_label": "P(won) over the last {n} decisions, with the threshold",
     "history.legend": "Line: P(won) at each decision, oldest on the left; dashed: the "
     "threshold of each decision.",
-    "history.col.scored": "Scored",
+    "history.col.as_of": "Score as of",
+    "history.col.logged": "Logged",
+    "history.times": "Score as of: the moment the score is about (the request's as_of); "
+    "logged: when the service scored it. A batch or a re-score logs several scores in the "
+    "same minute about different moments.",
     "history.col.decision": "Decision",
     "history.col.model": "Model",
     "history.more": "The newest {shown} of {total} decisions; all of them: "
@@ -34,17 +38,21 @@ RU_HISTORY: dict[str, str] = {
     "history.trend.improving": "растёт",
     "history.trend.steady": "без изменений",
     "history.trend.declining": "снижается",
-    "history.change": "Вероятность сделки: {change} п. п. за последние {days} дн.",
+    "history.change": "P(сделка): {change} п. п. за последние {days} дн.",
     "history.pp": "{change} п. п.",
     "history.one": "Пока одно решение: тренда ещё нет.",
-    "history.chart_label": "Вероятность сделки по последним {n} решениям и порог",
-    "history.legend": "Линия — вероятность сделки при каждом решении, раньше — левее; "
+    "history.chart_label": "P(сделка) по последним {n} решениям и порог",
+    "history.legend": "Линия — P(сделка) при каждом решении, раньше — левее; "
     "пунктир — порог каждого решения.",
-    "history.col.scored": "Оценён",
+    "history.col.as_of": "Оценка на момент",
+    "history.col.logged": "Записана",
+    "history.times": "Оценка на момент — время, о котором оценка (его передаёт запрос); "
+    "записана — когда сервис её вычислил. Пакет или переоценка записывают несколько "
+    "оценок в одну минуту о разных моментах.",
     "history.col.decision": "Решение",
     "history.col.model": "Модель",
     "history.more": "Последние {shown} из {total} решений; все — через GET /v1/leads/<id>/scores.",
-    "history.rule": "Тренд: последняя вероятность сделки минус вероятность {days} дн. назад "
+    "history.rule": "Тренд: последняя P(сделка) минус P(сделка) {days} дн. назад "
     "(или при первом решении, если оно позже); в пределах ±{band} п. п. — без изменений.",
     "queue.sort": "Порядок",
     "queue.sort.recent": "сначала новые решения",

@@ -5,6 +5,12 @@ PostgreSQL) gives each lead's latest decision, its last sales decision and the s
 of its open handoff; :func:`queue_page` pages through it with filters, :func:`lead_state`
 reads one lead. The SLA windows are the settings' (:class:`~scoring.lifecycle.SlaClocks`),
 never literals here.
+
+The handoff is the ``as_of`` of the handing score (the moment the score is about), not
+the time it was logged (``scored_at``): the lifecycle measures the SLA on event times
+(:mod:`scoring.lifecycle.sla`). The SQL uses it only to filter by SLA state; each row's
+SLA box and breach flag come from one :func:`~scoring.lifecycle.sla_state` of the lead's
+history (:func:`flag_breaches`), so the box never says "on track" beside a breach.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from sqlalchemy import Select, and_, func, not_, or_, select, type_coerce
 
 from scoring.contract import HandoffDecision
 from scoring.feedback_tables import SALES_DECISION_KINDS
-from scoring.lifecycle import SlaClocks, replay, sla_breaches
+from scoring.lifecycle import SlaClocks, SlaState, replay, sla_state
 from serving.store.history import order_by_change, score_changes
 from serving.tables import Decision, Feedback, UTCDateTime
 from serving.trend import trend_word
@@ -141,17 +147,19 @@ def _last_sales_decisions(lead_id: str | None) -> Any:
 
 def _open_handoffs(sales: Any, lead_id: str | None) -> Any:
     """Each lead's first ``hand_to_sales`` decision after its last sales decision (or
-    ever, without one): the start of the open handoff, the SLA clock."""
+    ever, without one): the start of the open handoff, the SLA clock — the ``as_of`` of
+    the handing score, compared with the sales event's own time (``at``), as the
+    lifecycle does."""
     h = Decision.__table__.alias("h")
     return (
         select(
             h.c.lead_id,
-            type_coerce(func.min(h.c.scored_at), UTCDateTime()).label("handoff_at"),
+            type_coerce(func.min(h.c.as_of), UTCDateTime()).label("handoff_at"),
         )
         .select_from(h.outerjoin(sales, sales.c.lead_id == h.c.lead_id))
         .where(
             h.c.decision == HAND,
-            or_(sales.c.decided_at.is_(None), h.c.scored_at > sales.c.decided_at),
+            or_(sales.c.sales_at.is_(None), h.c.as_of > sales.c.sales_at),
             *_only(h.c.lead_id, lead_id),
         )
         .group_by(h.c.lead_id)
@@ -168,9 +176,9 @@ def _lead_states(
     """Each lead's latest decision with its sales state, as one SELECT (SQLite and PostgreSQL).
 
     ``decided_at`` is when the last sales decision (accepted / rejected / returned to
-    nurture) arrived; ``handoff_at`` the first ``hand_to_sales`` decision *after* it (or
-    ever, without one): the start of the open handoff, the SLA clock. A lead is decided
-    when sales decided and the model has not handed it over again since.
+    nurture) arrived; ``handoff_at`` the ``as_of`` of the first ``hand_to_sales`` decision
+    *after* it (or ever, without one): the start of the open handoff, the SLA clock. A
+    lead is decided when sales decided and the model has not handed it over again since.
     """
     ranked = _latest_decisions(lead_id)
     sales = _last_sales_decisions(lead_id)
@@ -224,24 +232,26 @@ def _filtered(
         decide = timedelta(hours=clocks.decision_hours)
         late, soon = now - decide, now - decide + DUE_SOON
         query = query.where(started.is_not(None))
-        if filters.sla == "overdue":
-            query = query.where(started <= late)
+        if filters.sla == "overdue":  # as sla_breaches: past the due, not at it
+            query = query.where(started < late)
         elif filters.sla == "due_soon":
-            query = query.where(started > late, started <= soon)
+            query = query.where(started >= late, started <= soon)
         else:
             query = query.where(started > soon)
     return query
 
 
-def _sla(
-    handoff_at: datetime | None, decided: bool, now: datetime, clocks: SlaClocks
-) -> dict[str, Any] | None:
-    """The SLA timers of an open handoff (``None`` when there is none or sales decided)."""
-    if handoff_at is None or decided:
+def _sla(sla: SlaState, now: datetime, clocks: SlaClocks) -> dict[str, Any] | None:
+    """The SLA timers of the handoff awaiting a sales decision (``None`` when there is
+    none): overdue exactly when :func:`~scoring.lifecycle.sla_state` reports the open
+    breach, so the box and the breach flag agree."""
+    start = sla.waiting_since
+    if start is None:
         return None
-    decide_left = handoff_at + timedelta(hours=clocks.decision_hours) - now
-    contact_left = handoff_at + timedelta(hours=clocks.first_contact_hours) - now
-    if decide_left <= timedelta(0):
+    late = {b.rule for b in sla.breaches if b.open and b.started_at == start}
+    decide_left = start + timedelta(hours=clocks.decision_hours) - now
+    contact_left = start + timedelta(hours=clocks.first_contact_hours) - now
+    if "decision_late" in late:
         state = "overdue"
     elif decide_left <= DUE_SOON:
         state = "due_soon"
@@ -249,18 +259,18 @@ def _sla(
         state = "on_track"
     return {
         "state": state,
-        "handoff_at": handoff_at,
+        "handoff_at": start,
         "decide_left": decide_left,
-        "decide_overdue": decide_left <= timedelta(0),
+        "decide_overdue": "decision_late" in late,
         "contact_left": contact_left,
-        "contact_overdue": contact_left <= timedelta(0),
+        "contact_overdue": "first_contact_late" in late,
+        "contacted": sla.contacted,
     }
 
 
-def _row(record: Mapping[str, Any], now: datetime, clocks: SlaClocks) -> dict[str, Any]:
+def _row(record: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(record)
     row["decided"] = row["decided_at"] is not None and row["handoff_at"] is None
-    row["sla"] = _sla(row["handoff_at"], row["decided"], now, clocks)
     for name in ("fit_score", "engagement_score"):
         if row[name] is not None and row[name] < 0:  # -1 means "not available"
             row[name] = None
@@ -292,7 +302,7 @@ def queue_page(
         records = (
             conn.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
         )
-    rows = [_row(r, now, clocks) for r in records]
+    rows = [_row(r) for r in records]
     flag_breaches(store, rows, now, clocks)
     if filters.sort != "change":  # sorted by it, the rows carry their change already
         changes = score_changes(store, [row["lead_id"] for row in rows], now)
@@ -306,25 +316,33 @@ def queue_page(
 def flag_breaches(
     store: Store, rows: list[dict[str, Any]], now: datetime, clocks: SlaClocks
 ) -> None:
-    """Each row's SLA breaches as of ``now`` (``row["breaches"]``: rule names) and its
-    lifecycle stage (``row["stage"]``): each clock on its own event, late or missing."""
+    """Each row's SLA as of ``now`` from one :func:`~scoring.lifecycle.sla_state`: its
+    breaches (``row["breaches"]``: rule names; each clock on its own event, late or
+    missing), its SLA box (``row["sla"]``: the timers of the handoff awaiting a sales
+    decision, or ``None``) and its lifecycle stage (``row["stage"]``)."""
     histories = store.lifecycle_events([row["lead_id"] for row in rows])
     for row in rows:
         events = histories.get(row["lead_id"], [])
-        found = sla_breaches(events, now, clocks)
-        row["breaches"] = list(dict.fromkeys(b.rule for b in found))
+        sla = sla_state(events, now, clocks)
+        row["breaches"] = list(dict.fromkeys(b.rule for b in sla.breaches))
+        row["sla"] = _sla(sla, now, clocks)
         row["stage"] = replay(events).state.stage.value
 
 
 def lead_state(
     store: Store, lead_id: str, now: datetime | None = None, clocks: SlaClocks | None = None
 ) -> dict[str, Any] | None:
-    """One lead's row of the queue (whatever the filters), or ``None`` if never scored."""
+    """One lead's row of the queue (whatever the filters) with its SLA, breaches and
+    stage, or ``None`` if never scored."""
     now = now or store._now()
     clocks = clocks or SlaClocks()
     with store.engine.connect() as conn:
         record = conn.execute(_lead_states(now, None, lead_id)).mappings().first()
-    return None if record is None else _row(record, now, clocks)
+    if record is None:
+        return None
+    row = _row(record)
+    flag_breaches(store, [row], now, clocks)
+    return row
 
 
 def channels(store: Store) -> list[str]:
