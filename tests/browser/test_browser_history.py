@@ -106,9 +106,11 @@ def test_lead_page_charts_the_score_history_and_the_queue_sorts_by_change(
 
         rows = history.locator("table.history-table tr")
         assert rows.count() == 1 + len(HISTORY)  # the header and one row per decision
-        shown = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(1, rows.count())]
+        shown = [
+            rows.nth(i).locator("td").nth(3).inner_text() for i in range(1, rows.count())
+        ]  # as of, logged, P(SQL), P(won)
         assert shown == [pct(p) for p in reversed(p_won)]  # newest first
-        decisions = [rows.nth(i).locator("td").nth(4).inner_text() for i in range(1, 4)]
+        decisions = [rows.nth(i).locator("td").nth(5).inner_text() for i in range(1, 4)]
         assert decisions == [a["decision"].replace("_", " ") for a in reversed(answers)]
         history.scroll_into_view_if_needed()
         shot(page, "12-lead-score-history")
@@ -116,7 +118,7 @@ def test_lead_page_charts_the_score_history_and_the_queue_sorts_by_change(
         page.goto(f"{live_server.url}/ui/leads/{HISTORY_ID}?lang=ru")
         assert page.locator("#score-history h2 .trend").inner_text() == TREND_WORDS["ru"][word]
         ru_rows = page.locator("#score-history table.history-table tr")
-        ru_shown = [ru_rows.nth(i).locator("td").nth(2).inner_text() for i in range(1, 4)]
+        ru_shown = [ru_rows.nth(i).locator("td").nth(3).inner_text() for i in range(1, 4)]
         assert ru_shown == [pct(p, "ru") for p in reversed(p_won)]
         assert latin_words(visible_text(page.inner_html("#score-history"))) == []
         shot(page, "13-lead-score-history-ru")
