@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,7 +215,9 @@ def _signed_in(app: Any, role: Any) -> Any:
     return client
 
 
-def time_requests(database_url: str, home: Path, repeat: int) -> dict[str, float]:
+def time_requests(
+    database_url: str, home: Path, repeat: int, targets: Sequence[str] = TARGETS
+) -> dict[str, float]:
     """Milliseconds per request (median of ``repeat`` after one warm-up) for each target."""
     from fastapi.testclient import TestClient
 
@@ -238,7 +240,7 @@ def time_requests(database_url: str, home: Path, repeat: int) -> dict[str, float
         clients = {name: lifespan for name in paths}
         paths["marketing page"], clients["marketing page"] = "/ui/marketing", marketing
         paths["queue"], clients["queue"] = "/ui/queue", sales
-        for name in TARGETS:
+        for name in targets:
             client, path = clients[name], paths[name]
             times = []
             for i in range(repeat + 1):
@@ -252,7 +254,7 @@ def time_requests(database_url: str, home: Path, repeat: int) -> dict[str, float
     return out
 
 
-def run(database: str, n: int, repeat: int, seed: int) -> dict[str, float]:
+def run(database: str, n: int, repeat: int, seed: int, targets: Sequence[str]) -> dict[str, float]:
     from serving.storage import Store, make_engine, upgrade
 
     with tempfile.TemporaryDirectory(prefix="report-bench-") as folder:
@@ -267,7 +269,7 @@ def run(database: str, n: int, repeat: int, seed: int) -> dict[str, float]:
                 f"{database} n={n:,}: filled ({rows:,} feedback rows) in "
                 f"{time.perf_counter() - began:.0f} s"
             )
-            return time_requests(url, home, repeat)
+            return time_requests(url, home, repeat, targets)
 
 
 @contextmanager
@@ -288,18 +290,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--targets", nargs="+", choices=TARGETS, default=list(TARGETS), help="what to time"
+    )
     args = parser.parse_args(argv)
     results = []
     for database in args.db:
         for n in args.sizes:
-            results.append((database, n, run(database, n, args.repeat, args.seed)))
+            results.append((database, n, run(database, n, args.repeat, args.seed, args.targets)))
             log(f"{database} n={n:,}: {results[-1][2]}")
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     print(f"uptime: {load}\n")
     print("| database | decisions | " + " | ".join(TARGETS) + " |")
     print("|---|---:|" + "---:|" * len(TARGETS))
     for database, n, times in results:
-        cells = " | ".join(f"{times[name]:,.0f}" for name in TARGETS)
+        cells = " | ".join(f"{times[name]:,.0f}" if name in times else "–" for name in TARGETS)
         print(f"| {database} | {n:,} | {cells} |")
     return 0
 

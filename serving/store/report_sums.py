@@ -61,17 +61,22 @@ def lead_rows(
     dims: Sequence[str], start: datetime | None = None, end: datetime | None = None
 ) -> Any:
     """One row per scored lead first scored in ``[start, end)``: ``lead_id, cohort_at,
-    handed`` and the ``dims`` (``None`` where missing), from a single scan of the log."""
+    handed`` and the ``dims`` (``None`` where missing).
+
+    The window runs over narrow rows (no feature snapshot: sorting the JSON along would
+    cost more than the ranking); only each lead's first decision is joined back for its
+    fields.
+    """
     d = Decision.__table__
     handed = case((d.c.decision == HandoffDecision.HAND_TO_SALES.value, 1), else_=0)
     ranked = select(
+        d.c.id,
         d.c.lead_id,
         d.c.as_of.label("cohort_at"),
         func.max(handed).over(partition_by=d.c.lead_id).label("handed"),
         func.row_number()
         .over(partition_by=d.c.lead_id, order_by=(d.c.as_of, d.c.scored_at, d.c.id))
         .label("rank"),
-        *(_group_value(name).label(f"g_{name}") for name in dims),
     ).subquery("ranked")
     conditions = [ranked.c.rank == 1]
     if start is not None:
@@ -83,8 +88,9 @@ def lead_rows(
             ranked.c.lead_id,
             ranked.c.cohort_at,
             ranked.c.handed,
-            *(ranked.c[f"g_{name}"] for name in dims),
+            *(_group_value(name).label(f"g_{name}") for name in dims),
         )
+        .select_from(ranked.join(d, d.c.id == ranked.c.id) if dims else ranked)
         .where(and_(*conditions))
         .subquery("leads")
     )
