@@ -72,12 +72,23 @@ SEGMENTS: tuple[str, ...] = ("channel", "industry", "company_size")
 
 
 def _marketing_report(store: Store, clocks: SlaClocks, now: datetime) -> dict[str, Any]:
-    from serving.reports import build_report, from_store
+    """Funnel and rejections by SQL aggregates; the SLA section still reads the whole log
+    (``serving.report_sql.PANDAS_SECTIONS``)."""
+    from serving.report_sql import store_report
+    from serving.reports import from_store
 
-    data = from_store(
-        store.decisions_for_training(), store.feedback_frame(), clocks=clocks, as_of=now
+    def pandas_inputs() -> Any:
+        return from_store(
+            store.decisions_for_training(), store.feedback_frame(), clocks=clocks, as_of=now
+        )
+
+    return store_report(
+        store,
+        pandas_inputs,
+        group_by=SEGMENTS,
+        sections=("funnel", "rejections", "sla"),
+        reference_given=False,
     )
-    return build_report(data, group_by=SEGMENTS, sections=("funnel", "rejections", "sla"))
 
 
 @router.get("/ui/marketing")

@@ -21,12 +21,12 @@ from fastapi.responses import JSONResponse
 
 from scoring.lifecycle import SlaClocks
 from serving.auth import Principal, Role, require_roles
+from serving.report_sql import store_report
 from serving.reports import (
     DIMENSIONS,
     GROUPABLE,
     CostInputs,
     ReportData,
-    build_report,
     from_store,
 )
 from serving.reports.notes import Note
@@ -74,15 +74,16 @@ def _group_by(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _store_inputs(request: Request) -> ReportData:
-    """The store's decision log and feedback as report inputs (pending decisions flushed)."""
-    state = request.app.state
-    decision_log = getattr(state, "decision_log", None)
+def _flush(request: Request) -> None:
+    """Write the decisions still pending in the background log, so a report counts them."""
+    decision_log = getattr(request.app.state, "decision_log", None)
     if decision_log is not None:
         decision_log.flush()
-    store = state.store
-    decisions = store.decisions_for_training()
-    feedback = store.feedback_frame()
+
+
+def _reference(request: Request) -> tuple[dict[str, Any] | None, str | None]:
+    """The served model's drift reference profile and its name, if it carries one."""
+    state = request.app.state
     profile: dict[str, Any] | None = None
     name: str | None = None
     models = getattr(state, "models", None)
@@ -97,6 +98,16 @@ def _store_inputs(request: Request) -> ReportData:
                 name=current.name,
                 version=current.version,
             )
+    return profile, name
+
+
+def _store_inputs(request: Request) -> ReportData:
+    """The store's decision log and feedback as report inputs (the pandas path)."""
+    state = request.app.state
+    store = state.store
+    decisions = store.decisions_for_training()
+    feedback = store.feedback_frame()
+    profile, name = _reference(request)
     settings = getattr(state, "settings", None)
     clocks = SlaClocks.from_settings(settings) if settings is not None else None
     return from_store(
@@ -120,9 +131,16 @@ def _section(
 ) -> dict[str, Any]:
     if start is not None and end is not None and end <= start:
         raise _unprocessable("end", "end must be after start")
-    data = _store_inputs(request)
-    report = build_report(
-        data, costs=costs, group_by=group_by, start=start, end=end, sections=[section]
+    _flush(request)
+    report = store_report(
+        request.app.state.store,
+        lambda: _store_inputs(request),
+        costs=costs,
+        group_by=group_by,
+        start=start,
+        end=end,
+        sections=[section],
+        reference_given=_reference(request)[0] is not None,
     )
     body = report.pop(section)
     notes = [*report.pop("notes"), *body.pop("notes", [])]

@@ -14,7 +14,14 @@ import pandas as pd
 
 from scoring.drift import _num
 from serving.reports.costs import CostInputs
-from serving.reports.facts import aggregate, check_dims, lead_facts, ratio, total_and_rows
+from serving.reports.facts import (
+    GroupSums,
+    aggregate,
+    check_dims,
+    lead_facts,
+    ratio,
+    total_and_rows,
+)
 from serving.reports.notes import Note
 from serving.reports.report_data import DIMENSIONS, ReportData
 
@@ -46,6 +53,14 @@ def funnel_report(
         lost=("lost", "sum"),
         revenue=("revenue", "sum"),
     )
+    return funnel_from_sums(sums, costs)
+
+
+def funnel_from_sums(sums: GroupSums, costs: CostInputs | None = None) -> dict[str, Any]:
+    """The funnel section from its per-group sums (``leads, mql, decided, sql, won, lost,
+    revenue``): made by :func:`aggregate` over lead facts, or by SQL
+    (:mod:`serving.reports.store_sql`), so both paths render the same JSON."""
+    costs = costs or CostInputs()
     total, rows = total_and_rows(
         sums, lambda dimension, group, agg: _funnel_row(agg, costs, dimension or "", group)
     )

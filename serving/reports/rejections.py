@@ -15,7 +15,14 @@ import pandas as pd
 from scoring.contract import DATA_QUALITY_REASONS, RejectionReason, SalesDecision
 from scoring.drift import _num
 from scoring.feedback_tables import SALES_DECISION_KINDS
-from serving.reports.facts import aggregate, check_dims, lead_facts, ratio, total_and_rows
+from serving.reports.facts import (
+    GroupSums,
+    aggregate,
+    check_dims,
+    lead_facts,
+    ratio,
+    total_and_rows,
+)
 from serving.reports.notes import Note
 from serving.reports.report_data import DIMENSIONS, ReportData
 
@@ -52,6 +59,13 @@ def rejection_report(
         returned=("_returned", "sum"),
         **{name: (name, "sum") for name in flags},
     )
+    return rejections_from_sums(sums, reasons)
+
+
+def rejections_from_sums(sums: GroupSums, reasons: Sequence[str]) -> dict[str, Any]:
+    """The rejections section from its per-group sums (``decisions, rejections,
+    returned`` and ``n_<reason>`` per reason): made by :func:`aggregate` over the sales
+    decisions, or by SQL (:mod:`serving.reports.store_sql`), so both render the same JSON."""
     overall: dict[str, float] = {}  # the total's shares: a group's lift compares with them
 
     def row_of(dimension: str | None, group: str | None, agg: dict[str, Any]) -> dict[str, Any]:

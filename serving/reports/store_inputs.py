@@ -70,7 +70,7 @@ def from_store(
         reference=reference,
         source="store",
         reference_name=reference_name or "training data",
-        notes=_store_notes(reference is None, refused),
+        notes=store_notes(reference is None, refused),
         reference_is_first_half=reference is None,
         breaches=breaches,
         clocks=clocks,
@@ -78,7 +78,7 @@ def from_store(
     )
 
 
-def _store_notes(no_reference: bool, refused: int) -> list[str]:
+def store_notes(no_reference: bool, refused: int) -> list[str]:
     """What a reader of a store report must know: the drift reference, refused events."""
     notes: list[str] = []
     if no_reference:

@@ -1,0 +1,320 @@
+"""Report speed: how long each marketing report, the marketing page and the queue take.
+
+Run on demand, never as a test::
+
+    .venv/bin/python bench/report_bench.py                          # 10k and 100k, both databases
+    .venv/bin/python bench/report_bench.py --sizes 1000000 --db postgresql
+
+For each database (a SQLite file in a temporary folder; PostgreSQL at
+``LEADSCORE_BENCH_POSTGRES_URL``, default ``127.0.0.1:5432/test``, in a schema of its own,
+``report_bench_<hex>``, dropped at the end, the way the tests share that server) and each
+size N it:
+
+1. migrates an empty store and fills it with N synthetic decisions through the store's own
+   bulk writer (``Store.record_decisions``) and their sales feedback as rows the lead
+   lifecycle would hold (acceptances before deals, rejections with reasons), written in
+   bulk straight into the table (scoring and the feedback API would take hours at 1M),
+   then ``ANALYZE``s it on PostgreSQL (autovacuum's statistics);
+2. starts the app in process (``TestClient``, lifespan run, no model needed), signs in a
+   marketing and a sales user, and times every ``/v1/reports/...`` endpoint, the
+   marketing page and the queue page: one warm-up request, then the median of
+   ``--repeat`` requests.
+
+Prints one table (milliseconds) and ``uptime``'s load beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import serve_bench_common  # noqa: F401  (puts the repository root on sys.path)
+from serve_bench_common import log
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TARGETS = ("funnel", "rejections", "sla", "calibration", "drift", "marketing page", "queue")
+CHANNELS = ("paid_search", "seo", "email", "events", "referral", "social")
+INDUSTRIES = ("software", "finance", "retail", "manufacturing", "healthcare")
+SIZES = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
+REASONS = ("no_budget", "not_icp", "too_early", "no_response", "competitor_won", "other")
+START = datetime(2025, 1, 1, tzinfo=UTC)
+CHUNK = 5_000
+
+
+def synthetic_rows(n: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``n`` decision rows (about 1.2 per lead, in time order) and their feedback rows."""
+    rng = random.Random(seed)
+    decisions: list[dict[str, Any]] = []
+    feedback: list[dict[str, Any]] = []
+    step = timedelta(days=365) / max(n, 1)
+    lead = 0
+    while len(decisions) < n:
+        lead += 1
+        lead_id = f"bench-{lead}"
+        at = START + step * len(decisions)
+        features = {
+            "channel": rng.choice(CHANNELS),
+            "campaign": f"campaign-{rng.randrange(12)}",
+            "industry": rng.choice(INDUSTRIES),
+            "company_size": rng.choice(SIZES),
+            "country": rng.choice(("DE", "FR", "US", "GB")),
+            "seniority": rng.choice(("c_level", "director", "manager", "individual")),
+            "created_at": (at - timedelta(days=2)).isoformat(),
+        }
+        scores = 1 + (rng.random() < 0.2)
+        handed = False
+        for k in range(min(scores, n - len(decisions))):
+            p_won = rng.random() ** 2
+            decision = "hand_to_sales" if p_won > 0.3 else rng.choice(("nurture", "disqualify"))
+            handed |= decision == "hand_to_sales"
+            decisions.append(
+                {
+                    "lead_id": lead_id,
+                    "scored_at": at + timedelta(minutes=k),
+                    "as_of": at + timedelta(minutes=k),
+                    "model_name": "leadscore",
+                    "model_version": "1",
+                    "features": features,
+                    "p_sql": min(1.0, p_won * 1.8),
+                    "p_won": p_won,
+                    "fit_score": rng.uniform(0, 100),
+                    "engagement_score": rng.uniform(0, 100),
+                    "decision": decision,
+                    "threshold": 0.3,
+                }
+            )
+        if handed:
+            feedback.extend(_feedback(rng, lead_id, at + timedelta(minutes=5)))
+    return decisions, feedback
+
+
+def _feedback(rng: random.Random, lead_id: str, at: datetime) -> list[dict[str, Any]]:
+    """One handed-over lead's sales story, in the lifecycle's order."""
+    out: list[dict[str, Any]] = []
+
+    def event(kind: str, hours: float, **values: Any) -> None:
+        moment = at + timedelta(hours=hours)
+        out.append(
+            {
+                "id": uuid.uuid4().hex,
+                "lead_id": lead_id,
+                "kind": kind,
+                "at": moment,
+                "received_at": moment,
+                "actor": "bench",
+                "idempotency_key": uuid.uuid4().hex,
+                "body_hash": "0" * 64,
+                "implied": False,
+                "reason": values.get("reason"),
+                "contact_attempts": values.get("contact_attempts"),
+                "first_response_hours": values.get("first_response_hours"),
+                "amount": values.get("amount"),
+            }
+        )
+
+    draw = rng.random()
+    if draw < 0.15:
+        return out  # not decided yet
+    response = rng.expovariate(1 / 10)
+    if rng.random() < 0.7:
+        event("contacted", response / 2)
+    if draw < 0.6:
+        event("accepted", response, first_response_hours=response)
+        outcome = rng.random()
+        if outcome < 0.35:
+            event("won", response + 24 * 20, amount=float(rng.randrange(1_000, 50_000)))
+        elif outcome < 0.7:
+            event("lost", response + 24 * 15)
+    elif draw < 0.9:
+        event(
+            "rejected",
+            response,
+            reason=rng.choice(REASONS),
+            contact_attempts=rng.randrange(0, 6) if rng.random() < 0.8 else None,
+            first_response_hours=response,
+        )
+    else:
+        event("returned_to_nurture", response, first_response_hours=response)
+    return out
+
+
+def fill(store: Any, n: int, seed: int) -> int:
+    """Write ``n`` decisions and their feedback; returns how many feedback rows."""
+    from sqlalchemy import insert, text
+
+    from serving.tables import Feedback
+
+    decisions, feedback = synthetic_rows(n, seed)
+    for i in range(0, len(decisions), CHUNK):
+        store.record_decisions(decisions[i : i + CHUNK])
+    with store.engine.begin() as conn:
+        for i in range(0, len(feedback), CHUNK):
+            conn.execute(insert(Feedback), feedback[i : i + CHUNK])
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.begin() as conn:
+            # planner statistics, as autovacuum would have them on a log that grew over
+            # weeks: without them PostgreSQL takes the fresh tables for empty and nests
+            # loops. SQLite gathers none unless asked, and the store never asks.
+            conn.execute(text("ANALYZE"))
+    return len(feedback)
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the shared server, selected through ``search_path``; dropped after."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    schema = f"report_bench_{secrets.token_hex(4)}"
+
+    def admin() -> Any:
+        return psycopg.connect(
+            host=parsed.host or "127.0.0.1",
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            dbname=parsed.database,
+            autocommit=True,
+        )
+
+    with admin() as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin() as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _signed_in(app: Any, role: Any) -> Any:
+    """A TestClient on ``app`` signed in as a new key of ``role`` (its own cookie jar)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)
+    raw = app.state.store.create_api_key(f"bench-{role.value}-{secrets.token_hex(3)}", role)
+    form = client.get("/ui/login").text
+    csrf = re.search(r'name="csrf" value="([^"]*)"', form)
+    assert csrf, "no csrf field on the sign-in page"
+    answer = client.post(
+        "/ui/login",
+        data={"api_key": raw, "csrf": csrf.group(1), "next": ""},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def time_requests(
+    database_url: str, home: Path, repeat: int, targets: Sequence[str] = TARGETS
+) -> dict[str, float]:
+    """Milliseconds per request (median of ``repeat`` after one warm-up) for each target."""
+    from fastapi.testclient import TestClient
+
+    from scoring.settings import Settings
+    from serving.app import create_app
+    from serving.tables import Role
+
+    settings = Settings(
+        home=home,
+        database_url=database_url,
+        tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
+        model_poll_seconds=0,
+    )
+    app = create_app(settings)
+    out: dict[str, float] = {}
+    with TestClient(app) as lifespan:
+        marketing, sales = _signed_in(app, Role.MARKETING), _signed_in(app, Role.SALES)
+        key = app.state.store.create_api_key("bench-reports", Role.MARKETING)
+        paths = {name: f"/v1/reports/{name}" for name in TARGETS[:5]}
+        clients = {name: lifespan for name in paths}
+        paths["marketing page"], clients["marketing page"] = "/ui/marketing", marketing
+        paths["queue"], clients["queue"] = "/ui/queue", sales
+        for name in targets:
+            client, path = clients[name], paths[name]
+            times = []
+            for i in range(repeat + 1):
+                began = time.perf_counter()
+                answer = client.get(path, headers={"X-API-Key": key})
+                elapsed = (time.perf_counter() - began) * 1000.0
+                assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
+                if i:
+                    times.append(elapsed)
+            out[name] = statistics.median(times)
+    return out
+
+
+def run(database: str, n: int, repeat: int, seed: int, targets: Sequence[str]) -> dict[str, float]:
+    from serving.storage import Store, make_engine, upgrade
+
+    with tempfile.TemporaryDirectory(prefix="report-bench-") as folder:
+        home = Path(folder)
+        with _database(database, home) as url:
+            engine = make_engine(url)
+            upgrade(engine)
+            began = time.perf_counter()
+            rows = fill(Store(engine), n, seed)
+            engine.dispose()
+            log(
+                f"{database} n={n:,}: filled ({rows:,} feedback rows) in "
+                f"{time.perf_counter() - began:.0f} s"
+            )
+            return time_requests(url, home, repeat, targets)
+
+
+@contextmanager
+def _database(database: str, home: Path) -> Iterator[str]:
+    if database == "sqlite":
+        yield f"sqlite:///{home / 'leadscore.db'}"
+        return
+    url = os.environ.get("LEADSCORE_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    with postgres_schema(url) as scoped:
+        yield scoped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument(
+        "--db", nargs="+", choices=("sqlite", "postgresql"), default=["postgresql", "sqlite"]
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--targets", nargs="+", choices=TARGETS, default=list(TARGETS), help="what to time"
+    )
+    args = parser.parse_args(argv)
+    results = []
+    for database in args.db:
+        for n in args.sizes:
+            results.append((database, n, run(database, n, args.repeat, args.seed, args.targets)))
+            log(f"{database} n={n:,}: {results[-1][2]}")
+    load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    print(f"uptime: {load}\n")
+    print("| database | decisions | " + " | ".join(TARGETS) + " |")
+    print("|---|---:|" + "---:|" * len(TARGETS))
+    for database, n, times in results:
+        cells = " | ".join(f"{times[name]:,.0f}" if name in times else "–" for name in TARGETS)
+        print(f"| {database} | {n:,} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

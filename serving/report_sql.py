@@ -1,0 +1,102 @@
+"""Store reports with the sections SQL can compute computed in the database.
+
+:func:`store_report` returns what ``build_report(from_store(...))`` returns — the same
+keys, rows, notes and warnings — but the funnel and rejection sections are GROUP BY
+queries (:mod:`serving.store.report_sums`) instead of the whole decision log and feedback
+read into pandas. Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, calibration,
+drift) still go through ``from_store``; a request that needs none of them never reads
+the log. The report endpoints and the marketing page both call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from scoring.contract import RejectionReason
+from serving.reports import SECTIONS, CostInputs, ReportData, build_report
+from serving.reports.build import _iso, _warnings
+from serving.reports.facts import check_dims
+from serving.reports.funnel import funnel_from_sums
+from serving.reports.rejections import rejections_from_sums
+from serving.reports.report_data import as_timestamp
+from serving.reports.store_inputs import store_notes
+from serving.storage import Store
+from serving.store.report_sums import (
+    funnel_sums,
+    lead_period,
+    rejection_sums,
+    unscored_feedback,
+)
+
+SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections")
+"""Sections computed by SQL aggregates."""
+PANDAS_SECTIONS: tuple[str, ...] = ("sla", "calibration", "drift")
+"""Sections still computed from the whole log in pandas (``from_store``)."""
+
+
+def store_report(
+    store: Store,
+    pandas_inputs: Callable[[], ReportData],
+    *,
+    costs: CostInputs | None = None,
+    group_by: Sequence[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    sections: Sequence[str],
+    reference_given: bool,
+) -> dict[str, Any]:
+    """The report of ``sections``: SQL for :data:`SQL_SECTIONS`, ``pandas_inputs()`` (read
+    only when needed) for the others. ``reference_given``: the served model carries a
+    drift reference profile (else the report notes the first-half comparison)."""
+    dims = check_dims(group_by)
+    slow = [s for s in sections if s not in SQL_SECTIONS]
+    if slow:
+        report = build_report(
+            pandas_inputs(), costs=costs, group_by=dims, start=start, end=end, sections=slow
+        )
+    else:
+        report = _sql_head(store, dims, start, end, reference_given)
+    lo, hi = _utc(start), _utc(end)
+    if "funnel" in sections:
+        report["funnel"] = funnel_from_sums(funnel_sums(store.engine, dims, lo, hi), costs)
+    if "rejections" in sections:
+        known = [r.value for r in RejectionReason]
+        sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
+        report["rejections"] = rejections_from_sums(sums, reasons)
+    ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
+    ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
+    ordered["warnings"] = _warnings(ordered)
+    return ordered
+
+
+def _sql_head(
+    store: Store,
+    dims: list[str],
+    start: datetime | None,
+    end: datetime | None,
+    reference_given: bool,
+) -> dict[str, Any]:
+    """The report's period, grouping and notes, as ``build_report`` writes them."""
+    first, last, count = lead_period(store.engine, _utc(start), _utc(end))
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": "store",
+        "period": {
+            "start": _iso(as_timestamp(start)),
+            "end": _iso(as_timestamp(end)),
+            "first_lead": _iso(first),
+            "last_lead": _iso(last),
+            "leads": count,
+        },
+        "group_by": dims,
+        "notes": store_notes(not reference_given, unscored_feedback(store.engine)),
+    }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    stamp = as_timestamp(value)
+    return None if stamp is None else pd.Timestamp(stamp).to_pydatetime()

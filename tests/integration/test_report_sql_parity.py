@@ -1,0 +1,173 @@
+"""The SQL report sections equal the pandas ones, on SQLite and PostgreSQL.
+
+The server computes the funnel and rejection sections with GROUP BY queries
+(``serving.report_sql``); the pandas path (``from_store`` then ``build_report``), which
+reads the whole log, stays the reference. Both read one seeded store: rescored leads,
+every sales decision, implied acceptances, a deal never accepted, feedback for a lead
+never scored, and leads whose fields are missing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from serving.report_sql import store_report
+from serving.reports import GROUPABLE, CostInputs, build_report, from_store
+from serving.storage import Store
+from serving.tables import Feedback
+
+START = datetime(2025, 3, 1, tzinfo=UTC)
+CHANNELS = ("paid_search", "seo", "email", "events", None)
+SIZES = ("5000+", "1-10", "51-200", "11-50", None)
+REASONS = ("no_budget", "not_icp", "too_early", "no_response", "competitor_won", "other")
+
+
+def _seed(store: Store, leads: int = 160, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    decisions: list[dict[str, Any]] = []
+    stories: list[tuple[str, datetime]] = []
+    for i in range(leads):
+        at = START + timedelta(hours=7 * i)
+        features: dict[str, Any] = {
+            "industry": rng.choice(("software", "retail", "finance")),
+            "campaign": f"c{rng.randrange(4)}",
+            "created_at": (at - timedelta(days=1)).isoformat(),
+        }
+        for name, values in (("channel", CHANNELS), ("company_size", SIZES)):
+            value = rng.choice(values)
+            if value is not None:
+                features[name] = value
+        for k in range(1 + (i % 4 == 0)):  # every fourth lead scored twice
+            p_won = rng.random()
+            decisions.append(
+                {
+                    "lead_id": f"L{i}",
+                    "scored_at": at + timedelta(hours=k),
+                    "as_of": at + timedelta(hours=k),
+                    "model_name": "leadscore",
+                    "model_version": "1",
+                    "features": features,
+                    "p_sql": p_won,
+                    "p_won": p_won / 2,
+                    "fit_score": 50.0,
+                    "engagement_score": 50.0,
+                    "decision": "hand_to_sales"
+                    if p_won > 0.4 or (k == 1 and i % 8 == 0)
+                    else "nurture",
+                    "threshold": 0.4,
+                }
+            )
+        stories.append((f"L{i}", at + timedelta(hours=2)))
+    store.record_decisions(decisions)
+    for lead_id, at in stories:
+        for n, body in enumerate(_story(rng, at)):
+            store.add_feedback(
+                {"lead_id": lead_id, **body}, idempotency_key=f"{lead_id}-{n}", actor="crm"
+            )
+    with store.engine.begin() as conn:  # written around the lifecycle: a lead never scored
+        conn.execute(
+            insert(Feedback),
+            {
+                "id": "f" * 32,
+                "lead_id": "never-scored",
+                "kind": "accepted",
+                "at": START,
+                "received_at": START,
+                "actor": "crm",
+                "idempotency_key": "never-scored",
+                "body_hash": "0" * 64,
+            },
+        )
+
+
+def _story(rng: random.Random, at: datetime) -> list[dict[str, Any]]:
+    """A lead's feedback in the lifecycle's order (some leads get none)."""
+    draw, hours = rng.random(), rng.uniform(0.5, 30)
+    out: list[dict[str, Any]] = []
+    if draw < 0.25:
+        return out
+    if draw < 0.35:  # a deal closed without a recorded acceptance: one is implied
+        return [{"kind": "won", "at": at + timedelta(days=9), "amount": 1000.5}]
+    if rng.random() < 0.5:
+        out.append({"kind": "contacted", "at": at + timedelta(hours=hours / 2)})
+    moment = (at + timedelta(hours=hours)).isoformat()
+    if draw < 0.65:
+        out.append({"kind": "accepted", "at": moment, "first_response_hours": hours})
+        close = (at + timedelta(days=rng.randrange(3, 40))).isoformat()
+        if rng.random() < 0.4:
+            out.append({"kind": "won", "at": close, "amount": float(rng.randrange(100, 9000))})
+        elif rng.random() < 0.5:
+            out.append({"kind": "lost", "at": close})
+    elif draw < 0.9:
+        attempts = rng.randrange(0, 5) if rng.random() < 0.8 else None
+        body = {"kind": "rejected", "at": moment, "reason": rng.choice(REASONS)}
+        out.append(body if attempts is None else {**body, "contact_attempts": attempts})
+    else:
+        out.append({"kind": "returned_to_nurture", "at": moment})
+    return out
+
+
+def _same(a: Any, b: Any, where: str = "") -> None:
+    """Equal JSON, floats to 1e-12 (SQL adds amounts in another order than pandas)."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, int | float) and isinstance(b, int | float), where
+        assert math.isclose(a, b, rel_tol=1e-12), f"{where}: {a} != {b}"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{where}: {list(a)} != {list(b)}"
+        for key in a:
+            _same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{where}: {len(a)} != {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+CASES = [
+    pytest.param(["funnel"], ["channel", "campaign", "industry", "company_size"], {}, id="funnel"),
+    pytest.param(["rejections"], ["channel", "company_size"], {}, id="rejections"),
+    pytest.param(["funnel", "rejections"], list(GROUPABLE), {}, id="all-fields"),
+    pytest.param(
+        ["rejections", "funnel"],
+        ["company_size"],
+        {"start": START + timedelta(days=10), "end": START + timedelta(days=30)},
+        id="period",
+    ),
+    pytest.param(
+        ["funnel", "sla"],
+        ["channel"],
+        {"costs": CostInputs.from_dict({"channels": {"seo": {"marketing": 900, "sales": 100}}})},
+        id="costs-and-pandas-sla",
+    ),
+    pytest.param(["funnel"], [], {"start": START + timedelta(days=900)}, id="no-leads"),
+]
+
+
+@pytest.mark.parametrize(("sections", "group_by", "options"), CASES)
+def test_sql_sections_equal_the_pandas_report(
+    store: Store, sections: list[str], group_by: list[str], options: dict[str, Any]
+) -> None:
+    _seed(store)
+    as_of = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def inputs() -> Any:
+        return from_store(store.decisions_for_training(), store.feedback_frame(), as_of=as_of)
+
+    reference = build_report(inputs(), group_by=group_by, sections=sections, **options)
+    served = store_report(
+        store, inputs, group_by=group_by, sections=sections, reference_given=False, **options
+    )
+    for report in (reference, served):
+        report.pop("generated_at")
+    _same(served, reference)
+    if "funnel" in sections and not options:  # the seeded log shows what it should
+        total = served["funnel"]["total"]
+        assert total["leads"] == 160 and 0 < total["won"] < total["sql"] < total["mql"]
+        assert any("never scored" in note for note in served["notes"])
