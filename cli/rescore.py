@@ -8,7 +8,10 @@ lifecycle (``scoring.lifecycle``) says is open — nurtured, returned to nurture
 rejected "not yet" (``too_early``, ``no_budget``, ...), or handed over without a sales
 decision yet — re-scores it as of a new moment from the snapshot the decision log kept
 (its fields and touch timeline), stores the new decisions, and reports who crossed the
-threshold either way. Leads scored ``disqualify`` last are left alone: nurturing will
+threshold either way. The command reads only the open leads' latest decisions from the
+store (:meth:`serving.storage.Store.open_lead_decisions`: the lifecycle replayed only for
+leads that have feedback); :func:`open_leads` on whole frames is the reference it is
+tested against. Leads scored ``disqualify`` last are left alone: nurturing will
 not fix their fit. ``leadscore rescore`` (:func:`rescore`) runs it on the serving store
 with the champion.
 """
@@ -63,8 +66,23 @@ def rescore_open_leads(
     model_version: str,
     model_name: str = "leadscore",
 ) -> tuple[list[Crossing], list[dict[str, Any]]]:
-    """Re-score open leads at ``as_of``; return threshold crossings and new decision rows."""
-    leads = open_leads(decisions, feedback)
+    """Re-score open leads at ``as_of``; return threshold crossings and new decision rows.
+
+    From the whole log and feedback in memory: the reference that
+    :meth:`serving.storage.Store.open_lead_decisions` (what ``leadscore rescore`` reads)
+    is tested against.
+    """
+    return rescore_leads(scorer, open_leads(decisions, feedback), as_of, model_version, model_name)
+
+
+def rescore_leads(
+    scorer: LeadScorer,
+    leads: pd.DataFrame,
+    as_of: datetime,
+    model_version: str,
+    model_name: str = "leadscore",
+) -> tuple[list[Crossing], list[dict[str, Any]]]:
+    """Re-score ``leads`` (latest decisions of open leads) at ``as_of``: crossings and rows."""
     if leads.empty:
         return [], []
     records = []
@@ -115,13 +133,10 @@ def rescore(
     with tempfile.TemporaryDirectory() as tmp:
         scorer = LeadScorer.load(download_scorer(settings, version, Path(tmp)))
     store = open_store()
-    crossings, rows = rescore_open_leads(
-        scorer,
-        store.decisions_for_training(),
-        store.feedback_frame(),
-        moment.to_pydatetime(),
-        version,
-        settings.model_name,
+    # only the open leads' latest decisions, not the whole log (serving.store.open_leads)
+    leads = store.open_lead_decisions()
+    crossings, rows = rescore_leads(
+        scorer, leads, moment.to_pydatetime(), version, settings.model_name
     )
     store.record_decisions(rows)
     progress(f"re-scored {len(rows)} open leads as of {moment.isoformat()} with v{version}")

@@ -1,0 +1,106 @@
+"""The open leads' latest decisions, read with a few queries instead of the whole log.
+
+``leadscore rescore`` re-scores the leads the lifecycle (``scoring.lifecycle``) calls
+open. Loading the whole decision log and feedback table to find them costs time and
+memory in proportion to the log (111k rows: 17 s, 1.7 GB), while the answer is a few
+thousand rows. The rules stay in Python, where they are written once; SQL only narrows
+down who needs them:
+
+1. each lead's latest decision (``lead_id``, ``id``, ``decision``: no features), from a
+   ``GROUP BY`` on the ``(lead_id, scored_at)`` index; a lead last scored
+   ``disqualify`` is never re-scored, so it drops out here;
+2. a lead without any feedback row is open, whatever its scores: a ``scored`` event
+   only ever moves a lead to ``nurture`` or ``handed`` (``transitions._scored``), so
+   no replay is needed;
+3. the leads that remain (latest decision not ``disqualify``, some feedback) get their
+   history replayed exactly as before, from the same event reader the handoff queue
+   uses (scores without their snapshot, feedback rows);
+4. the open leads' latest decisions are then read in full, by id.
+
+The result has the columns and order of :meth:`DecisionStore.decisions_for_training`,
+so re-scoring cannot tell which path produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, func, select
+
+from scoring.contract import HandoffDecision
+from scoring.lifecycle import OPEN_STAGES, replay
+from serving.store.base import StoreBase
+from serving.store.decisions import _DECISION_COLUMNS
+from serving.store.feedback import FeedbackStore
+from serving.store.values import _frame
+from serving.tables import Decision, Feedback
+
+CHUNK = 500
+"""Ids per ``IN (...)`` list: far below SQLite's bound-parameter limit, few round trips."""
+
+_DISQUALIFY = HandoffDecision.DISQUALIFY.value
+
+
+def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class OpenLeadStore(StoreBase):
+    """:meth:`open_lead_decisions`: what ``leadscore rescore`` reads."""
+
+    def latest_decision_ids(self) -> dict[str, tuple[str, str]]:
+        """Each lead's latest decision as ``lead_id -> (decision id, decision)``.
+
+        Latest by ``scored_at``, ties broken by the larger id, as
+        :meth:`DecisionStore.last_decision` does.
+        """
+        d = Decision.__table__
+        newest = (
+            select(d.c.lead_id, func.max(d.c.scored_at).label("newest"))
+            .group_by(d.c.lead_id)
+            .subquery("newest")
+        )
+        query = select(d.c.lead_id, d.c.id, d.c.decision).join(
+            newest, and_(d.c.lead_id == newest.c.lead_id, d.c.scored_at == newest.c.newest)
+        )
+        latest: dict[str, tuple[str, str]] = {}
+        with self._engine.connect() as conn:
+            for lead_id, decision_id, decision in conn.execute(query):
+                known = latest.get(lead_id)
+                if known is None or decision_id > known[0]:
+                    latest[lead_id] = (decision_id, decision)
+        return latest
+
+    def open_lead_ids(self) -> list[str]:
+        """The latest decision ids of the leads re-scoring is for (see the module's doc)."""
+        latest = self.latest_decision_ids()
+        candidates = {lead: ids for lead, ids in latest.items() if ids[1] != _DISQUALIFY}
+        f = Feedback.__table__
+        with self._engine.connect() as conn:
+            with_feedback = sorted(
+                lead
+                for (lead,) in conn.execute(select(f.c.lead_id).distinct())
+                if lead in candidates
+            )
+            closed: set[str] = set()
+            for chunk in _chunks(with_feedback):
+                events, _ = FeedbackStore._lifecycle_histories(conn, chunk)
+                closed.update(
+                    lead for lead, history in events.items()
+                    if replay(history).state.stage not in OPEN_STAGES
+                )  # fmt: skip
+        return [ids[0] for lead, ids in candidates.items() if lead not in closed]
+
+    def open_lead_decisions(self) -> pd.DataFrame:
+        """The open leads' latest decisions, oldest first, in the decision log's columns."""
+        table = Decision.__table__
+        ids = sorted(self.open_lead_ids())
+        rows: list[Any] = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(ids):
+                rows.extend(conn.execute(select(table).where(table.c.id.in_(chunk))).mappings())
+        frame = _frame(rows, _DECISION_COLUMNS, table)
+        return frame.sort_values(["scored_at", "id"], kind="stable", ignore_index=True)
