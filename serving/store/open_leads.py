@@ -13,8 +13,9 @@ down who needs them:
    only ever moves a lead to ``nurture`` or ``handed`` (``transitions._scored``), so
    no replay is needed;
 3. the leads that remain (latest decision not ``disqualify``, some feedback) get their
-   history replayed exactly as before, from the same event reader the handoff queue
-   uses (scores without their snapshot, feedback rows);
+   history replayed by the same rules, from their feedback rows and only the scores
+   that can change the outcome (:func:`_histories` says which and why), without the
+   snapshots;
 4. the open leads' latest decisions are then read in full, by id.
 
 The result has the columns and order of :meth:`DecisionStore.decisions_for_training`,
@@ -27,20 +28,90 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, type_coerce
+from sqlalchemy.engine import Connection
 
 from scoring.contract import HandoffDecision
-from scoring.lifecycle import OPEN_STAGES, replay
+from scoring.lifecycle import (
+    OPEN_STAGES,
+    Event,
+    EventKind,
+    feedback_row_event,
+    replay,
+    scored_event,
+)
 from serving.store.base import StoreBase
 from serving.store.decisions import _DECISION_COLUMNS
-from serving.store.feedback import FeedbackStore
 from serving.store.values import _frame
-from serving.tables import Decision, Feedback
+from serving.tables import Decision, Feedback, UTCDateTime
 
 CHUNK = 500
 """Ids per ``IN (...)`` list: far below SQLite's bound-parameter limit, few round trips."""
 
 _DISQUALIFY = HandoffDecision.DISQUALIFY.value
+_HAND = HandoffDecision.HAND_TO_SALES.value
+_NURTURE = HandoffDecision.NURTURE.value
+
+
+def _ORDER(event: Event) -> tuple[Any, ...]:
+    """The replay's order (``transitions._order``): time, scores first, implied steps next."""
+    return (event.at, event.kind != EventKind.SCORED, not event.implied)
+
+
+def _histories(conn: Connection, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+    """The leads' lifecycle histories, with only the scores that can change a replay.
+
+    A score does three things to a lead's state (``transitions._scored``): the first one
+    starts the lifecycle, every one lowers ``created_at`` / ``first_scored_at`` to its
+    own if earlier, and a ``hand_to_sales`` one (re-)hands a nurtured or rejected lead.
+    So the replay is the same with, per lead, one score per distinct ``created_at`` at
+    the earliest time it was seen (as ``nurture``), plus the ``hand_to_sales`` scores
+    (without ``created_at``: the first kind already carries it, no later), minus each
+    ``hand_to_sales`` score that follows another with no feedback between (the lead is
+    already handed, or further on, and a score never moves it back). What that saves:
+    a nurtured lead re-scored daily for a year replays a handful of events, not 365.
+    """
+    d = Decision.__table__
+    created = d.c.features["created_at"].as_string()
+    first_seen = conn.execute(
+        select(d.c.lead_id, created, type_coerce(func.min(d.c.as_of), UTCDateTime()))
+        .where(d.c.lead_id.in_(lead_ids))
+        .group_by(d.c.lead_id, created)
+    ).all()
+    handed = conn.execute(
+        select(d.c.lead_id, d.c.as_of).where(d.c.lead_id.in_(lead_ids), d.c.decision == _HAND)
+    ).all()
+    f = Feedback.__table__
+    feedback = conn.execute(
+        select(f.c.lead_id, f.c.kind, f.c.at, f.c.reason, f.c.amount, f.c.contact_attempts,
+               f.c.qualification, f.c.implied)
+        .where(f.c.lead_id.in_(lead_ids))
+        .order_by(f.c.at, f.c.received_at, f.c.implied.desc(), f.c.id)
+    ).all()  # fmt: skip
+    events: dict[str, list[Event]] = {lead: [] for lead in lead_ids}
+    for lead, created_at, at in first_seen:
+        events[lead].append(scored_event(at, _NURTURE, {"created_at": created_at}))
+    for lead, at in handed:
+        events[lead].append(scored_event(at, _HAND, None))
+    for row in feedback:
+        events[row.lead_id].append(feedback_row_event(dict(row._mapping)))
+    return {lead: _without_repeated_handoffs(history) for lead, history in events.items()}
+
+
+def _without_repeated_handoffs(history: list[Event]) -> list[Event]:
+    """``history`` in replay order, less each hand-over score that follows another one
+    with only scores between (see :func:`_histories`)."""
+    kept: list[Event] = []
+    handed_since_feedback = False
+    for event in sorted(history, key=_ORDER):
+        if event.kind != EventKind.SCORED:
+            handed_since_feedback = False
+        elif event.decision == _HAND:
+            if handed_since_feedback and event.created_at is None:
+                continue
+            handed_since_feedback = True
+        kept.append(event)
+    return kept
 
 
 def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
@@ -87,11 +158,9 @@ class OpenLeadStore(StoreBase):
             )
             closed: set[str] = set()
             for chunk in _chunks(with_feedback):
-                events, _ = FeedbackStore._lifecycle_histories(conn, chunk)
-                closed.update(
-                    lead for lead, history in events.items()
-                    if replay(history).state.stage not in OPEN_STAGES
-                )  # fmt: skip
+                for lead, history in _histories(conn, chunk).items():
+                    if replay(history).state.stage not in OPEN_STAGES:
+                        closed.add(lead)
         return [ids[0] for lead, ids in candidates.items() if lead not in closed]
 
     def open_lead_decisions(self) -> pd.DataFrame:
