@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select, type_coerce
+from sqlalchemy import and_, func, null, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from scoring.contract import HandoffDecision
@@ -65,23 +65,44 @@ def _histories(conn: Connection, lead_ids: Sequence[str]) -> dict[str, list[Even
     starts the lifecycle, every one lowers ``created_at`` / ``first_scored_at`` to its
     own if earlier, and a ``hand_to_sales`` one (re-)hands a nurtured or rejected lead.
     So the replay is the same with, per lead, one score per distinct ``created_at`` at
-    the earliest time it was seen (as ``nurture``), plus the ``hand_to_sales`` scores
+    the earliest time it was seen (as ``nurture``; ``created_at`` is only checked
+    against feedback, so only scores up to the last feedback event are read for it),
+    the first score (it starts the lifecycle), plus the ``hand_to_sales`` scores
     (without ``created_at``: the first kind already carries it, no later), minus each
     ``hand_to_sales`` score that follows another with no feedback between (the lead is
     already handed, or further on, and a score never moves it back). What that saves:
     a nurtured lead re-scored daily for a year replays a handful of events, not 365.
     """
     d = Decision.__table__
+    f = Feedback.__table__
+    last_feedback = (
+        select(f.c.lead_id, func.max(f.c.at).label("last"))
+        .where(f.c.lead_id.in_(lead_ids))
+        .group_by(f.c.lead_id)
+        .subquery("last_feedback")
+    )
     created = d.c.features["created_at"].as_string()
-    first_seen = conn.execute(
+    # ``created_at`` is only checked against feedback: the snapshots are read only up
+    # to the lead's last feedback event (later scores count by time and hand-over alone)
+    first_seen: list[Any] = conn.execute(
         select(d.c.lead_id, created, type_coerce(func.min(d.c.as_of), UTCDateTime()))
-        .where(d.c.lead_id.in_(lead_ids))
+        .join(last_feedback, last_feedback.c.lead_id == d.c.lead_id)
+        .where(d.c.lead_id.in_(lead_ids), d.c.as_of <= last_feedback.c.last)
         .group_by(d.c.lead_id, created)
-    ).all()
+    ).all()  # type: ignore[assignment]
+    seen = {(lead, at) for lead, _, at in first_seen}
+    first_seen += [  # the first score starts the lifecycle, whenever it was
+        row
+        for row in conn.execute(
+            select(d.c.lead_id, null(), type_coerce(func.min(d.c.as_of), UTCDateTime()))
+            .where(d.c.lead_id.in_(lead_ids))
+            .group_by(d.c.lead_id)
+        )
+        if (row[0], row[2]) not in seen
+    ]
     handed = conn.execute(
         select(d.c.lead_id, d.c.as_of).where(d.c.lead_id.in_(lead_ids), d.c.decision == _HAND)
     ).all()
-    f = Feedback.__table__
     feedback = conn.execute(
         select(f.c.lead_id, f.c.kind, f.c.at, f.c.reason, f.c.amount, f.c.contact_attempts,
                f.c.qualification, f.c.implied)
@@ -89,10 +110,11 @@ def _histories(conn: Connection, lead_ids: Sequence[str]) -> dict[str, list[Even
         .order_by(f.c.at, f.c.received_at, f.c.implied.desc(), f.c.id)
     ).all()  # fmt: skip
     events: dict[str, list[Event]] = {lead: [] for lead in lead_ids}
+    # ``at`` comes back aware and in UTC (``UTCDateTime``): what ``scored_event`` makes of it
     for lead, created_at, at in first_seen:
         events[lead].append(scored_event(at, _NURTURE, {"created_at": created_at}))
     for lead, at in handed:
-        events[lead].append(scored_event(at, _HAND, None))
+        events[lead].append(Event(EventKind.SCORED, at, decision=_HAND))
     for row in feedback:
         events[row.lead_id].append(feedback_row_event(dict(row._mapping)))
     return {lead: _without_repeated_handoffs(history) for lead, history in events.items()}
