@@ -107,7 +107,11 @@ def model_summary(home: Path) -> dict[str, Any]:
         classes = re.search(r"^num_class=(\d+)", text, re.M)
         return len(re.findall(r"^Tree=", text, re.M)), int(classes.group(1)) if classes else 1
 
-    stages = {s["name"]: trees(f"stage_{s['name']}.txt")[0] for s in meta["stages"]}
+    def stage(name: str) -> int | str:  # a small history may be won by the logistic baseline
+        lightgbm = folder / f"stage_{name}.txt"
+        return trees(lightgbm.name)[0] if lightgbm.exists() else "logistic (no trees)"
+
+    stages = {s["name"]: stage(s["name"]) for s in meta["stages"]}
     out: dict[str, Any] = {
         "version": version,
         "stages": stages,
