@@ -207,23 +207,32 @@ def fill(store: Any, template_rows: list[dict[str, Any]], rows: int, open_leads:
 def child(path: str, home: Path, as_of: datetime) -> None:
     """One re-score in this process, as ``leadscore rescore`` does it, by ``path``."""
     from cli.options import open_store
-    from cli.rescore import rescore_leads, rescore_open_leads
+    from cli.rescore import CHUNK, rescore_leads, rescore_open_leads
     from scoring.model import LeadScorer
 
     scorer = LeadScorer.load(home / "bench-scorer")
     store = open_store()
     started = time.perf_counter()
-    if path == "new":
-        leads = store.open_lead_decisions()
-        read = time.perf_counter() - started
-        _, rows = rescore_leads(scorer, leads, as_of, "1")
-    else:
+    read, count = 0.0, 0
+    if path == "new":  # what ``leadscore rescore`` does
+        batches = store.open_lead_batches(CHUNK)
+        while True:
+            mark = time.perf_counter()
+            leads = next(batches, None)
+            read += time.perf_counter() - mark
+            if leads is None:
+                break
+            _, rows = rescore_leads(scorer, leads, as_of, "1")
+            store.record_decisions(rows)
+            count += len(rows)
+    else:  # as it was before issue 15
         decisions, feedback = store.decisions_for_training(), store.feedback_frame()
         read = time.perf_counter() - started
         _, rows = rescore_open_leads(scorer, decisions, feedback, as_of, "1")
-    store.record_decisions(rows)
+        store.record_decisions(rows)
+        count = len(rows)
     total = time.perf_counter() - started
-    print(f"re-scored {len(rows)} open leads; reading them {read:.1f} s, in all {total:.1f} s")
+    print(f"re-scored {count} open leads; reading them {read:.1f} s, in all {total:.1f} s")
 
 
 def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:

@@ -148,13 +148,18 @@ def rescore(
     with tempfile.TemporaryDirectory() as tmp:
         scorer = LeadScorer.load(download_scorer(settings, version, Path(tmp)))
     store = open_store()
-    # only the open leads' latest decisions, not the whole log (serving.store.open_leads)
-    leads = store.open_lead_decisions()
-    crossings, rows = rescore_leads(
-        scorer, leads, moment.to_pydatetime(), version, settings.model_name
-    )
-    store.record_decisions(rows)
-    progress(f"re-scored {len(rows)} open leads as of {moment.isoformat()} with v{version}")
+    # only the open leads' latest decisions, not the whole log (serving.store.open_leads),
+    # a batch at a time: each batch's re-scores are stored before the next is read
+    crossings: list[Crossing] = []
+    count = 0
+    for leads in store.open_lead_batches(CHUNK):
+        crossed, rows = rescore_leads(
+            scorer, leads, moment.to_pydatetime(), version, settings.model_name
+        )
+        store.record_decisions(rows)
+        crossings += crossed
+        count += len(rows)
+    progress(f"re-scored {count} open leads as of {moment.isoformat()} with v{version}")
     for c in crossings:
         arrow = "↑ now hand to sales" if c.after == "hand_to_sales" else f"↓ now {c.after}"
         typer.echo(f"  {c.lead_id}: P(won) {c.p_won_before:.3f} → {c.p_won_after:.3f}  {arrow}")

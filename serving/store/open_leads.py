@@ -187,11 +187,25 @@ class OpenLeadStore(StoreBase):
 
     def open_lead_decisions(self) -> pd.DataFrame:
         """The open leads' latest decisions, oldest first, in the decision log's columns."""
+        frames = list(self.open_lead_batches())
+        if not frames:
+            return _frame([], _DECISION_COLUMNS, Decision.__table__)
+        frame = pd.concat(frames, ignore_index=True)
+        return frame.sort_values(["scored_at", "id"], kind="stable", ignore_index=True)
+
+    def open_lead_batches(self, size: int = 2_000) -> Iterator[pd.DataFrame]:
+        """:meth:`open_lead_decisions` ``size`` rows at a time, each frame oldest first.
+
+        Which leads are open is decided once, before the first frame: decisions stored
+        while the batches are read (the re-scores) do not change the set.
+        """
         table = Decision.__table__
         ids = sorted(self.open_lead_ids())
-        rows: list[Any] = []
-        with self._engine.connect() as conn:
-            for chunk in _chunks(ids):
-                rows.extend(conn.execute(select(table).where(table.c.id.in_(chunk))).mappings())
-        frame = _frame(rows, _DECISION_COLUMNS, table)
-        return frame.sort_values(["scored_at", "id"], kind="stable", ignore_index=True)
+        for start in range(0, len(ids), size):
+            rows: list[Any] = []
+            with self._engine.connect() as conn:
+                for chunk in _chunks(ids[start : start + size]):
+                    query = select(table).where(table.c.id.in_(chunk))
+                    rows.extend(conn.execute(query).mappings())
+            frame = _frame(rows, _DECISION_COLUMNS, table)
+            yield frame.sort_values(["scored_at", "id"], kind="stable", ignore_index=True)

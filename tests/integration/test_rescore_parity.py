@@ -116,6 +116,9 @@ def test_the_store_finds_the_open_leads_a_full_replay_finds(store: Store) -> Non
     assert sorted(found["id"]) == sorted(reference["id"]), "each lead's latest decision"
     assert list(found.columns) == list(reference.columns)
     assert "disqualify" not in set(found["decision"])
+    batches = list(store.open_lead_batches(13))  # what `leadscore rescore` reads
+    assert max(len(b) for b in batches) == 13
+    assert sorted(i for b in batches for i in b["id"]) == sorted(reference["id"])
 
 
 def test_an_empty_log_has_no_open_leads(store: Store) -> None:
