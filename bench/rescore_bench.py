@@ -1,15 +1,19 @@
 """How long ``leadscore rescore`` takes, and how much memory, on a large decision log.
 
-    python bench/rescore_bench.py --rows 1000000 --open 10000
-    python bench/rescore_bench.py --rows 100000 --open 10000 --code /tmp/leadscore-before
+    python bench/rescore_bench.py --rows 1000000 --open 10000 --runs 3
+    python bench/rescore_bench.py --rows 100000 --open 10000 --path new --path old
 
-The benchmark makes a home (``--home``, default a temporary folder) with a champion
-trained on a small synthetic history, fills its serving store (SQLite under the home,
-or ``--database-url``) through the store's bulk insert (:meth:`Store.record_decisions`;
-the feedback rows with one Core ``INSERT``, as an import would), then runs
-``leadscore rescore`` in a child process and reads the child's wall time and peak RSS
-from ``os.wait4``. ``--code`` runs the command from another checkout of the code (the
-"before" figures), on the same store. Each run adds its re-scores to the log.
+The benchmark makes a home (``--home``, default a temporary folder; reused as it is when
+it already has a champion and a filled store) with a champion trained on a small
+synthetic history, fills its serving store (SQLite under the home, or
+``--database-url``) through the store's bulk insert (:meth:`Store.record_decisions`; the
+feedback rows with one Core ``INSERT``, as an import would), then re-scores the open
+leads in a child process and reads the child's wall time and peak RSS from
+``os.wait4``. ``--path new`` is what ``leadscore rescore`` does (the store's reads, a
+batch at a time), ``--path old`` the whole log and feedback in pandas as before issue 15,
+``--path cli`` the whole command (its imports and the MLflow model download included).
+Each run adds its re-scores to the log. The last line says whether the target (10 s,
+500 MiB) was met.
 
 The log: ``--open`` open leads (70 % nurtured without feedback, 20 % rejected "too
 early" and nurtured since, 10 % handed with no sales decision yet), twice as many
@@ -282,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             LEADSCORE_DATABASE_URL=settings.resolved_database_url,
         )
         as_of = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-        met = True
+        worst: dict[str, tuple[float, float]] = {}  # by path: slowest run, largest RSS
         for path in args.path:
             for run in range(args.runs):
                 if path == "cli":
@@ -291,18 +295,18 @@ def main(argv: list[str] | None = None) -> int:
                     command = [__file__, "--child", path, "--home", str(home)]
                 seconds, mib, output = run_child([sys.executable, *command, "--as-of", as_of], env)
                 said = [line for line in output.splitlines() if "re-scored" in line]
-                ok = seconds <= TARGET_SECONDS and mib <= TARGET_MIB
-                met = met and (ok or path == "old")
+                seen = worst.get(path, (0.0, 0.0))
+                worst[path] = (max(seen[0], seconds), max(seen[1], mib))
                 print(
                     f"{path} run {run + 1}: {seconds:.1f} s, peak RSS {mib:.0f} MiB "
-                    f"[{said[-1].strip() if said else '?'}]: ≤ {TARGET_SECONDS:.0f} s and "
-                    f"≤ {TARGET_MIB:.0f} MiB {'met' if ok else 'NOT met'}",
+                    f"[{said[-1].strip() if said else '?'}]",
                     flush=True,
                 )
-        print(
-            f"summary: {'target met' if met else 'target NOT met'} by every run of "
-            f"{', '.join(p for p in args.path if p != 'old')}"
-        )
+        print(f"summary ({args.rows:,} rows, {args.open:,} open leads; every run): " + "; ".join(
+            f"{path} ≤ {TARGET_SECONDS:.0f} s {'met' if s <= TARGET_SECONDS else 'NOT met'}, "
+            f"≤ {TARGET_MIB:.0f} MiB {'met' if m <= TARGET_MIB else 'NOT met'}"
+            for path, (s, m) in worst.items()
+        ))  # fmt: skip
     return 0
 
 
