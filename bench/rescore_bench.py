@@ -205,6 +205,9 @@ def fill(store: Any, template_rows: list[dict[str, Any]], rows: int, open_leads:
     with store.engine.begin() as conn:
         for start in range(0, len(feedback), BATCH):
             conn.execute(insert(Feedback), feedback[start : start + BATCH])
+        if conn.dialect.name == "postgresql":  # as autovacuum would, given time: plans need it
+            conn.exec_driver_sql("ANALYZE decisions")
+            conn.exec_driver_sql("ANALYZE feedback")
     log(f"  {written + len(batch):,} decisions and {len(feedback):,} feedback rows written")
 
 
