@@ -5,6 +5,12 @@ Run on demand (``make bench``), never as a test::
     .venv/bin/python bench/serve_bench.py                # print the tables
     .venv/bin/python bench/serve_bench.py --write-docs   # and update docs/benchmarks.md
 
+Any home will do: ``--home`` reuses one (trained there by ``leadscore demo`` when it has
+no MLflow store yet; refused in one line when its store has no ``champion``), and a home
+without a synthetic history gets generated leads to send. ``--leadscore-port`` and
+``--mlflow-port`` fix the ports (default: free ones); the access log stays off for both
+servers unless ``--access-log``. The last line says every target met or not.
+
 What it does, all on 127.0.0.1 and inside one temporary folder:
 
 1. ``leadscore demo --no-serve`` trains and registers a champion in a fresh
@@ -35,6 +41,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -58,7 +65,15 @@ from serve_bench_common import (
     log,
 )
 from serve_bench_load import batch_load, http_request, load, ok_status
-from serve_bench_payloads import dumps, load_leads, mlflow_body, model_summary, same_model
+from serve_bench_payloads import (
+    dumps,
+    history_folder,
+    load_leads,
+    mlflow_body,
+    model_summary,
+    same_model,
+    synthetic_history,
+)
 from serve_bench_processes import (
     Server,
     _opts,
@@ -69,7 +84,7 @@ from serve_bench_processes import (
     start_server,
     wait_ready,
 )
-from serve_bench_report import Report, machine_info, write_docs
+from serve_bench_report import Report, machine_info, summary_line, write_docs
 
 from scoring.features import FeatureSpec
 
@@ -98,7 +113,76 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="both servers write uvicorn's access log line per request (off by default)",
     )
+    for name in ("leadscore", "mlflow"):
+        parser.add_argument(
+            f"--{name}-port",
+            type=_port,
+            default=0,
+            metavar="PORT",
+            help=f"port of the {name} server on {HOST} (default: a free one)",
+        )
     return parser.parse_args(argv)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"a port is within 0-65535, not {port}")
+    return port
+
+
+def home_problem(home: Path) -> str | None:
+    """What a home given with ``--home`` lacks for the benchmark, in one line (or ``None``).
+
+    A home without an MLflow store is trained here (``leadscore demo``); one whose store
+    has no ``champion`` cannot be served, and saying so beats a server that never
+    becomes ready. A home without a synthetic history is fine: leads are generated.
+    """
+    if home.exists() and not home.is_dir():
+        return f"--home {home} is a file, not a folder"
+    store = home / "mlflow.db"
+    if not store.is_file():
+        return None  # trained by ``leadscore demo --no-serve``
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+            found = conn.execute(
+                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                ("leadscore", "champion"),
+            ).fetchone()
+    except sqlite3.Error as exc:
+        return f"{store} is not a readable MLflow store ({exc})"
+    if found is None:
+        return (
+            f"{store} has no `champion` of model leadscore: run `leadscore train --promote` "
+            f"with LEADSCORE_HOME={home}, or leave --home out"
+        )
+    return None
+
+
+def choose_ports(args: argparse.Namespace) -> dict[str, int]:
+    """The ports asked for (checked free now, so a taken one fails in one line), or free ones."""
+    ports: dict[str, int] = {}
+    for name in ("leadscore", "mlflow"):
+        asked = getattr(args, f"{name}_port")
+        if asked == 0:
+            ports[name] = free_port()
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, asked))
+            except OSError:
+                raise SystemExit(
+                    f"port {asked} on {HOST} is taken: choose another with --{name}-port"
+                ) from None
+        ports[name] = asked
+    if ports["leadscore"] == ports["mlflow"]:
+        raise SystemExit(f"--leadscore-port and --mlflow-port are both {ports['mlflow']}")
+    return ports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,14 +192,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for tool in ("leadscore", "mlflow"):
         if not (BIN / tool).exists():
             raise SystemExit(f"{BIN / tool} not found: run `make setup` first")
+    home = args.home.resolve() if args.home else None
+    problem = home_problem(home) if home else None
+    if problem:
+        raise SystemExit(problem)
+    ports = choose_ports(args)
     work = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
-    home = args.home.resolve() if args.home else work / "home"
+    home = home or work / "home"
     env = base_env(home)
     servers: list[Server] = []
     log(f"working folder {work}, LEADSCORE_HOME {home}")
     try:
         key = _champion_and_key(args, env, home, work)
-        ports = {"leadscore": free_port(), "mlflow": free_port()}
         servers += _start_servers(args, env, home, work, ports)
         for server in servers:
             wait_ready(server, timeout=300)
@@ -123,7 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         by_name = {s.name: s for s in servers}
 
         model = model_summary(home)
-        records = load_leads(home, BATCH_SIZE)
+        history = history_folder(home)
+        if history is None:
+            log(f"no synthetic history in {home}: sending freshly generated synthetic leads")
+            history = synthetic_history(work / "leads", 3 * BATCH_SIZE)
+        records = load_leads(history, BATCH_SIZE)
         spec = FeatureSpec.from_dict(model["spec"])
         report = Report(machine_info(), model, args)
         report.loads.append(os.getloadavg()[0])
@@ -140,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.write_docs:
             write_docs(text)
             log(f"updated {DOCS}")
+        print(summary_line(report.targets()))
         return 0
     finally:
         for server in servers:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import serve_bench_common  # noqa: F401  (puts the repository root on sys.path)
-from serve_bench_common import HOST, LEAD_FIELDS
+from serve_bench_common import HOST, LEAD_FIELDS, SEED
 
 from scoring.features import FeatureSpec
 from scoring.pyfunc import PYFUNC_TIME_COLUMNS, pyfunc_frame
@@ -18,11 +18,24 @@ from scoring.pyfunc import PYFUNC_TIME_COLUMNS, pyfunc_frame
 # --- leads and payloads ------------------------------------------------------------------
 
 
-def load_leads(home: Path, n: int) -> list[dict[str, Any]]:
-    """The ``n`` most recent MQLs of the demo's synthetic history, with touches up to MQL."""
+def history_folder(home: Path) -> Path | None:
+    """The folder of the home's synthetic history (``leadscore demo`` writes one), if any."""
+    found = sorted(home.glob("data/*/leads.csv"))
+    return found[0].parent if found else None
+
+
+def synthetic_history(folder: Path, n: int) -> Path:
+    """A synthetic history of ``n`` leads written to ``folder``: the leads to send when the
+    home has none (a home trained on imported data, or by ``leadscore train`` alone)."""
+    from training.synthetic import generate
+
+    return generate(n, months=6, seed=SEED).save(folder)
+
+
+def load_leads(folder: Path, n: int) -> list[dict[str, Any]]:
+    """The ``n`` most recent MQLs of the history in ``folder``, with touches up to MQL."""
     import pandas as pd
 
-    folder = next(home.glob("data/*/leads.csv")).parent
     # keep_default_na=False: the region "NA" (North America) is a value, not a missing one
     leads = pd.read_csv(folder / "leads.csv", dtype=str, keep_default_na=False)
     touches = pd.read_csv(folder / "touches.csv", dtype=str, keep_default_na=False)
@@ -79,9 +92,13 @@ def model_summary(home: Path) -> dict[str, Any]:
         folder = home / "model-cache" / f"v{current.read_text().strip()}"
         version = folder.name.removeprefix("v")
     else:  # only the MLflow server ran: the newest logged scorer
-        folder = max(
-            home.glob("mlartifacts/**/scorer/scorer.json"), key=lambda p: p.stat().st_mtime
-        ).parent
+        logged = list(home.glob("mlartifacts/**/scorer/scorer.json"))
+        if not logged:
+            raise SystemExit(
+                f"{home} holds no served model (model-cache/CURRENT) and no logged scorer "
+                "(mlartifacts/**/scorer/scorer.json): run the leadscore server, or train"
+            )
+        folder = max(logged, key=lambda p: p.stat().st_mtime).parent
         version = "(champion)"
     meta = json.loads((folder / "scorer.json").read_text())
 
@@ -90,7 +107,11 @@ def model_summary(home: Path) -> dict[str, Any]:
         classes = re.search(r"^num_class=(\d+)", text, re.M)
         return len(re.findall(r"^Tree=", text, re.M)), int(classes.group(1)) if classes else 1
 
-    stages = {s["name"]: trees(f"stage_{s['name']}.txt")[0] for s in meta["stages"]}
+    def stage(name: str) -> int | str:  # a small history may be won by the logistic baseline
+        lightgbm = folder / f"stage_{name}.txt"
+        return trees(lightgbm.name)[0] if lightgbm.exists() else "logistic (no trees)"
+
+    stages = {s["name"]: stage(s["name"]) for s in meta["stages"]}
     out: dict[str, Any] = {
         "version": version,
         "stages": stages,

@@ -237,6 +237,14 @@ class Report:
         return out
 
 
+def summary_line(targets: list[tuple[str, str, str]]) -> str:
+    """Every target met or not, in one line (the report's table says by how much)."""
+    judged = [(name, met.replace("*", "")) for name, _, met in targets if met != "stated"]
+    met = sum(1 for _, verdict in judged if verdict.startswith("met"))
+    items = "; ".join(f"{name.replace('`', '')}: {verdict}" for name, verdict in judged)
+    return f"summary: {met} of {len(judged)} targets met — {items}"
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 

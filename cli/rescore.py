@@ -8,7 +8,10 @@ lifecycle (``scoring.lifecycle``) says is open — nurtured, returned to nurture
 rejected "not yet" (``too_early``, ``no_budget``, ...), or handed over without a sales
 decision yet — re-scores it as of a new moment from the snapshot the decision log kept
 (its fields and touch timeline), stores the new decisions, and reports who crossed the
-threshold either way. Leads scored ``disqualify`` last are left alone: nurturing will
+threshold either way. The command reads only the open leads' latest decisions from the
+store (:meth:`serving.storage.Store.open_lead_decisions`: the lifecycle replayed only for
+leads that have feedback); :func:`open_leads` on whole frames is the reference it is
+tested against. Leads scored ``disqualify`` last are left alone: nurturing will
 not fix their fit. ``leadscore rescore`` (:func:`rescore`) runs it on the serving store
 with the champion.
 """
@@ -29,6 +32,9 @@ from scoring.lifecycle import OPEN_STAGES, Stage, replay_tables
 from scoring.model import LeadScorer
 from scoring.settings import Settings
 from serving.decision_log import build_outputs
+
+CHUNK = 2_000
+"""Leads scored at a time by :func:`rescore_leads`."""
 
 
 @dataclass
@@ -63,28 +69,55 @@ def rescore_open_leads(
     model_version: str,
     model_name: str = "leadscore",
 ) -> tuple[list[Crossing], list[dict[str, Any]]]:
-    """Re-score open leads at ``as_of``; return threshold crossings and new decision rows."""
-    leads = open_leads(decisions, feedback)
-    if leads.empty:
-        return [], []
-    records = []
-    for lead_id, features in zip(leads["lead_id"], leads["features"], strict=True):
-        record = {k: v for k, v in features.items() if k != "as_of"}
-        record["lead_id"] = lead_id
-        record["touches"] = features.get("touches") or []
-        records.append(record)
-    moments = [as_of] * len(records)
-    scores = scorer.score_records(records, moments, reasons=3)
-    results, rows = build_outputs(
-        scorer, records, moments, scores, model_name, model_version, uuid.uuid4().hex
-    )
-    crossings = [
-        Crossing(
-            result["lead_id"], before.decision, result["decision"], before.p_won, result["p_won"]
+    """Re-score open leads at ``as_of``; return threshold crossings and new decision rows.
+
+    From the whole log and feedback in memory: the reference that
+    :meth:`serving.storage.Store.open_lead_decisions` (what ``leadscore rescore`` reads)
+    is tested against.
+    """
+    return rescore_leads(scorer, open_leads(decisions, feedback), as_of, model_version, model_name)
+
+
+def rescore_leads(
+    scorer: LeadScorer,
+    leads: pd.DataFrame,
+    as_of: datetime,
+    model_version: str,
+    model_name: str = "leadscore",
+) -> tuple[list[Crossing], list[dict[str, Any]]]:
+    """Re-score ``leads`` (latest decisions of open leads) at ``as_of``: crossings and rows.
+
+    In chunks of :data:`CHUNK` leads: the reasons' SHAP values for ten thousand leads at
+    once would hold more memory than the rest of the run.
+    """
+    request_id = uuid.uuid4().hex
+    crossings: list[Crossing] = []
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(leads), CHUNK):
+        part = leads.iloc[start : start + CHUNK]
+        records = []
+        for lead_id, features in zip(part["lead_id"], part["features"], strict=True):
+            record = {k: v for k, v in features.items() if k != "as_of"}
+            record["lead_id"] = lead_id
+            record["touches"] = features.get("touches") or []
+            records.append(record)
+        moments = [as_of] * len(records)
+        scores = scorer.score_records(records, moments, reasons=3)
+        results, new_rows = build_outputs(
+            scorer, records, moments, scores, model_name, model_version, request_id
         )
-        for result, before in zip(results, leads.itertuples(), strict=True)
-        if (result["decision"] == "hand_to_sales") != (before.decision == "hand_to_sales")
-    ]
+        rows += new_rows
+        crossings += [
+            Crossing(
+                result["lead_id"],
+                before.decision,
+                result["decision"],
+                before.p_won,
+                result["p_won"],
+            )
+            for result, before in zip(results, part.itertuples(), strict=True)
+            if (result["decision"] == "hand_to_sales") != (before.decision == "hand_to_sales")
+        ]
     return crossings, rows
 
 
@@ -115,16 +148,18 @@ def rescore(
     with tempfile.TemporaryDirectory() as tmp:
         scorer = LeadScorer.load(download_scorer(settings, version, Path(tmp)))
     store = open_store()
-    crossings, rows = rescore_open_leads(
-        scorer,
-        store.decisions_for_training(),
-        store.feedback_frame(),
-        moment.to_pydatetime(),
-        version,
-        settings.model_name,
-    )
-    store.record_decisions(rows)
-    progress(f"re-scored {len(rows)} open leads as of {moment.isoformat()} with v{version}")
+    # only the open leads' latest decisions, not the whole log (serving.store.open_leads),
+    # a batch at a time: each batch's re-scores are stored before the next is read
+    crossings: list[Crossing] = []
+    count = 0
+    for leads in store.open_lead_batches(CHUNK):
+        crossed, rows = rescore_leads(
+            scorer, leads, moment.to_pydatetime(), version, settings.model_name
+        )
+        store.record_decisions(rows)
+        crossings += crossed
+        count += len(rows)
+    progress(f"re-scored {count} open leads as of {moment.isoformat()} with v{version}")
     for c in crossings:
         arrow = "↑ now hand to sales" if c.after == "hand_to_sales" else f"↓ now {c.after}"
         typer.echo(f"  {c.lead_id}: P(won) {c.p_won_before:.3f} → {c.p_won_after:.3f}  {arrow}")

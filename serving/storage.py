@@ -36,6 +36,7 @@ from serving.store.feedback import FeedbackStore, IdempotencyConflict
 from serving.store.identities import IdentityStore
 from serving.store.jsonclean import canonical_json, feature_hash
 from serving.store.keys import API_KEY_PREFIX, MIN_API_KEY_LENGTH, KeyStore, hash_api_key
+from serving.store.open_leads import OpenLeadStore
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -55,9 +56,9 @@ __all__ = [
 ]
 
 
-class Store(DecisionStore, FeedbackStore, ErasureStore, KeyStore, IdentityStore):
+class Store(DecisionStore, FeedbackStore, ErasureStore, KeyStore, IdentityStore, OpenLeadStore):
     """The serving database behind one engine: decisions, feedback, erasures, API keys,
-    lead identities.
+    lead identities, and the open leads re-scoring reads.
 
     Thread-safe (the engine pools connections; the key cache has a lock). Every write is
     one transaction, committed durably before the method returns. ``clock`` exists for

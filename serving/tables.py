@@ -200,6 +200,8 @@ class Decision(Base):
         CheckConstraint(sql_in("decision", [d.value for d in HandoffDecision]), name="decision"),
         Index("ix_decisions_lead_id_scored_at", "lead_id", "scored_at"),
         Index("ix_decisions_scored_at", "scored_at"),
+        # re-scoring's reads of a lead's score times and hand-overs (serving.store.open_leads)
+        Index("ix_decisions_lead_id_as_of_decision", "lead_id", "as_of", "decision"),
     )
 
 
