@@ -11,14 +11,14 @@ the log. The report endpoints and the marketing page both call it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from scoring.contract import RejectionReason
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
-from serving.reports.build import _iso, _warnings
+from serving.reports.build import report_head, report_warnings
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
@@ -69,7 +69,7 @@ def store_report(
         report["rejections"] = rejections_from_sums(sums, reasons)
     ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
     ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
-    ordered["warnings"] = _warnings(ordered)
+    ordered["warnings"] = report_warnings(ordered)
     return ordered
 
 
@@ -81,20 +81,14 @@ def _sql_head(
     reference_given: bool,
 ) -> dict[str, Any]:
     """The report's period, grouping and notes, as ``build_report`` writes them."""
-    first, last, count = lead_period(store.engine, _utc(start), _utc(end))
-    return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": "store",
-        "period": {
-            "start": _iso(as_timestamp(start)),
-            "end": _iso(as_timestamp(end)),
-            "first_lead": _iso(first),
-            "last_lead": _iso(last),
-            "leads": count,
-        },
-        "group_by": dims,
-        "notes": store_notes(not reference_given, unscored_feedback(store.engine)),
-    }
+    return report_head(
+        "store",
+        start,
+        end,
+        lead_period(store.engine, _utc(start), _utc(end)),
+        dims,
+        store_notes(not reference_given, unscored_feedback(store.engine)),
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:

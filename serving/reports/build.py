@@ -39,19 +39,15 @@ def build_report(
         raise ValueError(f"unknown report section(s): {', '.join(unknown)}")
     data = data.restrict(start, end)
     facts = lead_facts(data)
-    report: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": data.source,
-        "period": {
-            "start": _iso(as_timestamp(start)),
-            "end": _iso(as_timestamp(end)),
-            "first_lead": _iso(pd.to_datetime(data.leads["cohort_at"], utc=True).min()),
-            "last_lead": _iso(pd.to_datetime(data.leads["cohort_at"], utc=True).max()),
-            "leads": len(data.leads),
-        },
-        "group_by": dims,
-        "notes": list(data.notes),
-    }
+    cohort = pd.to_datetime(data.leads["cohort_at"], utc=True)
+    report = report_head(
+        data.source,
+        start,
+        end,
+        (cohort.min(), cohort.max(), len(data.leads)),
+        dims,
+        data.notes,
+    )
     if "funnel" in sections:
         report["funnel"] = funnel_report(data, costs, dims, facts=facts)
     if "rejections" in sections:
@@ -65,11 +61,42 @@ def build_report(
         report["drift"] = drift_report(
             current, reference, reference_name=data.reference_name, percentile_rows=data.current
         )
-    report["warnings"] = _warnings(report)
+    report["warnings"] = report_warnings(report)
     return report
 
 
-def _warnings(report: Mapping[str, Any]) -> list[str]:
+def report_head(
+    source: str,
+    start: Any,
+    end: Any,
+    leads: tuple[Any, Any, int],
+    group_by: Sequence[str],
+    notes: Sequence[Any],
+) -> dict[str, Any]:
+    """What every report starts with: when, from where, the period asked for and the
+    leads' first and last time and count (``leads``), the grouping and the notes.
+
+    One place for it, whether the sections come from pandas (:func:`build_report`) or
+    from SQL aggregates (``serving.report_sql``), so both answer the same head.
+    """
+    first, last, count = leads
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "period": {
+            "start": _iso(as_timestamp(start)),
+            "end": _iso(as_timestamp(end)),
+            "first_lead": _iso(first),
+            "last_lead": _iso(last),
+            "leads": count,
+        },
+        "group_by": list(group_by),
+        "notes": list(notes),
+    }
+
+
+def report_warnings(report: Mapping[str, Any]) -> list[str]:
+    """The report's warnings, from the sections it has (drift, SLA, funnel targets)."""
     out: list[str] = []
     drift = report.get("drift")
     if drift:
