@@ -277,8 +277,9 @@ def _title(path: str) -> str:
 
 
 def _param(key: str, value: Any) -> dict[str, Any]:
-    """One ``event_params`` entry as BigQuery's NDJSON export writes it: the one value
-    field that is set (NULL fields are left out), INT64 as a JSON string."""
+    """One ``event_params`` entry with only the value field that is set (the reader takes
+    the NULL ones present too, as Parquet has them); INT64 as a JSON string, as
+    BigQuery's JSON export writes it."""
     if isinstance(value, int):
         return {"key": key, "value": {"int_value": str(value)}}
     return {"key": key, "value": {"string_value": value}}
