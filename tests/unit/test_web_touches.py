@@ -280,6 +280,8 @@ def test_user_id_and_email_keys(history, metrika, ga4, mapping):  # type: ignore
     )
     pd.testing.assert_frame_equal(again.touches, by_mail.touches)
     assert not any("@" in str(v) for v in by_mail.touches.to_numpy().ravel())
+    # the hashes were only for the join: the leads table is the one given, nothing added
+    pd.testing.assert_frame_equal(by_mail.leads, history.leads)
 
 
 def test_unknown_key_column_is_named(history, ga4, mapping) -> None:  # type: ignore[no-untyped-def]
