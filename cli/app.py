@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import erase, keys, models, report, rescore, serve, simulate
+from cli import erase, keys, models, report, rescore, serve, simulate, touches
 from cli.errors import CommandGroup
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ def _quiet_mlflow() -> None:
 
 
 app.command()(models.generate)
+app.command(name="import-touches")(touches.import_touches)
 app.command(name="train")(models.train_cmd)
 app.command()(models.retrain)
 app.command()(simulate.simulate)

@@ -63,6 +63,7 @@ def expected_error(exc: BaseException) -> str | None:
     from training.benchmark import BenchmarkError
     from training.importing import MappingError
     from training.validate import ValidationFailed
+    from training.webtouches import WebTouchesError
 
     if isinstance(exc, UsageError):
         ctx = getattr(exc, "ctx", None)
@@ -72,6 +73,8 @@ def expected_error(exc: BaseException) -> str | None:
         return _one_line(str(exc)) + " (mapping format: docs/importing.md)"
     if isinstance(exc, BenchmarkError):
         return _one_line(str(exc))
+    if isinstance(exc, WebTouchesError):
+        return _one_line(str(exc)) + " (web-analytics imports: docs/web-analytics.md)"
     if isinstance(exc, ValidationFailed):
         return _validation_line(exc)
     if isinstance(exc, NotADirectoryError | IsADirectoryError | FileNotFoundError):

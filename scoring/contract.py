@@ -178,6 +178,11 @@ LEAD_BOOLEAN_FEATURES: tuple[str, ...] = ("consent_email", "consent_phone")
 TOUCH_COLUMNS: tuple[str, ...] = ("lead_id", "at", "type", "channel")
 """Columns of the *touches* table."""
 
+TOUCH_UTM_COLUMNS: tuple[str, ...] = ("utm_source", "utm_medium", "utm_campaign")
+"""Optional columns of the *touches* table: the UTM tags of the visit a touch came from
+(web-analytics imports fill them, see ``training.webtouches``). Kept with a saved history
+for attribution; never features: validation hands training only :data:`TOUCH_COLUMNS`."""
+
 FEEDBACK_COLUMNS: tuple[str, ...] = (
     "lead_id",
     "at",

@@ -141,6 +141,9 @@ class Touch(TypedDict):
     A typed dict, not a model, and no Python validator: a batch of 1,000 leads carries
     thousands of touches, and validating each as a model took most of the request's
     parsing time. ``at`` may arrive without a zone: :meth:`Lead.record` reads it as UTC.
+    ``channel`` and the UTM tags (``utm_source``, ``utm_medium``, ``utm_campaign``, as a
+    web-analytics import keeps them) are accepted and never scored: :meth:`Lead.record`
+    passes only ``at`` and ``type`` to the features.
     """
 
     __pydantic_config__ = ConfigDict(  # type: ignore[misc]
@@ -150,6 +153,9 @@ class Touch(TypedDict):
     at: BoundedTime
     type: TouchType
     channel: NotRequired[Name | None]
+    utm_source: NotRequired[Name | None]
+    utm_medium: NotRequired[Name | None]
+    utm_campaign: NotRequired[Name | None]
 
 
 class Lead(Strict):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.contract import TABLES
+from scoring.contract import TABLES, TOUCH_UTM_COLUMNS
 
 
 @dataclass
@@ -58,7 +58,8 @@ class CRMHistory:
                 if col in frame.columns:
                     frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce")
             if name != "leads":  # leads may carry a flat export's extra feature columns
-                frame = frame[[c for c in columns if c in frame.columns]]
+                known = (*columns, *TOUCH_UTM_COLUMNS) if name == "touches" else columns
+                frame = frame[[c for c in known if c in frame.columns]]
             frames[name] = frame
         oracle_path = folder / "oracle.csv"
         oracle = pd.read_csv(oracle_path, dtype={"lead_id": str}) if oracle_path.exists() else None

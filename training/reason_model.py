@@ -98,7 +98,16 @@ def _reason_booster(
     matrix: np.ndarray, y: np.ndarray, n_classes: int, encoder: LeadEncoder, config: TrainConfig
 ) -> lgb.Booster:
     # one tree per class per round: kept small, it runs for every handed-over lead
-    clf = _lgbm(config, objective="multiclass", n_estimators=40, learning_rate=0.1, num_leaves=7)
+    # num_class given: scikit-learn's LightGBM wrapper sets it only above 2 classes, and a
+    # multiclass objective without it fails ("Number of classes should be specified")
+    clf = _lgbm(
+        config,
+        objective="multiclass",
+        num_class=n_classes,
+        n_estimators=40,
+        learning_rate=0.1,
+        num_leaves=7,
+    )
     clf.fit(matrix, y, categorical_feature=encoder.categorical_indices_)
     assert clf.n_classes_ == n_classes, "every reason must be among the rows (callers check)"
     return clf.booster_
