@@ -4,7 +4,8 @@ The set-up of ``docs/deployment.md``, started for real: ``mlflow server`` with a
 PostgreSQL backend store (a database of this test's own) and a proxied artifact root,
 and two replicas configured by settings alone — one leadscore database (a schema of
 this test's own), one session secret, a home each (as on two hosts) and one shared
-model cache folder. The test shows that
+model cache folder. The replicas start while the first model is being logged, without
+a model, and their poll finds the champion once its alias is set. The test shows that
 
 * a promotion (the ``champion`` alias moved in the registry) is served by both replicas
   within the poll interval plus the new version's download and check;
@@ -117,10 +118,6 @@ def test_two_replicas_share_the_registry_the_store_and_the_sessions(
     tracking_uri = mlflow_server.server.url
     trainer = registry.settings(tmp_path / "trainer", tracking_uri=tracking_uri)
     marks["MLflow server up"] = time.monotonic()
-    v1 = log_and_register(registry.result, registry.history, registry.config, trainer)
-    client = use_store(trainer)
-    client.set_registered_model_alias("leadscore", CHAMPION, v1.version)
-    marks["v1 logged, registered, champion"] = time.monotonic()
 
     settings = {
         "LEADSCORE_TRACKING_URI": tracking_uri,
@@ -132,14 +129,21 @@ def test_two_replicas_share_the_registry_the_store_and_the_sessions(
         "LEADSCORE_MODEL_CACHE_DIR": str(tmp_path / "shared-model-cache"),
     }
     logs = tmp_path / "logs"
+    # The replicas start (and migrate the database, at once) while the first model is
+    # logged: they come up without a model (/readyz 503) and their poll finds the
+    # champion once the alias is set, as on a first deployment
     replicas = [
         start_replica(name, {**settings, "LEADSCORE_HOME": str(tmp_path / name)}, logs)
         for name in ("replica-a", "replica-b")
     ]
     try:
-        # the next version, registered while the replicas start (and migrate, at once):
-        # the same logged model again, so as not to log the model twice; to the servers
-        # it is a version like any other, downloaded and checked on its own
+        v1 = log_and_register(registry.result, registry.history, registry.config, trainer)
+        client = use_store(trainer)
+        client.set_registered_model_alias("leadscore", CHAMPION, v1.version)
+        marks["v1 logged, registered, champion"] = time.monotonic()
+        # the next version: the same logged model registered again (logging it twice
+        # would only cost time); to the servers it is a version like any other,
+        # downloaded and checked on its own
         first = client.get_model_version("leadscore", v1.version)
         model_id = first.source.removeprefix("models:/")  # MLflow 3: the logged model
         v2 = client.create_model_version(
@@ -250,8 +254,9 @@ def _post_at_once(
 
 
 def _check_sessions(http: httpx.Client, a: ServerProcess, b: ServerProcess) -> None:
-    """Sign in on A; the queue opens on B; sign out on B with B's form token; A refuses it."""
-    form = http.get(f"{a.url}/ui/login")
+    """The sign-in form from B, posted to A; the queue opens on B; A's form token signs
+    out on B; A then refuses the session. No request needs the replica of the last one."""
+    form = http.get(f"{b.url}/ui/login")
     assert form.status_code == 200
     signed_in = http.post(
         f"{a.url}/ui/login",
