@@ -45,7 +45,7 @@ from tests.integration.replica_processes import (
 )
 from tests.model_fixtures import Registry
 from tests.payloads import LEAD
-from training.registry import CHAMPION, log_and_register, use_store
+from training.registry import CHAMPION, configure, log_and_register, use_store
 
 POLL_SECONDS = 2.0
 LOAD_ALLOWANCE_SECONDS = 30.0
@@ -169,6 +169,9 @@ def test_two_replicas_share_the_registry_the_store_and_the_sessions(
     finally:
         for replica in replicas:
             replica.stop()
+        # MLflow's process-wide store and experiment back to the session registry's,
+        # for the tests that run after this one in the same process
+        configure(registry.settings(registry.root / "trainer"))
     marks["checks done"] = time.monotonic()
     print(
         "\nreplica test, seconds since the start: "
