@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         "local model copy instead (the poller catches up later). Without a local copy the "
         "server waits `registry_timeout_seconds`.",
     )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Where the server keeps its last-known-good copy of the serving model "
+        "(served when the registry is down at start-up); default: `<home>/model-cache`. "
+        "Server processes may share one folder: each version is written once, atomically.",
+    )
     top_reasons: int = Field(default=3, ge=0, le=20)
     clock_skew_seconds: float = Field(
         default=300.0,
@@ -268,9 +274,11 @@ class Settings(BaseSettings):
         return self.home / "mlartifacts"
 
     @cached_property
-    def model_cache_dir(self) -> Path:
+    def resolved_model_cache_dir(self) -> Path:
         """Where the server keeps its last-known-good copy of the serving model."""
-        return self.home / "model-cache"
+        if self.model_cache_dir is None:
+            return self.home / "model-cache"
+        return self.model_cache_dir.expanduser().resolve()
 
     @cached_property
     def erasure_secret_file(self) -> Path:

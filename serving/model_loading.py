@@ -12,6 +12,10 @@
   loaded and scored **in a child process** first: LightGBM aborts the interpreter on
   some corrupt model files, and that must kill the child, not the server. Only a
   candidate that passes all of this replaces the working model.
+* Server processes may share one cache folder (``LEADSCORE_MODEL_CACHE_DIR``, or one
+  home on one host): a version is downloaded into a staging folder of the process's own
+  and renamed into place whole, and the small files beside it are written by rename, so
+  a process never reads another's half-written copy (:func:`place_folder`).
 * The swap is one reference assignment: a request in flight keeps the model it
   started with; the next one gets the new one. No request fails during a swap.
 """
@@ -19,6 +23,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -27,7 +32,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +50,8 @@ CURRENT_FILE = "CURRENT"
 CHECKED_MARKER = ".checked"
 PROMOTION_FILE = ".promotion.json"
 CHECK_TIMEOUT_SECONDS = 120
+STAGING_PREFIX = ".staging-"
+"""Names in the cache that are work in progress (a download, a copy set aside), never served."""
 SMOKE_LEAD = {
     "lead_id": "smoke-test",
     "created_at": "2025-01-01T00:00:00Z",
@@ -157,7 +167,54 @@ def check_in_child(folder: Path) -> None:
         tail = problems[-1] if problems else f"exit {proc.returncode}"
         where = f" while checking {steps[-1]}" if steps else ""
         raise ArtifactError(f"model failed its check in a child process{where}: {tail[:300]}")
-    marker.write_text(manifest_hash + "\n")
+    write_atomically(marker, manifest_hash + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` by rename, so a reader in another process sees all or nothing."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def place_folder(ready: Path, target: Path) -> Path:
+    """Rename the complete folder ``ready`` to ``target``, unless a good copy is there.
+
+    The rename is atomic; on a non-empty ``target`` it fails, and then the folder there
+    (another process's copy of the same version) is kept if its checksums pass, or set
+    aside under a unique name (never deleted: a process may still be loading it) so
+    that ours takes its place.
+    """
+    for _ in range(3):
+        try:
+            os.rename(ready, target)
+            return target
+        except OSError:  # ENOTEMPTY / EEXIST: a copy is already in place
+            if not target.exists():
+                continue
+        try:
+            verify_folder(target)
+            return target
+        except ArtifactError:
+            broken = target.with_name(f"{STAGING_PREFIX}{target.name}-broken-{uuid.uuid4().hex}")
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(target, broken)
+            log.warning("set aside a cached copy that failed its checks: %s", broken.name)
+    raise ArtifactError(f"could not place {target.name} in the model cache")
+
+
+def remove_stale_staging(cache: Path, older_than_seconds: float = 24 * 3600) -> None:
+    """Delete staging folders that a killed process left behind (old enough to be dead)."""
+    cutoff = time.time() - older_than_seconds
+    for leftover in cache.glob(f"{STAGING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 class ModelManager:
@@ -173,7 +230,7 @@ class ModelManager:
 
     @property
     def cache(self) -> Path:
-        return self.settings.model_cache_dir
+        return self.settings.resolved_model_cache_dir
 
     # --- registry access, always with a deadline ---------------------------------------
 
@@ -193,21 +250,29 @@ class ModelManager:
         )
 
     def _download(self, version: str) -> Path:
-        staging = self.cache / f"v{version}.download"
-        scorer_dir = self._with_deadline(
-            download_scorer,
-            self.settings,
-            version,
-            staging,
-            timeout=self.settings.registry_timeout_seconds * 12,
-            what=f"download of v{version}",
-        )
-        target = self.cache / f"v{version}"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(scorer_dir, target)
-        shutil.rmtree(staging, ignore_errors=True)
-        return target
+        """Download a version into the cache; the folder appears whole or not at all.
+
+        Several server processes may share the cache (one host, one home) and fetch the
+        same version at once: each downloads into a staging folder of its own, then
+        renames it into place. The first rename wins; a later one finds a verified
+        folder there and drops its own copy. A folder in place is never deleted while
+        another process may be reading it, only set aside if its checksums fail.
+        """
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}v{version}-", dir=self.cache))
+        try:
+            scorer_dir = self._with_deadline(
+                download_scorer,
+                self.settings,
+                version,
+                staging / "download",
+                timeout=self.settings.registry_timeout_seconds * 12,
+                what=f"download of v{version}",
+            )
+            ready = staging / "scorer"
+            shutil.copytree(scorer_dir, ready)
+            return place_folder(ready, self.cache / f"v{version}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -220,6 +285,7 @@ class ModelManager:
             str(max(1, math.ceil(self.settings.registry_timeout_seconds))),
         )
         self.cache.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(self.cache)
         self.startup = True
         try:
             self.refresh()
@@ -288,7 +354,7 @@ class ModelManager:
         self.current = LoadedModel(
             scorer, self.settings.model_name, version, datetime.now(UTC), "registry", promotion
         )
-        (self.cache / CURRENT_FILE).write_text(version + "\n")
+        write_atomically(self.cache / CURRENT_FILE, version + "\n")
         self.last_error = None
         log.info("now serving %s v%s", self.settings.model_name, version)
         return True
@@ -305,7 +371,7 @@ class ModelManager:
             log.warning("could not read v%s's promotion tag: %s", version, exc)
             return _read_promotion(folder)
         if text:
-            (folder / PROMOTION_FILE).write_text(text)
+            write_atomically(folder / PROMOTION_FILE, text)
         return _read_promotion(folder)
 
     def try_refresh(self) -> str:

@@ -211,6 +211,14 @@ class FeedbackStore(StoreBase):
                 if existing is not None:
                     return self._replay(existing, key, body_hash, actor_name), False
                 lock_lead(conn, normal["lead_id"])
+                # Again under the lead's lock: a racer with this key (another thread or
+                # server process) may have committed while we waited for it, and its
+                # event is now in the lead's history, where a repeat of it (a second
+                # `accepted`) would be refused as out of order instead of replayed.
+                # PostgreSQL's READ COMMITTED gives this statement a fresh snapshot.
+                existing = self._feedback_by_key(conn, key)
+                if existing is not None:
+                    return self._replay(existing, key, body_hash, actor_name), False
                 row, revealed = self._insert_checked(conn, normal, key, body_hash, actor_name)
         except IntegrityError:
             # Most likely a concurrent request with the same key won the race; if not,

@@ -62,6 +62,28 @@ def test_racing_requests_with_one_key_make_one_row(store: Store) -> None:
     assert store.count_feedback() == 1
 
 
+def test_racing_retries_of_an_event_that_cannot_repeat_are_replayed(store: Store) -> None:
+    """A second ``accepted`` is out of order, but a retry of the first is a replay.
+
+    The racers that wait for the lead's lock find the winner's row in the lead's history
+    once they get it; they must answer with that row (201 replay), not a 409. Two server
+    processes sharing PostgreSQL race exactly like these threads.
+    """
+    for n in range(5):
+        lead = f"L-acc-{n}"
+        scored(store, lead)
+        results = _race(
+            8,
+            lambda i, lead=lead: store.add_feedback(
+                {"lead_id": lead, "kind": "accepted"}, idempotency_key=f"acc-{lead}", actor="crm"
+            ),
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert sum(created for _, created in results) == 1
+        assert len({row["id"] for row, _ in results}) == 1
+    assert store.count_feedback(kind="accepted") == 5
+
+
 def test_racing_different_bodies_with_one_key_conflict(store: Store) -> None:
     scored(store, "L-1")
     results = _race(
