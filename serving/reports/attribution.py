@@ -39,6 +39,7 @@ or in a CRM history's touches table, neither of which a SQL ``GROUP BY`` reaches
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -92,7 +93,7 @@ def attribution_report(data: ReportData, *, half_life_days: float | None = None)
             "attribution.half_life",
             f"time decay: a touch's credit halves every {half_life_days:g} days before the "
             "conversion",
-            days=half_life_days,
+            days=f"{half_life_days:g}",
         ),
     ]
     if unchanneled:
@@ -114,6 +115,17 @@ def attribution_report(data: ReportData, *, half_life_days: float | None = None)
         "rows": rows,
         "notes": notes,
     }
+
+
+def by_group(section: Mapping[str, Any], dimension: str) -> list[dict[str, Any]]:
+    """The section's rows of ``dimension`` side by side: one entry per group, in the
+    section's order, ``{"group": ..., "models": {model: row}}`` (for the HTML tables)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for row in section.get("rows", []):
+        if row["dimension"] == dimension:
+            entry = groups.setdefault(row["group"], {"group": row["group"], "models": {}})
+            entry["models"][row["model"]] = row
+    return list(groups.values())
 
 
 def conversion_moments(data: ReportData) -> pd.DataFrame:
