@@ -11,7 +11,8 @@ calibration
     One row per score band of each stage (``stage``, ``band``, ``n``, ``predicted``,
     ``observed``), then the service decisions (``stage`` = ``decision``).
 drift
-    One row per feature, the score first.
+    One row per feature, the score first; the values the reference never saw in one
+    ``new_values`` cell (``value=share;...``), so the columns do not depend on the data.
 attribution
     Already long (tidy): one row per ``dimension, group, model`` with the credited
     ``mql, sql, won, revenue`` and ``revenue_share``.
@@ -46,12 +47,20 @@ def section_rows(section: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [flatten(r) for r in rows]
     if section == "drift":
         entries = [*([body["score"]] if body.get("score") else []), *body.get("features", [])]
-        return [flatten(e) for e in entries]
+        # new values are data (category names): one cell, so the columns stay the same
+        return [flatten({**e, "new_values": _pairs(e.get("new_values"))}) for e in entries]
     if section == "attribution":
         return [flatten(r) for r in body.get("rows", [])]
     total = body.get("total")
     head = [{"dimension": None, "group": None, **total}] if isinstance(total, Mapping) else []
     return [flatten(r) for r in [*head, *body.get("rows", [])]]
+
+
+def _pairs(values: Any) -> str | None:
+    """``{"seo": 0.12, "x": 0.5}`` as ``seo=0.12;x=0.5`` (``None`` when there are none)."""
+    if not isinstance(values, Mapping) or not values:
+        return None
+    return ";".join(f"{k}={v}" for k, v in values.items())
 
 
 def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -21,6 +21,7 @@ from serving.api_decisions import router as decisions_router
 from serving.app import validation_error
 from serving.ratelimit import MemoryLimiter
 from serving.report_api import router as reports_router
+from serving.report_csv import to_csv
 from serving.roles import Role
 from serving.storage import Store
 from tests.integration.storage_helpers import decision_row
@@ -140,6 +141,13 @@ def test_every_report_endpoint_answers_csv(filled: Store) -> None:
             assert not any(str(v).startswith(("{", "[")) for v in row.values()), (name, row)
     rejections = client.get("/v1/reports/rejections?format=csv", headers=headers).text
     assert "reasons.no_budget.share" in rejections.splitlines()[0]
+    drift = client.get("/v1/reports/drift?format=csv", headers=headers).text.splitlines()[0]
+    assert "new_values" in drift.split(",") and "new_values." not in drift  # fixed columns
+
+
+def test_csv_cells_never_run_as_a_spreadsheet_formula() -> None:
+    text = to_csv([{"group": '=HYPERLINK("x")', "n": -1.5, "ok": True, "none": None}])
+    assert text.splitlines() == ["group,n,ok,none", '"\'=HYPERLINK(""x"")",-1.5,true,']
 
 
 def test_unknown_format_is_422_naming_format(filled: Store) -> None:
