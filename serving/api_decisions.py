@@ -80,7 +80,7 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
         if not sep or not row_id or len(row_id) > 32:
             raise ValueError("no id")
         return as_utc(datetime.fromisoformat(moment)), row_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise ValueError("not a cursor this server returned") from None
 
 
@@ -94,14 +94,15 @@ def _since(text: str | None) -> tuple[tuple[datetime, str] | None, datetime | No
         except ValueError as exc:
             raise _unprocessable("since", str(exc)) from None
     try:
-        moment = as_utc(datetime.fromisoformat(text))
+        given = datetime.fromisoformat(text)
     except ValueError:
         raise _unprocessable(
             "since", "since must be an ISO 8601 time or the `next` cursor of a page"
         ) from None
-    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+    # the year as written: converting 9999-12-31T23:59-05:00 to UTC would overflow
+    if not EARLIEST_YEAR <= given.year <= LATEST_YEAR:
         raise _unprocessable("since", f"since must be in the years {EARLIEST_YEAR}-{LATEST_YEAR}")
-    return None, moment
+    return None, as_utc(given)
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:

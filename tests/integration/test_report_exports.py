@@ -4,6 +4,7 @@ arrive."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import itertools
@@ -172,7 +173,15 @@ def test_decisions_need_the_marketing_role(filled: Store) -> None:
 
 def test_bad_since_is_422_naming_since(filled: Store) -> None:
     client = TestClient(make_app(filled))
-    for since in ("yesterday", "c1.!!!", "c1.bm8tYmFy", "3000-01-01T00:00:00"):
+    overflow = "c1." + base64.urlsafe_b64encode(b"9999-12-31T23:59:59-23:59|x").decode()
+    for since in (
+        "yesterday",
+        "c1.!!!",
+        "c1.bm8tYmFy",
+        "3000-01-01T00:00:00",
+        "9999-12-31T23:59:59-23:59",
+        overflow,
+    ):
         answer = client.get("/v1/decisions", params={"since": since}, headers=_headers(filled))
         assert answer.status_code == 422, since
         assert answer.json()["detail"][0]["field"] == "since"
