@@ -168,7 +168,7 @@ _lead = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(leads=st.lists(_lead, min_size=1, max_size=6), half_life=st.floats(0.5, 60))
 def test_every_conversion_hands_out_exactly_one_credit(
     leads: list[dict[str, Any]], half_life: float
