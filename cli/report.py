@@ -200,7 +200,8 @@ def report_command(
         inputs = _history_inputs(
             history, scorer=scorer, fit=fit, seed=seed, progress=progress, clocks=clocks
         )
-        progress("building the report: funnel, rejections, SLA, calibration, drift")
+        progress("building the report: funnel, rejections, SLA, calibration, drift, attribution")
+        inputs.half_life_days = settings.attribution_half_life_days
         report = build_report(inputs, costs=cost_inputs, start=start, end=end)
         report["source"] = f"CRM history: {source}"
         reports.append(("index.html", "history", report))
@@ -295,4 +296,5 @@ def _store_inputs(settings: Any, scorer: Any) -> ReportData:
         feedback,
         reference=profile if profile else None,
         clocks=SlaClocks.from_settings(settings),
+        half_life_days=settings.attribution_half_life_days,
     )

@@ -137,6 +137,15 @@ class Settings(BaseSettings):
         default=3, ge=0, description="Contact attempts owed before a no_response rejection."
     )
 
+    # multi-touch attribution in the reports (serving/reports/attribution.py)
+    attribution_half_life_days: float = Field(
+        default=7.0,
+        gt=0.0,
+        le=3650.0,
+        description="Time-decay attribution: a touch's credit halves every this many days "
+        "before the conversion.",
+    )
+
     # page sessions (/ui) and sign-in protection
     ui_session_secret: SecretStr | None = Field(
         default=None,

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
 from serving.api_core import router as core_router
+from serving.api_decisions import router as decisions_router
 from serving.api_deps import ERRORS
 from serving.api_history import router as history_router
 from serving.api_scoring import scoring_router
@@ -143,7 +144,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
     app.include_router(scoring_router(settings))  # /v1/score, /v1/score/batch
     app.include_router(core_router)  # leads, feedback, model, admin, ops
     app.include_router(history_router)  # /v1/leads/{id}/scores
-    app.include_router(reports_router)  # /v1/reports/{funnel,rejections,sla,calibration,drift}
+    app.include_router(reports_router)  # /v1/reports/{funnel,...,drift,attribution}
+    app.include_router(decisions_router)  # /v1/decisions: the log, paged for BI loads
     install_pages(app)  # /ui: sign-in, handoff queue, lead page, marketing overview
     install_docs(app)  # /docs, /redoc and their files, from the app (works offline)
     return app

@@ -232,11 +232,27 @@ TIMELINE_TOUCHES = 50
 
 
 def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, str]]:
-    """The latest touches before the scoring moment, for the lead page's timeline."""
+    """The latest touches before the scoring moment, for the lead page's timeline and
+    the attribution report (which credits each touch's channel and campaign: its
+    ``campaign``, else the ``utm_campaign`` tag a web-analytics import kept)."""
     stamped = [
-        (at if isinstance(at, datetime) else pd.Timestamp(at), str(t["type"]))
+        (
+            at if isinstance(at, datetime) else pd.Timestamp(at),
+            str(t["type"]),
+            str(t.get("channel") or ""),
+            str(t.get("campaign") or t.get("utm_campaign") or ""),
+        )
         for t in touches
         for at in (t["at"],)
     ]
     before = sorted(t for t in stamped if t[0] < as_of)[-TIMELINE_TOUCHES:]
-    return [{"at": as_utc(at).isoformat(), "type": kind} for at, kind in before]
+    # channel and campaign only when sent: the attribution report credits them
+    return [
+        {
+            "at": as_utc(at).isoformat(),
+            "type": kind,
+            **({"channel": channel} if channel else {}),
+            **({"campaign": campaign} if campaign else {}),
+        }
+        for at, kind, channel, campaign in before
+    ]

@@ -1,6 +1,7 @@
-"""The marketing overview (marketing): the funnel, rejection reasons, SLA compliance.
+"""The marketing overview (marketing): the funnel, attribution, rejection reasons, SLA.
 
-Funnel by channel, rejection reasons by channel and segment, SLA compliance
+Funnel by channel, the five attribution models' share of revenue by channel side by
+side, rejection reasons by channel and segment, SLA compliance
 (:func:`serving.reports.build_report` on the store) and the model version history
 from the MLflow registry.
 """
@@ -21,6 +22,7 @@ from scoring.lifecycle import SlaClocks
 from scoring.registry_client import list_versions
 from serving.page_auth import MarketingUser
 from serving.page_render import flush_decisions, page_now, render
+from serving.reports.attribution import by_group
 from serving.storage import Store
 
 log = logging.getLogger("leadscore.pages")
@@ -71,22 +73,28 @@ def _float(value: Any) -> float | None:
 SEGMENTS: tuple[str, ...] = ("channel", "industry", "company_size")
 
 
-def _marketing_report(store: Store, clocks: SlaClocks, now: datetime) -> dict[str, Any]:
-    """Funnel and rejections by SQL aggregates; the SLA section still reads the whole log
-    (``serving.report_sql.PANDAS_SECTIONS``)."""
+def _marketing_report(
+    store: Store, clocks: SlaClocks, now: datetime, half_life_days: float | None = None
+) -> dict[str, Any]:
+    """Funnel and rejections by SQL aggregates; the SLA and attribution sections still
+    read the whole log (``serving.report_sql.PANDAS_SECTIONS``)."""
     from serving.report_sql import store_report
     from serving.reports import from_store
 
     def pandas_inputs() -> Any:
         return from_store(
-            store.decisions_for_training(), store.feedback_frame(), clocks=clocks, as_of=now
+            store.decisions_for_training(),
+            store.feedback_frame(),
+            clocks=clocks,
+            as_of=now,
+            half_life_days=half_life_days,
         )
 
     return store_report(
         store,
         pandas_inputs,
         group_by=SEGMENTS,
-        sections=("funnel", "rejections", "sla"),
+        sections=("funnel", "rejections", "sla", "attribution"),
         reference_given=False,
     )
 
@@ -96,7 +104,10 @@ def marketing(request: Request, user: MarketingUser) -> Response:
     flush_decisions(request)
     store: Store = request.app.state.store
     clocks = SlaClocks.from_settings(request.app.state.settings)
-    report = _marketing_report(store, clocks, page_now(request))
+    settings = request.app.state.settings
+    report = _marketing_report(
+        store, clocks, page_now(request), settings.attribution_half_life_days
+    )
     versions, registry_error = model_versions(request.app.state.settings)
     funnel_rows = [r for r in report["funnel"]["rows"] if r["dimension"] == "channel"]
     funnel_rows.sort(key=lambda r: -(r["leads"] or 0))
@@ -116,9 +127,11 @@ def marketing(request: Request, user: MarketingUser) -> Response:
     }
     sla_rows = [r for r in report["sla"]["rows"] if r["dimension"] == "channel"]
     sla_rows.sort(key=lambda r: -(r["handed_over"] or 0))
+    attribution = report["attribution"]
     notes = [
         *report.get("notes", []),
         *report["funnel"].get("notes", []),
+        *attribution.get("notes", []),
         *report["rejections"].get("notes", []),
         *report["sla"].get("notes", []),
     ]
@@ -132,6 +145,8 @@ def marketing(request: Request, user: MarketingUser) -> Response:
         funnel_total=report["funnel"]["total"],
         funnel_rows=funnel_rows,
         funnel_scale=scale,
+        attribution=attribution,
+        attribution_rows=by_group(attribution, "channel"),
         shown_reasons=shown_reasons,
         rejection_total=rejections["total"],
         rejection_groups=rejection_groups,

@@ -3,9 +3,10 @@
 Every endpoint computes one section of :func:`serving.reports.build_report` from the
 serving store — the decision log and the sales feedback — for the leads first scored in
 ``[start, end)``, grouped by ``group_by``. Rows are flat (``dimension``, ``group``, then
-the figures), so a BI tool can load them as one table. Readable by ``marketing`` (and
-``admin``). The drift endpoint also sets the ``leadscore_drift_psi`` gauge in
-``/metrics``, so an alert rule can watch it.
+the figures), so a BI tool can load them as one table; ``?format=csv`` answers that
+table as CSV (:mod:`serving.report_csv`). Readable by ``marketing`` (and ``admin``).
+The drift endpoint also sets the ``leadscore_drift_psi`` gauge in ``/metrics``, so an
+alert rule can watch it.
 
 Wire it in with ``app.include_router(serving.report_api.router)``.
 """
@@ -17,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from scoring.lifecycle import SlaClocks
 from serving.auth import Principal, Role, require_roles
+from serving.report_csv import CSV_MEDIA_TYPE, section_rows, to_csv
 from serving.report_sql import store_report
 from serving.reports import (
     DIMENSIONS,
@@ -59,6 +61,29 @@ GroupBy = Annotated[
         max_length=len(GROUPABLE),
     ),
 ]
+
+Format = Annotated[
+    Literal["json", "csv"],
+    Query(
+        alias="format",
+        description="`json` (default) or `csv`: the section's rows as one flat table with a "
+        "header row, for Power BI and Tableau (nested figures in dotted columns).",
+    ),
+]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+
+def _answer(section: str, body: dict[str, Any], fmt: str) -> Response:
+    """The section as JSON, or its flat table as CSV (``?format=csv``)."""
+    if fmt == "csv":
+        return Response(
+            to_csv(section_rows(section, body)),
+            media_type=CSV_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{section}.csv"'},
+        )
+    return JSONResponse(body)
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:
@@ -117,6 +142,7 @@ def _store_inputs(request: Request) -> ReportData:
         reference_name=name,
         clocks=clocks,
         as_of=datetime.now(UTC),  # open SLA clocks are judged now
+        half_life_days=getattr(settings, "attribution_half_life_days", None),
     )
 
 
@@ -174,7 +200,7 @@ def _costs(
         raise _unprocessable("costs", str(exc)) from None
 
 
-@router.get("/funnel")
+@router.get("/funnel", responses=CSV_RESPONSE)
 def funnel(
     request: Request,
     _: Marketing,
@@ -198,62 +224,65 @@ def funnel(
         float | None,
         Query(gt=0, le=1, description="Profit = won revenue × this, for ROMI (default 1)."),
     ] = None,
-) -> JSONResponse:
+    fmt: Format = "json",
+) -> Response:
     """Lead → MQL → SQL → won by channel, campaign and segment; CAC, LTV:CAC, ROMI."""
     inputs = _costs(request, costs, retention_multiple, gross_margin)
-    return JSONResponse(
-        _section(
-            request, "funnel", start=start, end=end, group_by=_group_by(group_by), costs=inputs
-        )
+    body = _section(
+        request, "funnel", start=start, end=end, group_by=_group_by(group_by), costs=inputs
     )
+    return _answer("funnel", body, fmt)
 
 
-@router.get("/rejections")
+@router.get("/rejections", responses=CSV_RESPONSE)
 def rejections(
     request: Request,
     _: Marketing,
     start: Start = None,
     end: End = None,
     group_by: GroupBy = None,
-) -> JSONResponse:
+    fmt: Format = "json",
+) -> Response:
     """Rejection reason tags per group: counts, shares, lift — what marketing must fix."""
-    return JSONResponse(
-        _section(request, "rejections", start=start, end=end, group_by=_group_by(group_by))
-    )
+    body = _section(request, "rejections", start=start, end=end, group_by=_group_by(group_by))
+    return _answer("rejections", body, fmt)
 
 
-@router.get("/sla")
+@router.get("/sla", responses=CSV_RESPONSE)
 def sla(
     request: Request,
     _: Marketing,
     start: Start = None,
     end: End = None,
     group_by: GroupBy = None,
-) -> JSONResponse:
+    fmt: Format = "json",
+) -> Response:
     """Handoff SLA: accept/reject within 8 h, first contact within 24 h, ≥ 3 attempts."""
-    return JSONResponse(
-        _section(request, "sla", start=start, end=end, group_by=_group_by(group_by))
-    )
+    body = _section(request, "sla", start=start, end=end, group_by=_group_by(group_by))
+    return _answer("sla", body, fmt)
 
 
-@router.get("/calibration")
+@router.get("/calibration", responses=CSV_RESPONSE)
 def calibration(
     request: Request,
     _: Marketing,
     start: Start = None,
     end: End = None,
-) -> JSONResponse:
+    fmt: Format = "json",
+) -> Response:
     """Predicted vs observed conversion by score band (P(SQL) vs accepted, P(won) vs won)."""
-    return JSONResponse(_section(request, "calibration", start=start, end=end, group_by=[]))
+    body = _section(request, "calibration", start=start, end=end, group_by=[])
+    return _answer("calibration", body, fmt)
 
 
-@router.get("/drift")
+@router.get("/drift", responses=CSV_RESPONSE)
 def drift(
     request: Request,
     _: Marketing,
     start: Start = None,
     end: End = None,
-) -> JSONResponse:
+    fmt: Format = "json",
+) -> Response:
     """PSI per feature and for P(won) against the training reference; sets the gauge."""
     body = _section(request, "drift", start=start, end=end, group_by=[])
     metrics = getattr(request.app.state, "metrics", None)
@@ -262,4 +291,18 @@ def drift(
             # a PSI from too few rows is mostly noise: leave the gauge as it was
             if entry["psi"] is not None and entry["status"] != "insufficient_data":
                 metrics.drift_psi.labels(entry["feature"]).set(entry["psi"])
-    return JSONResponse(body)
+    return _answer("drift", body, fmt)
+
+
+@router.get("/attribution", responses=CSV_RESPONSE)
+def attribution(
+    request: Request,
+    _: Marketing,
+    start: Start = None,
+    end: End = None,
+    fmt: Format = "json",
+) -> Response:
+    """First touch, last touch, linear, U-shaped and time-decay credit of MQLs, SQLs, won
+    deals and revenue per channel and campaign, with each model's share of revenue."""
+    body = _section(request, "attribution", start=start, end=end, group_by=[])
+    return _answer("attribution", body, fmt)

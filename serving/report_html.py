@@ -2,7 +2,7 @@
 
 :func:`write_html` renders any :func:`serving.reports.build_report` result (so a JSON
 report saved from the API renders too): one page with every section — funnel,
-rejections, SLA, calibration, drift — as tables plus the charts of
+rejections, SLA, calibration, drift, attribution — as tables plus the charts of
 :mod:`serving.report_charts`. The page is self-contained apart from the PNGs next to
 it; its template is ``templates/report.html``, its words in the chosen language
 (:mod:`serving.i18n.report_labels`).
@@ -26,6 +26,7 @@ from jinja2.runtime import Context
 
 from serving.i18n import Translator
 from serving.report_charts import CHARTS, write_charts
+from serving.reports.attribution import by_group
 
 __all__ = ["CHARTS", "TEMPLATE", "write_charts", "write_html"]
 
@@ -84,6 +85,7 @@ _ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
 _ENV.filters.update(pct=_pct, num=_num, money=_money, romi=_romi)
+_ENV.globals["attribution_groups"] = by_group
 
 TEMPLATE = "report.html"
 

@@ -153,6 +153,7 @@ class Touch(TypedDict):
     at: BoundedTime
     type: TouchType
     channel: NotRequired[Name | None]
+    campaign: NotRequired[Name | None]
     utm_source: NotRequired[Name | None]
     utm_medium: NotRequired[Name | None]
     utm_campaign: NotRequired[Name | None]
@@ -210,7 +211,13 @@ class Lead(Strict):
         # since the epoch, the decision log converts what it keeps): a batch has
         # thousands of touches, and converting each costs more than the rest of this.
         data["touches"] = [
-            {"at": at if at.tzinfo is not None else at.replace(tzinfo=UTC), "type": t["type"]}
+            {
+                "at": at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+                "type": t["type"],
+                # not features: kept for the decision log's timeline (attribution)
+                **({"channel": t["channel"]} if t.get("channel") else {}),
+                **({"campaign": t["campaign"]} if t.get("campaign") else {}),
+            }
             for t in self.touches
             for at in (t["at"],)
         ]

@@ -195,6 +195,10 @@ class Decision(Base):
     industry: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
     company_size: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
     country: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    logged_at: Mapped[datetime | None]
+    """When the row reached the log: stamped under the log's write lock, later than every
+    row before it, so ``(logged_at, id)`` is a cursor incremental loads can page on
+    (``GET /v1/decisions``). Nullable only so migration 0007 could add it; always set."""
 
     __table_args__ = (
         CheckConstraint(sql_in("decision", [d.value for d in HandoffDecision]), name="decision"),
@@ -202,6 +206,7 @@ class Decision(Base):
         Index("ix_decisions_scored_at", "scored_at"),
         # re-scoring's reads of a lead's score times and hand-overs (serving.store.open_leads)
         Index("ix_decisions_lead_id_as_of_decision", "lead_id", "as_of", "decision"),
+        Index("ix_decisions_logged_at_id", "logged_at", "id"),
     )
 
 

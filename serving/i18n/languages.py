@@ -6,6 +6,7 @@ the browser's ``Accept-Language`` (:func:`negotiate`); English is the fallback.
 
 from __future__ import annotations
 
+from serving.i18n.catalogue_attribution import EN_ATTRIBUTION, RU_ATTRIBUTION
 from serving.i18n.catalogue_en import EN
 from serving.i18n.catalogue_history import EN_HISTORY, RU_HISTORY
 from serving.i18n.catalogue_ru import RU
@@ -17,8 +18,8 @@ LANGUAGES: tuple[str, ...] = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
 
 TEXT: dict[str, dict[str, str]] = {
-    "en": {**EN, **REPORT_EN, **EN_HISTORY},
-    "ru": {**RU, **VOCABULARY_RU, **REPORT_RU, **FORM_ERRORS_RU, **RU_HISTORY},
+    "en": {**EN, **REPORT_EN, **EN_HISTORY, **EN_ATTRIBUTION},
+    "ru": {**RU, **VOCABULARY_RU, **REPORT_RU, **FORM_ERRORS_RU, **RU_HISTORY, **RU_ATTRIBUTION},
 }
 """Every label by language, then key; :data:`DEFAULT_LANGUAGE` holds every key."""
 

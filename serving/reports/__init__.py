@@ -1,6 +1,6 @@
 """Reports that close the loop between marketing and sales: pure computation, no I/O.
 
-Five sections, each a plain JSON-able dict (numbers, strings, lists; ``None`` for "not
+Six sections, each a plain JSON-able dict (numbers, strings, lists; ``None`` for "not
 computable"), so the same result feeds the HTML report (``serving.report_html``), the
 JSON endpoints for Power BI / Tableau (``serving.report_api``) and tests. One module a
 section:
@@ -20,6 +20,9 @@ section:
 ``drift``
     Population stability index (PSI) per feature and for the score, against a training
     reference (a frame, or a stored :func:`reference_profile`).
+``attribution``
+    First touch, last touch, linear, U-shaped and time-decay credit of MQLs, SQLs, won
+    deals and revenue per channel and campaign, side by side (``docs/attribution.md``).
 
 Inputs are normalised into a :class:`ReportData` (``report_data``) by :func:`from_history`
 (``history_inputs``: a CRM history in the data contract's four tables) or
@@ -35,6 +38,8 @@ to those leads later — decisions, deals — counts, whenever it happened.
 """
 
 from scoring.drift import population_stability, psi, reference_profile
+from serving.reports.attribution import MODELS as ATTRIBUTION_MODELS
+from serving.reports.attribution import attribution_report
 from serving.reports.build import SECTIONS, build_report, section_json
 from serving.reports.calibration import calibration_report
 from serving.reports.costs import CostInputs, load_costs
@@ -42,18 +47,21 @@ from serving.reports.drift import PSI_ALERT, PSI_WARN, drift_report
 from serving.reports.funnel import funnel_report
 from serving.reports.history_inputs import from_history
 from serving.reports.rejections import rejection_report
-from serving.reports.report_data import DIMENSIONS, GROUPABLE, ReportData
+from serving.reports.report_data import DIMENSIONS, GROUPABLE, HALF_LIFE_DAYS, ReportData
 from serving.reports.sla import sla_report
 from serving.reports.store_inputs import from_store
 
 __all__ = [
+    "ATTRIBUTION_MODELS",
     "DIMENSIONS",
     "GROUPABLE",
+    "HALF_LIFE_DAYS",
     "PSI_ALERT",
     "PSI_WARN",
     "SECTIONS",
     "CostInputs",
     "ReportData",
+    "attribution_report",
     "build_report",
     "calibration_report",
     "drift_report",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from serving.reports.attribution import attribution_report
 from serving.reports.calibration import calibration_report
 from serving.reports.costs import CostInputs
 from serving.reports.drift import drift_report
@@ -20,7 +21,7 @@ from serving.reports.rejections import rejection_report
 from serving.reports.report_data import DIMENSIONS, ReportData, as_timestamp
 from serving.reports.sla import sla_report
 
-SECTIONS: tuple[str, ...] = ("funnel", "rejections", "sla", "calibration", "drift")
+SECTIONS: tuple[str, ...] = ("funnel", "rejections", "sla", "calibration", "drift", "attribution")
 
 
 def build_report(
@@ -61,6 +62,8 @@ def build_report(
         report["drift"] = drift_report(
             current, reference, reference_name=data.reference_name, percentile_rows=data.current
         )
+    if "attribution" in sections:
+        report["attribution"] = attribution_report(data)
     report["warnings"] = report_warnings(report)
     return report
 

@@ -17,6 +17,9 @@ import pandas as pd
 from scoring.contract import PII_COLUMNS
 from scoring.lifecycle import SlaClocks
 
+HALF_LIFE_DAYS = 7.0
+"""Default half-life of the attribution's time-decay model (``attribution_half_life_days``)."""
+
 DIMENSIONS: tuple[str, ...] = ("channel", "campaign", "industry", "company_size")
 """Default groupings: marketing's levers (channel, campaign) and the ICP segments."""
 GROUPABLE: tuple[str, ...] = (
@@ -61,6 +64,12 @@ class ReportData:
     clocks: SlaClocks = field(default_factory=SlaClocks)
     qualifications: pd.DataFrame | None = None
     """The qualifications sales confirmed (``lead_id, framework``): store data only."""
+    half_life_days: float = HALF_LIFE_DAYS
+    """The time-decay attribution's half-life (setting ``attribution_half_life_days``)."""
+    attribution_touches: pd.DataFrame | None = None
+    """Touches for attribution only (``lead_id, at, type, channel, campaign``): the store's,
+    from the decision log's timelines. Kept apart from ``touches``, which the SLA
+    section's nurture figures read and the store has never given them."""
 
     def drift_inputs(self) -> tuple[pd.DataFrame | None, pd.DataFrame | Mapping[str, Any] | None]:
         """``(current, reference)`` for :func:`drift_report`."""
@@ -93,6 +102,7 @@ class ReportData:
             current=current,
             breaches=keep(self.breaches),
             qualifications=keep(self.qualifications),
+            attribution_touches=keep(self.attribution_touches),
         )
 
 

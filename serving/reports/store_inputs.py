@@ -29,6 +29,7 @@ def from_store(
     reference_name: str | None = None,
     clocks: SlaClocks | None = None,
     as_of: datetime | None = None,
+    half_life_days: float | None = None,
 ) -> ReportData:
     """Report inputs from the serving store (``decisions_for_training``, ``feedback_frame``).
 
@@ -50,6 +51,10 @@ def from_store(
     Drift: ``reference`` (e.g. the model's stored :func:`reference_profile`) against all
     served decisions; without it, the first half of the served decisions (by ``as_of``)
     is the reference for the second half.
+
+    Attribution reads the touches the decision log kept with each score (its timeline,
+    ``features["touches"]``), each lead's touches once; ``half_life_days`` is the
+    time-decay model's (setting ``attribution_half_life_days``).
     """
     dec, snapshot = _served_rows(decisions)
     clocks = clocks or SlaClocks()
@@ -75,6 +80,8 @@ def from_store(
         breaches=breaches,
         clocks=clocks,
         qualifications=_qualifications(fb),
+        attribution_touches=timeline_touches(dec),
+        **({} if half_life_days is None else {"half_life_days": half_life_days}),
     )
 
 
@@ -126,6 +133,22 @@ def _served_rows(decisions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return dec, snapshot
 
 
+def timeline_touches(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The touches of the decision log's timelines: ``lead_id, at, type, channel,
+    campaign``, each once per lead (a lead scored ten times carries them ten times)."""
+    columns = ["lead_id", "at", "type", "channel", "campaign"]
+    rows = [
+        (str(lead_id), t.get("at"), t.get("type"), t.get("channel"), t.get("campaign"))
+        for lead_id, features in zip(decisions["lead_id"], decisions["features"], strict=True)
+        if isinstance(features, Mapping)
+        for t in features.get("touches") or ()
+        if isinstance(t, Mapping)
+    ]
+    touches = pd.DataFrame(rows, columns=columns)
+    touches["at"] = utc_column(touches, "at")
+    return touches.drop_duplicates(columns).reset_index(drop=True)
+
+
 def _qualifications(fb: pd.DataFrame) -> pd.DataFrame:
     """The qualifications sales confirmed: ``lead_id, framework``."""
     confirmed = fb[fb["qualification"].notna()] if "qualification" in fb.columns else fb.iloc[0:0]
@@ -157,6 +180,8 @@ def _store_leads(snapshot: pd.DataFrame, fb_table: pd.DataFrame) -> pd.DataFrame
     )
     for name in GROUPABLE:
         leads[name] = first[name].to_numpy() if name in first.columns else None
+    if "created_at" in first.columns:  # the lead's own source touch (attribution)
+        leads["created_at"] = utc_column(first, "created_at").to_numpy()
     return leads
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.engine import Connection
 
 from scoring.contract import HandoffDecision, RejectionReason, as_utc
 from serving.store.base import StoreBase
@@ -47,6 +48,7 @@ _DECISION_REQUIRED = frozenset(
     }
 )
 _SEGMENT_COLUMNS: tuple[str, ...] = ("channel", "industry", "company_size", "country")
+_TICK = timedelta(microseconds=1)  # what both backends keep of a timestamp
 
 
 class DecisionStore(StoreBase):
@@ -75,7 +77,27 @@ class DecisionStore(StoreBase):
             for i, row in enumerate(rows)
         ]
         with self._write.begin() as conn:
+            logged_at = self._log_moment(conn)
+            for row in prepared:
+                row["logged_at"] = logged_at
             conn.execute(insert(Decision.__table__), prepared)
+
+    def _log_moment(self, conn: Connection) -> datetime:
+        """The batch's ``logged_at``: now, but always later than every row logged before.
+
+        Taken under the log's write lock — SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL a
+        transaction-scoped advisory lock every decision writer takes — and held until the
+        batch commits, so batches commit in ``logged_at`` order and a reader paging on
+        ``(logged_at, id)`` never sees a row appear behind its cursor (``decisions_since``).
+        """
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                select(func.pg_advisory_xact_lock(func.hashtext("leadscore-decision-log")))
+            )
+        table = Decision.__table__
+        last = conn.execute(select(func.max(table.c.logged_at))).scalar()
+        now = self._now()
+        return max(now, last + _TICK) if last is not None else now
 
     @staticmethod
     def _prepare_decision(
@@ -188,6 +210,32 @@ class DecisionStore(StoreBase):
         query = (
             query.order_by(table.c.scored_at.desc(), table.c.id.desc()).limit(limit).offset(offset)
         )
+        with self._engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def decisions_since(
+        self, after: tuple[datetime, str] | None, limit: int, *, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` decision-log rows in ``(logged_at, id)`` order, after the
+        cursor ``after`` (a row's ``(logged_at, id)``) or from ``since`` (a moment), without
+        the feature snapshot. Pages in this order never miss or repeat a row while new
+        decisions arrive: see :meth:`_log_moment`."""
+        if not 1 <= limit <= 10_000:
+            raise ValueError("limit must be within [1, 10000]")
+        table = Decision.__table__
+        columns = [c for c in table.c if c.name not in ("features", "feature_hash")]
+        query = select(*columns)
+        if after is not None:
+            moment, last_id = as_utc(after[0]), after[1]
+            query = query.where(
+                or_(
+                    table.c.logged_at > moment,
+                    and_(table.c.logged_at == moment, table.c.id > last_id),
+                )
+            )
+        elif since is not None:
+            query = query.where(table.c.logged_at >= as_utc(since))
+        query = query.order_by(table.c.logged_at, table.c.id).limit(limit)
         with self._engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 

@@ -20,6 +20,7 @@ from serving.storage import Store
 from serving.tables import Role
 from tests.clients import hidden, new_key, sign_in, signed_in
 from tests.integration.pages_helpers import _decision_form, score
+from tests.model_fixtures import admin_headers
 from tests.payloads import COLD, HOT, PII
 
 
@@ -143,6 +144,53 @@ def test_marketing_overview_shows_funnel_rejections_sla_and_models(
     assert "v1" in html and 'class="badge alias champion"' in html
     assert "promoted by cli" in html  # who promoted it
     assert re.search(r'<td class="num">0\.\d{4}</td>', html)  # its test metric
+
+
+def test_marketing_overview_shows_attribution_from_the_touches_served(
+    client: TestClient,
+) -> None:
+    """A lead scored with touches that carry their channel and campaign, then won: the
+    decision log keeps them, and the marketing page and the report credit them."""
+    lead = {
+        **HOT,
+        "lead_id": "ui-attributed",
+        "channel": "paid_social",
+        "touches": [
+            {"at": "2026-03-10T10:00:00Z", "type": "email_click", "channel": "email",
+             "campaign": "spring_nurture"},
+            {"at": "2026-03-27T10:00:00Z", "type": "webinar_attended", "channel": "webinar"},
+        ],
+    }  # fmt: skip
+    score(client, lead)
+    store: Store = client.app.state.store
+    for i, event in enumerate(
+        (
+            {"lead_id": "ui-attributed", "kind": "accepted", "at": "2026-03-31T10:00:00Z"},
+            {"lead_id": "ui-attributed", "kind": "won", "at": "2026-04-20T10:00:00Z",
+             "amount": 12_000.0},
+        )
+    ):  # fmt: skip
+        store.add_feedback(event, idempotency_key=f"attr-{i}", actor="crm")
+    report = client.get("/v1/reports/attribution", headers=admin_headers()).json()
+    shares = {
+        (r["group"], r["model"]): r["revenue_share"]
+        for r in report["rows"]
+        if r["dimension"] == "channel"
+    }
+    # created 1 March from paid social, an e-mail on 10 March, a webinar on 27 March
+    assert shares["paid_social", "first_touch"] == 1.0
+    assert shares["webinar", "last_touch"] == 1.0
+    assert shares["email", "u_shaped"] == 0.2
+    assert ("spring_nurture", "linear") in {
+        (r["group"], r["model"]) for r in report["rows"] if r["dimension"] == "campaign"
+    }
+
+    signed_in(client, Role.MARKETING)
+    html = client.get("/ui/marketing").text
+    assert 'id="attribution"' in html and "U-shaped 40/20/40" in html
+    assert "Time decay: a touch" in html  # the note, from the settings' half-life
+    russian = client.get("/ui/marketing", params={"lang": "ru"}).text
+    assert "по краям 40/20/40" in russian and "Атрибуция" in russian
 
 
 def test_marketing_overview_renders_without_data(client: TestClient) -> None:
