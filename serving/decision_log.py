@@ -233,14 +233,13 @@ TIMELINE_TOUCHES = 50
 
 def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, str]]:
     """The latest touches before the scoring moment, for the lead page's timeline and
-    the attribution report (which credits each touch's channel and campaign: its
-    ``campaign``, else the ``utm_campaign`` tag a web-analytics import kept)."""
+    the attribution report (which credits each touch's channel and campaign)."""
     stamped = [
         (
             at if isinstance(at, datetime) else pd.Timestamp(at),
             str(t["type"]),
             str(t.get("channel") or ""),
-            str(t.get("campaign") or t.get("utm_campaign") or ""),
+            str(t.get("campaign") or ""),
         )
         for t in touches
         for at in (t["at"],)

@@ -214,12 +214,13 @@ class Lead(Strict):
             {
                 "at": at if at.tzinfo is not None else at.replace(tzinfo=UTC),
                 "type": t["type"],
-                # not features: kept for the decision log's timeline (attribution)
+                # not features: kept for the decision log's timeline (attribution),
+                # which credits a touch's campaign, else the UTM campaign it came with
                 **({"channel": t["channel"]} if t.get("channel") else {}),
-                **({"campaign": t["campaign"]} if t.get("campaign") else {}),
+                **({"campaign": campaign} if campaign else {}),
             }
             for t in self.touches
-            for at in (t["at"],)
+            for at, campaign in ((t["at"], t.get("campaign") or t.get("utm_campaign")),)
         ]
         return data
 

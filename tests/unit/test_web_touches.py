@@ -368,7 +368,10 @@ def test_scoring_api_accepts_utm_tags_on_touches_and_never_scores_them() -> None
     tagged = {**touch, "utm_source": "yandex", "utm_medium": "cpc", "utm_campaign": "brand"}
     plain = ScoreRequest.model_validate({"lead_id": "L1", "touches": [touch]}).record()
     with_utm = ScoreRequest.model_validate({"lead_id": "L1", "touches": [tagged]}).record()
-    assert with_utm == plain  # what the scorer reads is the same: the tags are not features
-    assert set(with_utm["touches"][0]) == {"at", "type"}
+    # the tags are not features: the scorer reads the same touch, and only the campaign
+    # tag is kept beside it, for the attribution report's campaign credit
+    assert with_utm["touches"][0].pop("campaign") == "brand"
+    assert with_utm == plain
+    assert set(with_utm["touches"][0]) == {"at", "type", "channel"}
     with pytest.raises(ValidationError, match=r"touches\.0\.utm_term"):
         ScoreRequest.model_validate({"lead_id": "L1", "touches": [{**touch, "utm_term": "x"}]})
