@@ -122,37 +122,66 @@ def _split(node: dict[str, Any]) -> Split:
     raise TablesUnavailable(f"unknown decision type {node['decision_type']!r}")
 
 
-def _tree_table(tree: _Tree) -> tuple[np.ndarray, list[int], float]:
-    """Shapley values per pattern, ``(2 ** splits, distinct features)``; those features
-    in column order; the tree's expected value ``v(∅)``.
+_CHUNK = 32
+"""Trees of one shape tabulated together: bounds the ``(trees, patterns, subsets, leaves)``
+scratch array (a few MB for 7-leaf trees)."""
+
+
+def _tree_tables(trees: Sequence[_Tree]) -> list[tuple[np.ndarray, list[int], float]]:
+    """Per tree: Shapley values per pattern, ``(2 ** splits, distinct features)``; those
+    features in column order; the tree's expected value ``v(∅)``.
 
     Pattern bit ``k`` is 1 when the row goes left at split ``k``. ``v(S)`` is evaluated for
     every pattern and every subset ``S`` of the tree's features at once, and each
-    feature's Shapley value is the weighted sum of its marginal contributions.
+    feature's Shapley value is the weighted sum of its marginal contributions. Trees of
+    the same shape (splits, distinct features, leaves) are computed together in numpy.
     """
-    features = list(dict.fromkeys(split[0] for split in tree.splits))
-    f, m = len(features), len(tree.splits)
-    column = {feat: j for j, feat in enumerate(features)}
-    bits = (np.arange(1 << m)[:, None] >> np.arange(m)[None, :]) & 1  # (P, m)
-    n_leaves = len(tree.leaf_values)
-    follows = np.ones((1 << m, n_leaves, f))  # o: the row satisfies the path's splits on j
-    shares = np.ones((n_leaves, f))  # z: the training share going that way on j
-    for leaf, path in enumerate(tree.paths):
-        for k, left, share in path:
-            j = column[tree.splits[k][0]]
-            follows[:, leaf, j] *= bits[:, k] == int(left)
-            shares[leaf, j] *= share
-    subsets = (np.arange(1 << f)[:, None] >> np.arange(f)[None, :]) & 1  # (2^f, f)
-    factors = np.where(subsets[None, :, None, :] == 1, follows[:, None], shares[None, None])
-    values = factors.prod(axis=-1) @ np.asarray(tree.leaf_values)  # v(S): (P, 2^f)
+    out: list[tuple[np.ndarray, list[int], float]] = [(np.zeros(0), [], 0.0)] * len(trees)
+    shapes: dict[tuple[int, int, int], list[int]] = {}
+    for i, tree in enumerate(trees):
+        f = len({split[0] for split in tree.splits})
+        shapes.setdefault((len(tree.splits), f, len(tree.leaf_values)), []).append(i)
+    for (m, f, n_leaves), members in shapes.items():
+        for start in range(0, len(members), _CHUNK):
+            chunk = members[start : start + _CHUNK]
+            results = _same_shape([trees[i] for i in chunk], m, f, n_leaves)
+            for i, result in zip(chunk, results, strict=True):
+                out[i] = result
+    return out
+
+
+def _same_shape(
+    trees: Sequence[_Tree], m: int, f: int, n_leaves: int
+) -> list[tuple[np.ndarray, list[int], float]]:
+    n_patterns, n_subsets = 1 << m, 1 << f
+    bits = (np.arange(n_patterns)[:, None] >> np.arange(m)[None, :]) & 1  # (P, m)
+    follows = np.ones((len(trees), n_patterns, n_leaves, f))  # o: the path's splits on j hold
+    shares = np.ones((len(trees), n_leaves, f))  # z: the training share going that way on j
+    features: list[list[int]] = []
+    for t, tree in enumerate(trees):
+        feats = list(dict.fromkeys(split[0] for split in tree.splits))
+        features.append(feats)
+        column = {feat: j for j, feat in enumerate(feats)}
+        for leaf, path in enumerate(tree.paths):
+            for k, left, share in path:
+                j = column[tree.splits[k][0]]
+                follows[t, :, leaf, j] *= bits[:, k] == int(left)
+                shares[t, leaf, j] *= share
+    subsets = (np.arange(n_subsets)[:, None] >> np.arange(f)[None, :]) & 1  # (2^f, f)
+    product = np.ones((len(trees), n_patterns, n_subsets, n_leaves))
+    for j in range(f):
+        inside = subsets[None, None, :, None, j] == 1
+        product *= np.where(inside, follows[:, :, None, :, j], shares[:, None, None, :, j])
+    leaf_values = np.array([tree.leaf_values for tree in trees])
+    values = np.einsum("tpsl,tl->tps", product, leaf_values)  # v(S)
     sizes = subsets.sum(axis=1)
     weight = np.array([math.factorial(s) * math.factorial(f - s - 1) for s in range(f)])
-    table = np.zeros((1 << m, f))
+    table = np.zeros((len(trees), n_patterns, f))
     for j in range(f):
         without = np.flatnonzero(subsets[:, j] == 0)
-        marginal = values[:, without | (1 << j)] - values[:, without]
-        table[:, j] = marginal @ (weight[sizes[without]] / math.factorial(f))
-    return table, features, float(values[0, 0])
+        marginal = values[:, :, without | (1 << j)] - values[:, :, without]
+        table[:, :, j] = marginal @ (weight[sizes[without]] / math.factorial(f))
+    return [(table[t], features[t], float(values[t, 0, 0])) for t in range(len(trees))]
 
 
 @dataclass(frozen=True)
@@ -201,7 +230,7 @@ class ShapTables:
         n_features = {b.num_feature() for b in boosters}
         if len(n_features) != 1:
             raise TablesUnavailable("the boosters do not share one feature matrix")
-        groups: dict[tuple[Split, ...], tuple[np.ndarray, list[int]]] = {}
+        trees: list[_Tree] = []
         expected = 0.0
         for booster in boosters:
             dump = booster.dump_model()
@@ -213,16 +242,17 @@ class ShapTables:
                     raise TablesUnavailable(
                         f"a tree has {len(tree.splits)} splits, more than {MAX_SPLITS}"
                     )
-                if not tree.splits:  # a single leaf: only the expected value
+                if tree.splits:
+                    trees.append(tree.canonical())
+                else:  # a single leaf: only the expected value
                     expected += tree.leaf_values[0]
-                    continue
-                tree = tree.canonical()
-                table, features, base = _tree_table(tree)
-                expected += base
-                key = tuple(tree.splits)
-                if key in groups:
-                    table = groups[key][0] + table
-                groups[key] = (table, features)
+        groups: dict[tuple[Split, ...], tuple[np.ndarray, list[int]]] = {}
+        for tree, (table, features, base) in zip(trees, _tree_tables(trees), strict=True):
+            expected += base
+            key = tuple(tree.splits)
+            if key in groups:
+                table = groups[key][0] + table
+            groups[key] = (table, features)
         return cls._pack(n_features.pop(), groups, expected)
 
     @classmethod
