@@ -17,7 +17,9 @@ lead, ``Booster.predict`` for a batch, as the scorer did before) and with the ta
   whole ``score_matrix(..., reasons=k)``, for one lead (the mean over ``--single`` leads
   scored one at a time) and for a batch of ``--batch`` leads; exact and tables alternate
   within each run, so both see the same machine load;
-* the cost of building the tables (once per model, at load).
+* the cost of building the tables (once per model, at load), and one lead through the
+  tables even where the scorer sends it to LightGBM (a model below
+  ``SINGLE_ROW_MIN_WORK``).
 
 The public data sets (``--data-dir``, default ``../shared/datasets``, as
 ``leadscore benchmark`` reads them) are used if present. The markdown printed at the end,
@@ -45,7 +47,7 @@ import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scoring.model import LeadScorer  # noqa: E402
-from scoring.shap_tables import ShapTables  # noqa: E402
+from scoring.shap_tables import SINGLE_ROW_MIN_WORK, ShapTables  # noqa: E402
 
 TARGET_AGREEMENT = 0.99
 
@@ -183,6 +185,11 @@ def measure(case: Case, args: argparse.Namespace) -> list[str]:
             each(lambda r: scorer.contributions(r)),
         ),
         (
+            "contributions, 1 lead, tables forced",
+            each(lambda r: scorer.contributions(r, exact_shap=True)),
+            each(lambda r: tables.contributions(r)),
+        ),
+        (
             f"score with top-{k} reasons, 1 lead",
             each(lambda r: scorer.score_matrix(r, reasons=k, exact_shap=True)),
             each(lambda r: scorer.score_matrix(r, reasons=k)),
@@ -215,7 +222,10 @@ def measure(case: Case, args: argparse.Namespace) -> list[str]:
     return [
         f"**{case.name}** — {len(scorer.stages)} LightGBM stage(s), {trees:,} trees "
         f"(num_leaves {', '.join(sorted(params))}), merged into {tables.n_groups:,} tables "
-        f"over {tables.split_feature.size:,} distinct splits, built in {build * 1e3:.0f} ms; "
+        f"over {tables.split_feature.size - 1:,} distinct splits, built in {build * 1e3:.0f} ms; "
+        f"TreeSHAP path work {tables.path_work:,}, so one lead goes through "
+        f"{'the tables' if tables.path_work >= SINGLE_ROW_MIN_WORK else 'LightGBM'} "
+        f"(SINGLE_ROW_MIN_WORK {SINGLE_ROW_MIN_WORK:,}); "
         f"{len(matrix):,} test leads, {shown:.1%} with at least one reason shown.",
         "",
         f"* same top-{k} both ways as exact SHAP: **{same.sum():,} / {len(same):,} = "

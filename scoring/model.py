@@ -47,7 +47,7 @@ from scoring.features import (
 from scoring.linear import LinearModel
 from scoring.policy import BANDS, ThresholdPolicy
 from scoring.rowpredict import RowPredictor
-from scoring.shap_tables import ShapTables, TablesUnavailable
+from scoring.shap_tables import SINGLE_ROW_MIN_WORK, ShapTables, TablesUnavailable
 from scoring.stages import SMALL_BATCH as SMALL_BATCH  # re-exported: the stages moved
 from scoring.stages import Family as Family
 from scoring.stages import LinearStageModel as LinearStageModel
@@ -215,11 +215,14 @@ class LeadScorer:
 
         LightGBM stages go through :class:`~scoring.shap_tables.ShapTables` (the same
         TreeSHAP values by table look-up, several times faster) unless ``exact_shap`` or
-        the tables do not cover the model (:attr:`shap_tables_fallback` says why); then
-        each stage's ``pred_contrib``. Linear stages' contributions are exact and cheap
-        either way.
+        the tables do not cover the model (:attr:`shap_tables_fallback` says why), or a
+        single row of a model too small for the tables to pay
+        (:data:`~scoring.shap_tables.SINGLE_ROW_MIN_WORK`); then each stage's
+        ``pred_contrib``. Linear stages' contributions are exact and cheap either way.
         """
         tables = None if exact_shap else self.shap_tables
+        if tables is not None and matrix.shape[0] == 1 and tables.path_work < SINGLE_ROW_MIN_WORK:
+            tables = None
         if tables is None:
             return cast(np.ndarray, sum(stage.contributions(matrix) for stage in self.stages))
         total = tables.contributions(matrix)

@@ -38,12 +38,21 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-__all__ = ["MAX_SPLITS", "ShapTables", "TablesUnavailable"]
+__all__ = ["MAX_SPLITS", "SINGLE_ROW_MIN_WORK", "ShapTables", "TablesUnavailable"]
 
 MAX_SPLITS = 6
 """Largest number of splits per tree the tables are built for: 64 patterns per tree (a
 ``num_leaves`` 7 tree). Building a tree's table costs ``2 ** (2 · splits)`` products, so
 bigger trees would make loading slow for little gain: they take the exact fallback."""
+
+SINGLE_ROW_MIN_WORK = 2_000
+"""Below this much TreeSHAP work (:attr:`ShapTables.path_work`) one row is cheaper through
+LightGBM's single-row ``pred_contrib`` (:mod:`scoring.rowpredict`) than through the
+tables, whose dozen numpy calls cost about as much as ~200 three-leaf trees (work 9
+each) walked in C: measured 2026-12-06 on this project's 2-core machine, with the first
+n trees of a 20,000-lead synthetic stage, one row at a time (tables 50-60 µs whatever
+n; LightGBM 6 µs at 10 trees, 49 µs at 200, 146 µs at 369, load average 19). Batches
+always take the tables."""
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this counts as zero
 
@@ -218,11 +227,16 @@ class ShapTables:
     zero_split: np.ndarray  # numerical splits whose missing type is "Zero"
     zero_left: np.ndarray  # where zero goes on those
     categorical: np.ndarray  # categorical splits
-    category_left: np.ndarray  # (categorical splits, codes): the code goes left
+    category_left: np.ndarray  # (categorical splits · width,): the code goes left
+    category_start: np.ndarray  # where each categorical split's codes start in it
+    category_width: int  # codes per categorical split (the largest listed + 1)
     group_split: np.ndarray  # (n_splits, groups) distinct split per bit, padding: last
     offset: np.ndarray  # (groups,) first entry of each group's block in the slot tables
     slots: tuple[_Slot, ...]
     expected_value: float
+    path_work: int
+    """What LightGBM's TreeSHAP does per row for these trees: the sum over leaves of the
+    squared depth (its cost is ``O(leaves · depth²)`` per tree)."""
 
     @classmethod
     def from_boosters(cls, boosters: Sequence[lgb.Booster]) -> ShapTables:
@@ -253,7 +267,8 @@ class ShapTables:
             if key in groups:
                 table = groups[key][0] + table
             groups[key] = (table, features)
-        return cls._pack(n_features.pop(), groups, expected)
+        work = sum(len(path) ** 2 for tree in trees for path in tree.paths)
+        return cls._pack(n_features.pop(), groups, expected, work)
 
     @classmethod
     def _pack(
@@ -261,6 +276,7 @@ class ShapTables:
         n_features: int,
         groups: dict[tuple[Split, ...], tuple[np.ndarray, list[int]]],
         expected: float,
+        work: int,
     ) -> ShapTables:
         # groups ordered by their first feature: slot 0 needs no reordering
         items = sorted(groups.items(), key=lambda item: item[1][1][0])
@@ -297,28 +313,33 @@ class ShapTables:
         category_left = np.zeros((len(categorical), width), dtype=bool)
         for row, i in enumerate(categorical):
             category_left[row, sorted(splits[i][2] or ())] = True
-        threshold = np.array([np.nan if s[2] is not None else s[1] for s in splits])
+        # one more split at the end for the padding bits of smaller trees: x <= NaN and
+        # nan_left False send every row right, so the bit is always 0
+        threshold = np.array([np.nan if s[2] is not None else s[1] for s in splits] + [np.nan])
         # NaN is read as 0 unless the missing type is NaN (then it takes the default side);
         # with missing type Zero that 0 is itself missing: the default side again
         nan_left = np.array(
-            [s[3] if s[4] != "None" else (s[2] is None and s[1] >= 0.0) for s in splits],
+            [s[3] if s[4] != "None" else (s[2] is None and s[1] >= 0.0) for s in splits] + [False],
             dtype=bool,
         )
         nan_left[categorical] = False  # a missing category goes right
         zero = [i for i, s in enumerate(splits) if s[2] is None and s[4] == "Zero"]
         return cls(
             n_features=n_features,
-            split_feature=np.array([s[0] for s in splits], dtype=np.intp),
+            split_feature=np.array([s[0] for s in splits] + [0], dtype=np.intp),
             threshold=threshold,
             nan_left=nan_left,
             zero_split=np.array(zero, dtype=np.intp),
             zero_left=np.array([splits[i][3] for i in zero], dtype=bool),
             categorical=np.array(categorical, dtype=np.intp),
-            category_left=category_left,
+            category_left=category_left.ravel(),
+            category_start=np.arange(len(categorical), dtype=np.intp) * width,
+            category_width=width,
             group_split=group_split,
             offset=offset,
             slots=tuple(slots),
             expected_value=expected,
+            path_work=work,
         )
 
     @property
@@ -327,9 +348,8 @@ class ShapTables:
         return int(self.offset.size)
 
     def _goes_left(self, matrix: np.ndarray) -> np.ndarray:
-        """LightGBM's decision at every distinct split for every row, plus a last column
-        of ``False`` for the padding bits: ``(rows, splits + 1)``."""
-        n = matrix.shape[0]
+        """LightGBM's decision at every distinct split for every row, the padding split
+        (always ``False``) last: ``(rows, splits + 1)``."""
         x = matrix[:, self.split_feature]
         missing = np.isnan(x)
         with np.errstate(invalid="ignore"):
@@ -340,13 +360,11 @@ class ShapTables:
             left[:, self.zero_split] = np.where(zero, self.zero_left, left[:, self.zero_split])
         if self.categorical.size:
             codes = x[:, self.categorical]
-            width = self.category_left.shape[1]
-            with np.errstate(invalid="ignore"):
-                usable = ~missing[:, self.categorical] & (codes >= 0) & (codes < width)
+            with np.errstate(invalid="ignore"):  # NaN fails both comparisons: goes right
+                usable = (codes >= 0) & (codes < self.category_width)
             idx = np.where(usable, codes, 0).astype(np.intp)  # LightGBM truncates to int
-            hit = self.category_left[np.arange(self.categorical.size), idx]
-            left[:, self.categorical] = usable & hit
-        return np.concatenate([left, np.zeros((n, 1), dtype=bool)], axis=1)
+            left[:, self.categorical] = usable & self.category_left[self.category_start + idx]
+        return left
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-feature TreeSHAP values and the expected value, ``pred_contrib``'s layout."""

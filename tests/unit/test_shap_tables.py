@@ -150,6 +150,12 @@ def test_scorer_reasons_agree_with_exact_shap(trained: TrainResult) -> None:
     assert fast.base_value is not None
     total = fast.field_contributions.sum(axis=1) + fast.base_value
     np.testing.assert_allclose(total, fast.raw, rtol=1e-6)
+    exact_rows = scorer.contributions(matrix[:20], exact_shap=True)
+    for i in range(20):  # one lead: LightGBM or the tables by model size, the same numbers
+        row = matrix[i : i + 1]
+        np.testing.assert_allclose(scorer.contributions(row), exact_rows[i : i + 1], atol=1e-9)
+        tabled = scorer.shap_tables.contributions(row)
+        np.testing.assert_allclose(tabled, exact_rows[i : i + 1], atol=1e-9)
 
 
 def test_scorer_falls_back_on_big_trees(trained: TrainResult) -> None:
