@@ -65,11 +65,14 @@ class Timing:
     label: str
     exact: list[float]
     fast: list[float]
+    same_path: bool = False  # both columns ran LightGBM: no verdict, only noise
 
     def row(self) -> str:
         e_min, e_med = min(self.exact), statistics.median(self.exact)
         f_min, f_med = min(self.fast), statistics.median(self.fast)
         faster = "met" if f_med < e_med else "not met"
+        if self.same_path:
+            faster = "— (both LightGBM)"
         return (
             f"| {self.label} | {_ms(e_min)} / {_ms(e_med)} | {_ms(f_min)} / {_ms(f_med)} "
             f"| {e_med / f_med:.1f}× | {faster} |"
@@ -207,6 +210,7 @@ def measure(case: Case, args: argparse.Namespace) -> list[str]:
     ):
         timing = _alternate(args.runs, exact_call, fast_call)
         timing.label = label
+        timing.same_path = label.endswith("1 lead") and tables.path_work < SINGLE_ROW_MIN_WORK
         if "1 lead" in label:  # per lead: the loop scored len(one) leads one at a time
             timing.exact = [t / len(one) for t in timing.exact]
             timing.fast = [t / len(one) for t in timing.fast]
