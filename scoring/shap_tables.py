@@ -25,7 +25,9 @@ difference and how often the top reasons differ).
 
 Trees with more than :data:`MAX_SPLITS` splits (``2 ** splits`` patterns each) or
 models this does not cover (multiclass, linear trees) raise :class:`TablesUnavailable`,
-and the stage falls back to LightGBM's ``pred_contrib`` (``scoring.stages.StageModel``).
+and the scorer falls back to each stage's ``pred_contrib``
+(:meth:`scoring.model.LeadScorer.contributions`, which also sends one row of a small
+model to LightGBM: :data:`SINGLE_ROW_MIN_WORK`).
 """
 
 from __future__ import annotations
@@ -285,7 +287,7 @@ class ShapTables:
         m = max((len(key) for key, _ in items), default=1)
         group_split = np.full((m, len(items)), len(splits), dtype=np.intp)
         sizes = np.array([table.shape[0] for _, (table, _) in items], dtype=np.intp)
-        offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        offset = np.cumsum(sizes) - sizes
         for g, (key, _) in enumerate(items):
             group_split[: len(key), g] = [index[s] for s in key]
         n_slots = max((len(feats) for _, (_, feats) in items), default=0)

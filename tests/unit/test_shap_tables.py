@@ -177,3 +177,17 @@ def test_scorer_falls_back_on_big_trees(trained: TrainResult) -> None:
     )
     assert deep.shap_tables is None
     assert deep.shap_tables_fallback is not None and "splits" in deep.shap_tables_fallback
+
+
+def test_stumps_only_give_the_expected_value() -> None:
+    """A booster whose trees never split (nothing to learn) still adds up."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 3))
+    stumps = lgb.train(
+        {"objective": "binary", "min_data_in_leaf": 500, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(x, rng.integers(0, 2, 200)),
+        num_boost_round=3,
+    )
+    tables = ShapTables.from_boosters([stumps])
+    assert tables.n_groups == 0
+    np.testing.assert_allclose(tables.contributions(x), stumps.predict(x, pred_contrib=True))
