@@ -47,6 +47,7 @@ from scoring.features import (
 from scoring.linear import LinearModel
 from scoring.policy import BANDS, ThresholdPolicy
 from scoring.rowpredict import RowPredictor
+from scoring.shap_tables import SINGLE_ROW_MIN_WORK, ShapTables, TablesUnavailable
 from scoring.stages import SMALL_BATCH as SMALL_BATCH  # re-exported: the stages moved
 from scoring.stages import Family as Family
 from scoring.stages import LinearStageModel as LinearStageModel
@@ -104,6 +105,9 @@ class LeadScorer:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.shap_tables_fallback: str | None = None
+        """Why reasons use LightGBM's ``pred_contrib`` rather than the tables (set when
+        :attr:`shap_tables` is first built and cannot be)."""
         self.feature_names: list[str] = list(self.encoder.feature_names_out_)
         self.field_map = FieldMap.build(self.spec, self.feature_names)
         self.reason_coder = ReasonCoder(self.spec, self.encoder.vocabularies_)
@@ -144,8 +148,13 @@ class LeadScorer:
         unseen: list[set[str]] | None = None,
         reasons: int = 0,
         raws: Sequence[Mapping[str, Any]] | None = None,
+        exact_shap: bool = False,
     ) -> Scores:
-        """Score an encoded matrix; compute reasons (the costly part) only if asked."""
+        """Score an encoded matrix; compute reasons (the costly part) only if asked.
+
+        Contributions come from :meth:`contributions` (the TreeSHAP tables when the
+        stages allow them; ``exact_shap`` asks LightGBM's own ``pred_contrib``).
+        """
         n = matrix.shape[0]
         raw_by_stage = [stage.raw(matrix) for stage in self.stages]
         probs = [s.calibrator.transform(r) for s, r in zip(self.stages, raw_by_stage, strict=True)]
@@ -164,7 +173,7 @@ class LeadScorer:
             matrix=matrix,
         )
         if reasons > 0:
-            contrib = cast(np.ndarray, sum(stage.contributions(matrix) for stage in self.stages))
+            contrib = self.contributions(matrix, exact_shap=exact_shap)
             field_contrib, base = self.field_map.aggregate(contrib)
             rows = [dict(zip(self.feature_names, row, strict=True)) for row in matrix.tolist()]
             result.reasons = top_reasons(
@@ -199,6 +208,42 @@ class LeadScorer:
             out["p_sql"] = scores.p_sql
         out["decision"] = [BANDS[b].value for b in scores.bands]
         return out
+
+    def contributions(self, matrix: np.ndarray, *, exact_shap: bool = False) -> np.ndarray:
+        """Per-feature contributions of all stages summed, the bias last (``pred_contrib``
+        layout): the sum the reasons are ranked on.
+
+        LightGBM stages go through :class:`~scoring.shap_tables.ShapTables` (the same
+        TreeSHAP values by table look-up, several times faster) unless ``exact_shap`` or
+        the tables do not cover the model (:attr:`shap_tables_fallback` says why), or a
+        single row of a model too small for the tables to pay
+        (:data:`~scoring.shap_tables.SINGLE_ROW_MIN_WORK`); then each stage's
+        ``pred_contrib``. Linear stages' contributions are exact and cheap either way.
+        """
+        tables = None if exact_shap else self.shap_tables
+        if tables is not None and matrix.shape[0] == 1 and tables.path_work < SINGLE_ROW_MIN_WORK:
+            tables = None
+        if tables is None:
+            return cast(np.ndarray, sum(stage.contributions(matrix) for stage in self.stages))
+        total = tables.contributions(matrix)
+        for stage in self.stages:
+            if not isinstance(stage, StageModel):
+                total += stage.contributions(matrix)
+        return total
+
+    @functools.cached_property
+    def shap_tables(self) -> ShapTables | None:
+        """The LightGBM stages' TreeSHAP tables, built on first use (serving's load-time
+        smoke request builds them), or ``None`` with :attr:`shap_tables_fallback` set."""
+        boosters = [stage.booster for stage in self.stages if isinstance(stage, StageModel)]
+        if not boosters:
+            self.shap_tables_fallback = "no LightGBM stage"
+            return None
+        try:
+            return ShapTables.from_boosters(boosters)
+        except TablesUnavailable as exc:
+            self.shap_tables_fallback = str(exc)
+            return None
 
     def stage_probabilities(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         return {s.name: s.calibrator.transform(s.raw(matrix)) for s in self.stages}
