@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import erase, keys, models, report, rescore, serve, simulate
+from cli import erase, keys, models, report, rescore, score, serve, simulate
 from cli.errors import CommandGroup
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.command(name="train")(models.train_cmd)
 app.command()(models.retrain)
 app.command()(simulate.simulate)
 app.command()(rescore.rescore)
+app.command()(score.score)
 app.command(name="promote")(models.promote_cmd)
 app.command(name="evaluate")(models.evaluate_cmd)
 app.command()(serve.demo)
