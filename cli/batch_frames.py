@@ -45,6 +45,9 @@ OUTPUT_COLUMNS: tuple[tuple[str, str], ...] = (
 """The scores file's columns and Spark types; ``reasons`` (JSON text) follows when asked."""
 
 
+NUMBER_KINDS = frozenset({"double", "float", "long", "integer"})
+
+
 class LeadsFileError(ValueError):
     """A leads file the model cannot score; the message names the column, never a value."""
 
@@ -71,19 +74,24 @@ def model_input(
     ids = frame[KEY]
     if ids.isna().any():
         raise LeadsFileError(f"{KEY} is empty on {int(ids.isna().sum())} row(s)")
-    out[KEY] = [_text(v) for v in ids]
+    out[KEY] = [_text(v) for v in ids.tolist()]
     for name, kind in kinds.items():
-        column = frame[name] if name in frame.columns else pd.Series(None, index=frame.index)
+        if name not in frame.columns:
+            out[name] = np.nan if kind in NUMBER_KINDS else None
+            continue
+        column = frame[name]
         if name == "touches":
-            out[name] = [_touches_json(v) for v in column]
+            out[name] = [_touches_json(v) for v in column.tolist()]
         elif name in TIME_COLUMNS:
-            out[name] = [_iso(v) for v in column]
-        elif kind in ("double", "float", "long", "integer"):
+            out[name] = _iso_column(column)
+        elif kind in NUMBER_KINDS:
             out[name] = pd.to_numeric(column, errors="coerce").astype(float)
         elif kind == "boolean":
-            out[name] = pd.Series([_yes_no(v) for v in column], index=frame.index, dtype=object)
+            values = [_yes_no(v) for v in column.tolist()]
+            out[name] = pd.Series(values, index=frame.index, dtype=object)
         else:
-            out[name] = [_category(v) for v in column]
+            text = column.astype(object).where(column.notna(), None).tolist()
+            out[name] = [v if v is None or isinstance(v, str) else _text(v) for v in text]
     if "as_of" in out.columns:
         moment = out["as_of"].where(out["as_of"].notna(), out.get("mql_at"))
         if default_as_of is not None:
@@ -138,14 +146,10 @@ def _missing(value: Any) -> bool:
 
 
 def _text(value: Any) -> str:
+    """Spelled as ``scoring.features.category_key`` spells it: ``3.0`` is ``"3"``."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-def _category(value: Any) -> str | None:
-    """Spelled as ``scoring.features.category_key`` spells it: ``3.0`` is ``"3"``."""
-    return None if _missing(value) else _text(value)
 
 
 def _yes_no(value: Any) -> bool | None:
@@ -159,6 +163,24 @@ def _yes_no(value: Any) -> bool | None:
             return False
         return None
     return bool(value)
+
+
+def _iso_column(column: pd.Series) -> list[str | None]:
+    """:func:`_iso` of a whole column, parsed at once (a million times in a second or two)."""
+    if column.isna().all():
+        return [None] * len(column)
+    try:
+        if pd.api.types.is_datetime64_any_dtype(column):
+            moments = column if column.dt.tz is not None else column.dt.tz_localize(UTC)
+        else:
+            text = column.astype(object).where(column.notna(), None)
+            text = text.where(text.map(lambda v: not isinstance(v, str) or bool(v.strip())))
+            moments = pd.to_datetime(text, utc=True, format="ISO8601")
+    except (TypeError, ValueError) as exc:
+        raise LeadsFileError(
+            f"{column.name}: a time is not ISO 8601 ({type(exc).__name__})"
+        ) from None
+    return [None if m is pd.NaT or m != m else m.isoformat() for m in moments.tolist()]
 
 
 def _iso(value: Any) -> str | None:
@@ -178,11 +200,11 @@ def _iso(value: Any) -> str | None:
 
 def _touches_json(value: Any) -> str:
     """A lead's touches as the JSON array the pyfunc reads (``[]`` when there are none)."""
-    if _missing(value):
-        return "[]"
     if isinstance(value, str):
         text = value.strip()
         return text or "[]"
+    if _missing(value):
+        return "[]"
     touches = []
     for touch in list(value):
         item = dict(touch)

@@ -173,7 +173,11 @@ def score_spark_frame(job: ScoringJob, leads: Any) -> Any:
         for batch in batches:
             yield model_input(batch, kinds, as_of)
 
-    prepared = leads.select(*present).mapInPandas(prepare, typed)
+    leads = leads.select(*present)
+    cores = leads.sparkSession.sparkContext.defaultParallelism
+    if leads.rdd.getNumPartitions() < cores:  # one small file is one task: use every core
+        leads = leads.repartition(cores)
+    prepared = leads.mapInPandas(prepare, typed)
     udf = mlflow.pyfunc.spark_udf(
         leads.sparkSession,
         str(job.model_dir),
