@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, help="LEADSCORE_HOME with a champion")
     parser.add_argument("--engine", action="append", choices=["local", "spark"])
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only-reasons", action="store_true", help="skip the runs without reasons")
     return parser.parse_args(argv)
 
 
@@ -96,8 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"model {settings.model_name} v{version}; writing {args.leads:,} leads")
         full = tmp / "leads.parquet"
         write_leads(full, args.leads, args.distinct)
-        small = head(full, args.reasons_leads, tmp / "leads-small.parquet")
+        small = (
+            full
+            if args.reasons_leads >= args.leads
+            else head(full, args.reasons_leads, tmp / "leads-small.parquet")
+        )
         runs = [(full, args.leads, 0), (small, args.reasons_leads, 3)]
+        if args.only_reasons:
+            runs = runs[1:]
         spark, startup = None, None
         for engine in engines:
             if engine == "spark":
