@@ -153,7 +153,10 @@ def score_spark(job: ScoringJob, source: Path, output: Path, spark: Any) -> int:
 
 def read_spark(spark: Any, source: Path) -> Any:
     if source.suffix.lower() == ".csv":
-        return spark.read.option("header", True).option("multiLine", True).csv(str(source))
+        # quotes doubled inside a quoted field, as pandas and spreadsheets write CSV (the
+        # touches' JSON is full of them); every column is text, typed by model_input
+        reader = spark.read.option("header", True).option("multiLine", True)
+        return reader.option("escape", '"').csv(str(source))
     return spark.read.parquet(str(source))
 
 
