@@ -67,9 +67,14 @@ def score(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Score a file of leads with the registered model into a Parquet file of scores."""
-    from cli.batch_frames import LeadsFileError
+    from cli.batch_frames import LeadsFileError, iso_time
     from cli.score_engines import ScoringJob, refuse_existing, score_local
 
+    if as_of is not None:
+        try:
+            as_of = iso_time(as_of)
+        except LeadsFileError:
+            raise typer.BadParameter("not an ISO 8601 time", param_hint="--as-of") from None
     if not input.exists():
         raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
     if lang not in ("en", "ru"):

@@ -182,6 +182,8 @@ def test_the_command_scores_a_file_and_names_what_is_wrong(
     )  # fmt: skip
     assert dated.exit_code == 0, dated.output
     assert set(pd.read_parquet(tmp_path / "u.parquet")["as_of"]) == {"2026-05-01T00:00:00+00:00"}
+    vague = runner.invoke(app, [*args[:3], "--output", str(tmp_path / "v"), "--as-of", "yesterday"])
+    assert vague.exit_code == 2 and "--as-of" in vague.output, vague.output
     keyless = tmp_path / "keyless.parquet"
     pd.read_parquet(leads_file).drop(columns=["lead_id"]).to_parquet(keyless)
     refused = runner.invoke(
