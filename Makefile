@@ -58,9 +58,11 @@ lint: setup
 	$(VENV)/bin/ruff format .
 
 # Re-resolve requirements.lock after changing dependencies in pyproject.toml (needs the
-# package index), for every platform and for the oldest Python pyproject allows.
+# package index), for every platform and for the oldest Python pyproject allows. The lock
+# holds the extras `make test` needs: dev, and spark (pyspark, for `leadscore score
+# --engine spark` and its tests; Java 17 comes from the system).
 lock: setup
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra spark --universal --python-version 3.11 \
 		--generate-hashes --quiet --custom-compile-command "make lock" -o requirements.lock
 	python3 tools/lockfile.py stamp
 

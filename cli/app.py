@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import erase, keys, models, report, rescore, serve, simulate, touches
+from cli import erase, keys, models, report, rescore, score, serve, simulate, touches
 from cli.errors import CommandGroup
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ app.command(name="train")(models.train_cmd)
 app.command()(models.retrain)
 app.command()(simulate.simulate)
 app.command()(rescore.rescore)
+app.command()(score.score)
 app.command(name="promote")(models.promote_cmd)
 app.command(name="evaluate")(models.evaluate_cmd)
 app.command()(serve.demo)

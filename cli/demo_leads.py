@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -92,6 +93,18 @@ def prescore_in_process(settings: Any, api_key: str, leads: Sequence[Mapping[str
 
     with TestClient(create_app(settings)) as client:
         return prescore(client, api_key, leads)
+
+
+def write_leads_file(leads: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """The demo's leads as a Parquet leads file for ``leadscore score`` (the same requests
+    the API scored: touches as the JSON array the API takes, times as ISO 8601 text)."""
+    import json
+
+    frame = pd.DataFrame([{**lead, "touches": json.dumps(lead.get("touches") or [])}
+                          for lead in leads])  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path
 
 
 def sign_in_lines(base: str, keys: Mapping[str, str]) -> list[str]:

@@ -24,7 +24,13 @@ def demo(
     queue and the marketing page have content) and a key per role is made, printed with
     the sign-in link of its page.
     """
-    from cli.demo_leads import DEMO_LEADS, prescore_in_process, recent_leads, sign_in_lines
+    from cli.demo_leads import (
+        DEMO_LEADS,
+        prescore_in_process,
+        recent_leads,
+        sign_in_lines,
+        write_leads_file,
+    )
     from serving.tables import Role
     from training.pipeline import run_training
     from training.registry import promote
@@ -50,8 +56,10 @@ def demo(
         store.revoke_api_key(f"demo-{role.value}")
         keys[role] = store.create_api_key(f"demo-{role.value}", role)
     progress(f"[4/5] scoring the {DEMO_LEADS} most recent MQLs through the API (for the pages)")
-    scored = prescore_in_process(settings, keys[Role.SCORER], recent_leads(history, DEMO_LEADS))
+    demo_leads = recent_leads(history, DEMO_LEADS)
+    scored = prescore_in_process(settings, keys[Role.SCORER], demo_leads)
     progress(f"      {scored} leads scored: they are on the handoff queue and marketing page")
+    leads_file = write_leads_file(demo_leads, settings.home / "data" / "demo-leads.parquet")
     base = f"http://{host}:{port}"
     sign_in = "\n".join(sign_in_lines(base, {r.value: k for r, k in keys.items()}))
     won = outcome.result.info["evaluation"].get("won", {})
@@ -99,6 +107,8 @@ Try, once the server below is up:
        -d '{json.dumps(feedback)}'
   curl -s {base}/v1/leads/demo-1/decision -H 'X-API-Key: {keys[Role.SALES]}'
   open {base}/docs            (OpenAPI, try it out with a key; works offline)
+  leadscore score --engine spark --input {leads_file} --output scores.parquet
+                              (the same leads in batch; --engine local: one process)
   mlflow ui --backend-store-uri {settings.resolved_tracking_uri} --port 5000
 ==================================================================================
 """

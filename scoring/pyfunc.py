@@ -2,11 +2,14 @@
 
 MLflow serves and loads models through ``mlflow.pyfunc``: this wrapper makes the
 registered model usable by ``mlflow.pyfunc.load_model`` and ``mlflow models serve``
-with plain JSON. It owns the mapping from category strings to codes (the LightGBM
-model never sees pandas ``category`` columns), and takes a lead's touches as a JSON
-array in the ``touches`` column. Its signature (:func:`pyfunc_schema`) types each column
-as the API does: numeric features are ``double``, yes/no fields ``boolean``, categories,
-times (ISO 8601) and the touches text ``string``.
+with plain JSON, and ``mlflow.pyfunc.spark_udf`` on Spark (``leadscore score``). It is
+logged as a model from code (:mod:`scoring.pyfunc_script` sets it; this package travels
+with it as ``code_paths``): no pickled instance. It owns the mapping from category
+strings to codes (the LightGBM model never sees pandas ``category`` columns), and takes a
+lead's touches as a JSON array in the ``touches`` column. Its signature
+(:func:`pyfunc_schema`) types each column as the API does: numeric features are
+``double``, yes/no fields ``boolean``, categories, times (ISO 8601) and the touches text
+``string``.
 
 Reasons are asked for with the ``reasons`` parameter (top reasons each way, default 0:
 they cost about a millisecond a lead) and worded in ``lang`` (``en``, ``ru``); they come

@@ -143,3 +143,36 @@ def engine(db_url: str) -> Iterator[Engine]:
 def store(engine: Engine) -> Store:
     """A :class:`~serving.storage.Store` on a freshly migrated database."""
     return Store(engine)
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot start here (no pyspark, no Java), or None."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (the extra leadscore[spark]; make setup installs it)"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java for Spark (java on PATH or JAVA_HOME; .ci/system-packages installs it)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One Spark session in ``local[2]`` for the whole test session (a JVM takes seconds).
+
+    Skips saying why without pyspark or Java, unless ``LEADSCORE_REQUIRE_SPARK=1`` (CI),
+    where it fails.
+    """
+    reason = spark_missing()
+    if reason is not None:
+        if os.environ.get("LEADSCORE_REQUIRE_SPARK") == "1":
+            pytest.fail(f"LEADSCORE_REQUIRE_SPARK=1 but {reason}")
+        pytest.skip(reason)
+    from cli.score_engines import spark_session
+
+    session = spark_session("local[2]", app_name="leadscore-tests")
+    try:
+        yield session
+    finally:
+        session.stop()

@@ -30,6 +30,7 @@ import pyarrow as pa
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature, infer_signature
 
+import scoring
 from scoring.contract import PII_COLUMNS
 from scoring.features import FeatureSpec, category_key
 from scoring.model import LeadScorer
@@ -68,6 +69,9 @@ hide nothing; and an erasure can find and drop the lead's row by its id."""
 ORACLE_COLUMNS: tuple[str, ...] = ("p_sql_true", "p_won_true")
 """The synthetic generator's true probabilities, which ``evaluate_split`` scores as the
 oracle: labels of a kind, present only on synthetic data."""
+# models from code (nothing pickled): MLflow runs the script, scoring/ is its code_paths
+SCORING_PACKAGE = Path(scoring.__file__).resolve().parent
+PYFUNC_SCRIPT = SCORING_PACKAGE / "pyfunc_script.py"
 VERSION_TAGS = ("model_kind", "refusal_overridden")
 """Run tags of :func:`log_and_register` also set on the registered version."""
 
@@ -214,7 +218,8 @@ def log_and_register(
         output = LeadScorerModel._predict_with(scorer, example)
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=LeadScorerModel(),
+            python_model=str(PYFUNC_SCRIPT),
+            code_paths=[str(SCORING_PACKAGE)],
             artifacts={SCORER_ARTIFACT: str(scorer_dir)},
             # stated, not inferred: two example rows cannot tell a number from a gap
             signature=ModelSignature(
