@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from scoring.contract import HandoffDecision, RejectionReason, as_utc
 from serving.store.base import StoreBase
 from serving.store.jsonclean import _canonical_dumps, _clean, _decision_id, _JSONText, _sha256
+from serving.store.outbox import decision_events
 from serving.store.values import (
     _frame,
     _number,
@@ -52,7 +53,7 @@ _SEGMENT_COLUMNS: tuple[str, ...] = ("channel", "industry", "company_size", "cou
 class DecisionStore(StoreBase):
     """Decisions: :meth:`record_decisions` (the decision log's writer) and the reads."""
 
-    def record_decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def record_decisions(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Append scored leads to the decision log: one transaction, one executemany.
 
         Each row needs ``lead_id, model_name, model_version, features, p_won, fit_score,
@@ -60,10 +61,12 @@ class DecisionStore(StoreBase):
         ``scored_at`` (now), ``as_of`` (= scored_at), ``feature_hash``, ``reasons`` ([])
         and the segment columns (copied from ``features``) are filled in when absent.
         PII keys are dropped from ``features``. A bad row rejects the whole batch
-        (``ValueError``) before anything is written.
+        (``ValueError``) before anything is written. The lead events the rows cause
+        (``serving.store.outbox.decision_events``) are written in the same transaction;
+        returns how many.
         """
         if not rows:
-            return
+            return 0
         now = self._now()
         request_id = uuid.uuid4().hex
         # One random draw per batch, not one per row: the ids are the batch's random
@@ -75,7 +78,11 @@ class DecisionStore(StoreBase):
             for i, row in enumerate(rows)
         ]
         with self._write.begin() as conn:
+            # the events these decisions cause, in the same transaction (before the
+            # insert: each row is compared with the lead's decision before it)
+            events = decision_events(conn, prepared, now)
             conn.execute(insert(Decision.__table__), prepared)
+        return events
 
     @staticmethod
     def _prepare_decision(
