@@ -10,19 +10,25 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 
 from serving.api_deps import Admin, StoreDep
+from serving.json_body import CheckedJSONRoute
 from serving.outbox.events import EVENT_TYPES
-from serving.schemas import Strict
+from serving.schemas import ErrorResponse, Strict
 from serving.tables import DELIVERY_STATES, SUBSCRIPTION_KINDS
 
 log = logging.getLogger("leadscore.webhooks")
 
-router = APIRouter(prefix="/v1/admin/webhooks", tags=["admin"])
+# every body is read after the key check, and an unreadable one is a 422 naming why
+router = APIRouter(prefix="/v1/admin/webhooks", tags=["admin"], route_class=CheckedJSONRoute)
+
+_NO_SUBSCRIPTION: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no active subscription with this id"}
+}
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 Kind = Literal[SUBSCRIPTION_KINDS]  # type: ignore[valid-type]
@@ -46,10 +52,16 @@ class SubscriptionRequest(Strict):
     description: str | None = Field(default=None, max_length=128)
 
 
+MAX_ID = 2**31 - 1
+"""Delivery ids are 32-bit integers (the ``Integer`` column on PostgreSQL)."""
+
+DeliveryId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 class ReplayRequest(Strict):
     """Which dead letters to send again: the listed ones, one subscription's, or all."""
 
-    delivery_ids: list[int] | None = Field(default=None, max_length=10_000)
+    delivery_ids: list[DeliveryId] | None = Field(default=None, max_length=10_000)
     subscription_id: str | None = Field(default=None, max_length=32)
 
 
@@ -64,11 +76,11 @@ def _field_error(exc: ValueError) -> RequestValidationError:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_subscription(
-    body: SubscriptionRequest, store: StoreDep, principal: Admin
+    body: SubscriptionRequest, request: Request, store: StoreDep, principal: Admin
 ) -> dict[str, Any]:
     """Subscribe a URL to events; the answer is the only place its secret is shown."""
     try:
-        return store.create_subscription(
+        made = store.create_subscription(
             body.url,
             list(body.events),
             actor=principal.name,
@@ -79,6 +91,8 @@ def create_subscription(
         )
     except ValueError as exc:
         raise _field_error(exc) from None
+    request.app.state.subscribers.refresh()  # this server's scores wait for commits now
+    return made
 
 
 @router.get("")
@@ -91,15 +105,19 @@ def list_subscriptions(
     return store.list_subscriptions(include_deleted=include_deleted)
 
 
-@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NO_SUBSCRIPTION
+)
 def delete_subscription(
     subscription_id: Annotated[str, Path(max_length=32, pattern=r"^[0-9a-f]+$")],
+    request: Request,
     store: StoreDep,
     _: Admin,
 ) -> Response:
     """Stop a subscription; its undelivered events are cancelled, its log kept."""
     if not store.delete_subscription(subscription_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no active subscription with this id")
+    request.app.state.subscribers.refresh()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -110,7 +128,7 @@ def list_deliveries(
     state: State | None = None,
     subscription_id: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[dict[str, Any]]:
     """Deliveries, newest first: state, attempts, last answer, next try (no payloads)."""
     return store.list_deliveries(
@@ -120,7 +138,7 @@ def list_deliveries(
 
 @router.get("/deliveries/{delivery_id}/attempts")
 def delivery_attempts(
-    delivery_id: Annotated[int, Path(ge=1)], store: StoreDep, _: Admin
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ID)], store: StoreDep, _: Admin
 ) -> list[dict[str, Any]]:
     """The delivery log of one delivery: every attempt, its answer and duration."""
     return store.delivery_attempts(delivery_id)

@@ -300,21 +300,21 @@ class OutboxStore(StoreBase):
         """
         now = self._now()
         d = _DELIVERIES
-        due = (
-            select(d.c.id)
-            .where(
-                d.c.state == "pending",
-                d.c.next_attempt_at <= now,
-                or_(d.c.claimed_until.is_(None), d.c.claimed_until < now),
-            )
-            .order_by(d.c.next_attempt_at, d.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        due = select(d.c.id).where(
+            d.c.state == "pending",
+            d.c.next_attempt_at <= now,
+            or_(d.c.claimed_until.is_(None), d.c.claimed_until < now),
         )
+        # an idle worker polls: a plain read first, so that it takes no write lock
+        # (SQLite's is the whole database's) while nothing is due
+        with self._engine.connect() as conn:
+            if conn.execute(due.limit(1)).first() is None:
+                return []
+        due = due.order_by(d.c.next_attempt_at, d.c.id).limit(limit)
         with self._write.begin() as conn:
             taken = conn.execute(
                 update(d)
-                .where(d.c.id.in_(due.scalar_subquery()))
+                .where(d.c.id.in_(due.with_for_update(skip_locked=True).scalar_subquery()))
                 .values(claimed_until=now + timedelta(seconds=lease_seconds))
                 .returning(d.c.id, d.c.event_id, d.c.subscription_id, d.c.attempts)
             ).all()
