@@ -86,6 +86,8 @@ class Processes:
             "LEADSCORE_DATABASE_URL": f"sqlite:///{self.database}",
             "LEADSCORE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
             "LEADSCORE_MODEL_POLL_SECONDS": "0",
+            # a loaded machine can take seconds to answer from the MLflow SQLite store
+            "LEADSCORE_REGISTRY_TIMEOUT_SECONDS": "60",
             "LEADSCORE_WEBHOOK_POLL_SECONDS": "0.2",
             "LEADSCORE_WEBHOOK_BACKOFF_BASE_SECONDS": "0.5",
             "LEADSCORE_WEBHOOK_BACKOFF_MAX_SECONDS": "4",
@@ -105,7 +107,7 @@ class Processes:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.server.poll() is None, "the server exited at start (server.log)"
             try:
@@ -114,7 +116,7 @@ class Processes:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise AssertionError("the server did not get ready in 90 s")
+        raise AssertionError("the server did not get ready in 120 s")
 
     def kill_server(self) -> None:
         assert self.server is not None
