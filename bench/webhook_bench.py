@@ -52,11 +52,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _rows(n: int) -> list[dict[str, object]]:
+def _rows(first: int, n: int) -> list[dict[str, object]]:
+    """``n`` first scores at ``hand_to_sales`` of leads ``first``, ``first + 1``, ...: each
+    crosses the threshold (from no score), one event each."""
     at = datetime.now(UTC)
     return [
         {
-            "lead_id": f"bench-{i}",
+            "lead_id": f"bench-{first + i}",
             "model_name": "leadscore",
             "model_version": "1",
             "features": {"channel": "webinar", "industry": "software"},
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
                 secret=secret,
             )  # fmt: skip
             for start in range(0, args.events, 1_000):
-                store.record_decisions(_rows(min(1_000, args.events - start)))
+                store.record_decisions(_rows(start, min(1_000, args.events - start)))
             # another run against the same PostgreSQL schema would find old rows: count ours
             pending = len(store.list_deliveries(state="pending", subscription_id=sub["id"],
                                                 limit=10_000))  # fmt: skip

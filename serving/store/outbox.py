@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from serving.outbox.deliver import Attempt
@@ -353,27 +353,37 @@ class OutboxStore(StoreBase):
         """
         if not outcomes:
             return
+        d = _DELIVERIES
+        # one executemany: every row gets every column (a value it keeps is passed as is)
+        settle = (
+            update(d)
+            .where(d.c.id == bindparam("b_id"), d.c.state == "pending")
+            .values(
+                state=bindparam("b_state"),
+                attempts=bindparam("b_attempts"),
+                claimed_until=None,
+                last_status=bindparam("b_status"),
+                last_error=bindparam("b_error"),
+                delivered_at=bindparam("b_delivered_at", type_=d.c.delivered_at.type),
+                next_attempt_at=func.coalesce(
+                    bindparam("b_next", type_=d.c.next_attempt_at.type), d.c.next_attempt_at
+                ),
+            )
+        )
+        rows = [
+            {
+                "b_id": o.claimed.delivery_id,
+                "b_state": "delivered" if o.attempt.ok else ("dead" if o.dead else "pending"),
+                "b_attempts": o.claimed.attempts + 1,
+                "b_status": o.attempt.status,
+                "b_error": None if o.attempt.error is None else o.attempt.error[:255],
+                "b_delivered_at": o.at if o.attempt.ok else None,
+                "b_next": o.next_attempt_at,
+            }
+            for o in outcomes
+        ]
         with self._write.begin() as conn:
-            for o in outcomes:
-                state = "delivered" if o.attempt.ok else ("dead" if o.dead else "pending")
-                values: dict[str, Any] = {
-                    "state": state,
-                    "attempts": o.claimed.attempts + 1,
-                    "claimed_until": None,
-                    "last_status": o.attempt.status,
-                    "last_error": None if o.attempt.error is None else o.attempt.error[:255],
-                }
-                if o.attempt.ok:
-                    values["delivered_at"] = o.at
-                if o.next_attempt_at is not None:
-                    values["next_attempt_at"] = o.next_attempt_at
-                conn.execute(
-                    update(_DELIVERIES)
-                    .where(
-                        _DELIVERIES.c.id == o.claimed.delivery_id, _DELIVERIES.c.state == "pending"
-                    )
-                    .values(**values)
-                )
+            conn.execute(settle, rows)
             conn.execute(
                 insert(_ATTEMPTS),
                 [
