@@ -383,7 +383,13 @@ class OutboxStore(StoreBase):
             for o in outcomes
         ]
         with self._write.begin() as conn:
-            conn.execute(settle, rows)
+            # an erasure may have deleted some meanwhile (with their events): log the rest
+            ids = [o.claimed.delivery_id for o in outcomes]
+            alive = set(conn.execute(select(d.c.id).where(d.c.id.in_(ids))).scalars())
+            outcomes = [o for o in outcomes if o.claimed.delivery_id in alive]
+            if not outcomes:
+                return
+            conn.execute(settle, [r for r in rows if r["b_id"] in alive])
             conn.execute(
                 insert(_ATTEMPTS),
                 [

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
+from serving.outbox.deliver import Attempt
 from serving.outbox.events import (
     DECISION_CHANGED,
     FEEDBACK_RECORDED,
@@ -25,6 +26,7 @@ from serving.outbox.events import (
 from serving.outbox.signing import new_secret
 from serving.outbox.worker import Backoff, OutboxWorker
 from serving.storage import Store
+from serving.store.outbox import Outcome
 from serving.tables import OutboxEvent
 from tests.integration.storage_helpers import T0, decision_row, feedback_body, scored
 from tests.integration.webhook_helpers import free_port, received, receiver
@@ -205,11 +207,18 @@ def test_an_erasure_takes_the_leads_events(store: Store) -> None:
     store.create_subscription("http://127.0.0.1:9/hook", LEAD_EVENTS, actor="t")
     _score(store, "hand_to_sales", 0)
     _score(store, "hand_to_sales", 0, lead="L-2")
+    claimed = store.claim_deliveries(10, lease_seconds=60)  # a worker is sending both
     store.erase_leads(["L-1"], lead_key=lambda lead: "k" + lead, actor="admin")
-    assert [p["lead_id"] for _, p in _events(store)] == ["L-2"]
+    attempt = Attempt(ok=True, status=204, retry_after=None, error=None)
+    now = datetime.now(UTC)
+    store.record_outcomes([Outcome(c, attempt, now, 1.0, None, False) for c in claimed])
+    assert store.delivery_counts() == {"delivered": 1}  # the erased lead's is gone, no error
+    _score(store, "nurture", 1, lead="L-2")
+    assert {p["lead_id"] for _, p in _events(store)} == {"L-2"}
+    store.erase_leads(["L-2"], lead_key=lambda lead: "k" + lead, actor="admin")
     with store.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(OutboxEvent.__table__)).scalar() == 1
-    assert store.delivery_counts() == {"pending": 1}
+        assert conn.execute(select(func.count()).select_from(OutboxEvent.__table__)).scalar() == 0
+    assert store.delivery_counts() == {}
 
 
 def test_subscriptions_refuse_bad_fields_by_name(store: Store) -> None:
