@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from scoring.contract import HandoffDecision, RejectionReason, as_utc
 from serving.store.base import StoreBase
 from serving.store.jsonclean import _canonical_dumps, _clean, _decision_id, _JSONText, _sha256
-from serving.store.outbox import decision_events
+from serving.store.outbox_writes import decision_events
 from serving.store.values import (
     _frame,
     _number,

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from scoring.contract import as_utc
 from serving.store.base import StoreBase, lock_lead
-from serving.store.outbox import delete_lead_events
+from serving.store.outbox_writes import delete_lead_events
 from serving.store.values import _text, _vocabulary
 from serving.tables import (
     LEAD_ID_LEN,

@@ -33,7 +33,7 @@ from scoring.lifecycle import (
 from serving.outbox.events import FEEDBACK_RECORDED, feedback_payload
 from serving.store.base import StoreBase, lock_lead
 from serving.store.jsonclean import _sha256, canonical_json
-from serving.store.outbox import subscribers, write_events
+from serving.store.outbox_writes import subscribers, write_events
 from serving.store.values import (
     _frame,
     _number,
