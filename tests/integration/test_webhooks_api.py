@@ -151,3 +151,20 @@ def test_a_rescored_lead_crossing_reaches_a_local_receiver_signed_once(
     assert "olga" not in out.read_text().lower()  # the lead's name and e-mail never leave
     deliveries = runner.invoke(app, ["webhooks", "deliveries", "--state", "delivered"])
     assert deliveries.output.count('"delivered"') == 2
+
+
+def test_the_server_announces_its_champion_once(make_client: Callable[..., TestClient]) -> None:
+    """model.promoted: written when the server loads a champion it has not announced."""
+    client = make_client()
+    admin = admin_headers()
+    made = client.post(
+        "/v1/admin/webhooks",
+        json={"url": "http://127.0.0.1:9/h", "events": ["model.promoted"]},
+        headers=admin,
+    )
+    assert made.status_code == 201
+    for _ in range(2):  # the champion has not moved: announced once
+        assert client.post("/v1/admin/reload", headers=admin).status_code == 200
+    deliveries = client.get("/v1/admin/webhooks/deliveries", headers=admin).json()
+    assert [d["event_type"] for d in deliveries] == ["model.promoted"]
+    assert deliveries[0]["lead_id"] is None
