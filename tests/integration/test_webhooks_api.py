@@ -4,6 +4,7 @@ receiver gets the signed event; ``leadscore rescore`` run twice pushes it once).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from cli.app import app
+from cli.options import open_store
 from serving.auth import Role
 from serving.outbox.signing import new_secret
+from serving.tables import WebhookSubscription
 from tests.clients import key
 from tests.integration.webhook_helpers import received, receiver
 from tests.model_fixtures import Registry, admin_headers
@@ -168,3 +172,52 @@ def test_the_server_announces_its_champion_once(make_client: Callable[..., TestC
     deliveries = client.get("/v1/admin/webhooks/deliveries", headers=admin).json()
     assert [d["event_type"] for d in deliveries] == ["model.promoted"]
     assert deliveries[0]["lead_id"] is None
+
+
+def test_the_worker_command_delivers_and_replays_dead_letters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`leadscore webhooks worker --once`, `deliveries`, `attempts`, `replay`, `delete`."""
+    monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LEADSCORE_WEBHOOK_MAX_ATTEMPTS", "1")
+    runner = CliRunner()
+    out = tmp_path / "got.jsonl"
+    with receiver(out, status=503) as url:  # down: every attempt fails, one allowed
+        added = runner.invoke(app, ["webhooks", "add", url, "-e", CROSSED])
+        assert added.exit_code == 0, added.output
+        sub_id = json.loads(added.output)["id"]
+        store = open_store()
+        at = T0
+        store.record_decisions(
+            [
+                {"lead_id": "cli-1", "model_name": "m", "model_version": "1", "features": {},
+                 "p_won": 0.3, "fit_score": 1.0, "engagement_score": 1.0,
+                 "decision": "hand_to_sales", "threshold": 0.2, "scored_at": at, "as_of": at}
+            ]
+        )  # fmt: skip
+        run = runner.invoke(app, ["webhooks", "worker", "--once"])
+        assert run.exit_code == 0 and "0 delivered, 1 failed" in run.output, run.output
+    (dead,) = [
+        json.loads(line)
+        for line in runner.invoke(app, ["webhooks", "deliveries"]).output.splitlines()
+    ]
+    assert dead["state"] == "dead" and dead["last_status"] == 503
+    log = runner.invoke(app, ["webhooks", "attempts", str(dead["id"])]).output
+    assert '"HTTP 503"' in log
+    with receiver(out) as url:
+        # the receiver is back, at another port: a new subscription would not get the
+        # event, so the dead letter is replayed to the fixed URL of the same subscription
+        with store.engine.begin() as conn:
+            conn.execute(
+                update(WebhookSubscription.__table__)
+                .where(WebhookSubscription.__table__.c.id == sub_id)
+                .values(url=url)
+            )
+        replay = runner.invoke(app, ["webhooks", "replay", "--subscription", sub_id])
+        assert "1 dead letter(s) queued again" in replay.output
+        run = runner.invoke(app, ["webhooks", "worker", "--once"])
+        assert "1 delivered, 0 failed" in run.output, run.output
+    assert [r["type"] for r in received(out)] == [CROSSED]
+    assert runner.invoke(app, ["webhooks", "delete", sub_id]).exit_code == 0
+    gone = runner.invoke(app, ["webhooks", "delete", sub_id])
+    assert gone.exit_code == 2 and "no active subscription" in gone.output
