@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import erase, keys, models, report, rescore, score, serve, simulate, touches
+from cli import erase, keys, models, report, rescore, score, serve, simulate, touches, webhooks
 from cli.errors import CommandGroup
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 @app.callback()

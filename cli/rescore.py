@@ -151,12 +151,14 @@ def rescore(
     # only the open leads' latest decisions, not the whole log (serving.store.open_leads),
     # a batch at a time: each batch's re-scores are stored before the next is read
     crossings: list[Crossing] = []
-    count = 0
+    count = events = 0
     for leads in store.open_lead_batches(CHUNK):
         crossed, rows = rescore_leads(
             scorer, leads, moment.to_pydatetime(), version, settings.model_name
         )
-        store.record_decisions(rows)
+        # the crossings' events for webhook subscribers go in the same transaction
+        # (docs/webhooks.md): run again, a lead compares with this run's decision
+        events += store.record_decisions(rows)
         crossings += crossed
         count += len(rows)
     progress(f"re-scored {count} open leads as of {moment.isoformat()} with v{version}")
@@ -164,3 +166,5 @@ def rescore(
         arrow = "↑ now hand to sales" if c.after == "hand_to_sales" else f"↓ now {c.after}"
         typer.echo(f"  {c.lead_id}: P(won) {c.p_won_before:.3f} → {c.p_won_after:.3f}  {arrow}")
     progress(f"{len(crossings)} crossed the threshold")
+    if events:
+        progress(f"{events} event(s) queued for webhook subscribers (docs/webhooks.md)")

@@ -220,6 +220,47 @@ class Settings(BaseSettings):
         "score request sent no `crm_url`. http(s) only; unset = no link.",
     )
 
+    # score push: webhook subscriptions and their delivery worker (docs/webhooks.md)
+    webhook_worker: bool = Field(
+        default=True,
+        description="Run the delivery worker inside `leadscore serve` (off when a separate "
+        "`leadscore webhooks worker` delivers).",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often an idle worker looks for due events."
+    )
+    webhook_batch: int = Field(default=100, ge=1, le=1000, description="Deliveries per claim.")
+    webhook_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Requests a worker has in flight at once."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one delivery request."
+    )
+    webhook_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a claimed delivery is a worker's; a worker killed mid-batch "
+        "leaves its deliveries to others after this long (so keep it above the timeout).",
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=10.0, gt=0, description="Wait before the second attempt; doubled each time."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two attempts."
+    )
+    webhook_max_attempts: int = Field(
+        default=16,
+        ge=1,
+        le=100,
+        description="Attempts before a delivery goes to the dead letter (about 8.5 h with "
+        "the default back-off).",
+    )
+    webhook_durable_scores: bool = Field(
+        default=True,
+        description="While a subscription wants lead events, answer a score only once its "
+        "decision (and events) are committed, so a crash cannot lose an answered crossing.",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

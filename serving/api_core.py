@@ -28,6 +28,7 @@ from serving.api_deps import (
     SettingsDep,
     StoreDep,
 )
+from serving.api_webhooks import announce_champion_async
 from serving.auth import Principal, Role, optional_principal
 from serving.erasure import erase
 from serving.feedback import FeedbackRequest, FeedbackResponse, record_feedback
@@ -197,6 +198,7 @@ async def reload(request: Request, _: Admin) -> dict[str, Any]:
     manager: ModelManager = request.app.state.models
     message = await run_in_threadpool(manager.try_refresh)
     request.app.state.metrics.model_version.set(float(manager.version or 0))
+    await announce_champion_async(request.app)
     return {"result": message, "version": manager.version}
 
 
@@ -220,6 +222,7 @@ async def promote(request: Request, principal: Admin) -> dict[str, Any]:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     manager: ModelManager = request.app.state.models
     message = await run_in_threadpool(manager.try_refresh)
+    await announce_champion_async(request.app)
     return {
         "promoted": decision["promoted"],
         "reason": decision["reason"],

@@ -156,6 +156,24 @@ def _batch_schema(settings: Settings) -> dict[str, Any]:
     return schema
 
 
+def _durable(app: FastAPI) -> bool:
+    """Whether a score must be committed before it is answered (``docs/webhooks.md``).
+
+    While a subscription wants lead events, an answered crossing must not be lost to a
+    crash in the decision log's few milliseconds of linger; otherwise the answer goes
+    first, as always. The flag is re-read every few seconds by the poll in
+    :func:`score` and :func:`score_batch`.
+    """
+    settings: Settings = app.state.settings
+    return bool(settings.webhook_durable_scores and app.state.subscribers.value)
+
+
+async def _refresh_subscribers(app: FastAPI) -> None:
+    flag = app.state.subscribers
+    if flag.stale():
+        await run_in_threadpool(flag.refresh)
+
+
 def refuse_future_times(body: BaseModel, arrival: datetime, settings: Settings) -> None:
     """A 422 naming each time in ``body`` later than the arrival plus the allowed skew."""
     late = times_after(body, arrival, settings.clock_skew)
@@ -207,6 +225,8 @@ def _score_batch(
         model, body.leads, as_of, k, request_id, decision_log, body.counterfactuals
     )
     _observe(app, results)
+    if _durable(app):
+        decision_log.flush()
     return _answer({"request_id": request_id, "results": _in_language(results, lang)}, lang)
 
 
@@ -224,6 +244,7 @@ async def score(
     accept_language: AcceptLanguage = None,
 ) -> JSONResponse:
     """Score one lead: calibrated P(SQL) and P(won), the handoff decision and why."""
+    await _refresh_subscribers(request.app)
     refuse_future_times(body, arrival, settings)
     refuse_unknown_bands(model, [body], [()])
     request_id = uuid.uuid4().hex
@@ -234,6 +255,9 @@ async def score(
     else:
         results = score_leads(*args)
     _observe(request.app, results)
+    if _durable(request.app):
+        # someone is owed this lead's events: answer once the decision is committed
+        await run_in_threadpool(request.app.state.decision_log.flush)
     lang = negotiate(accept_language)
     return _answer(_in_language(results, lang)[0], lang)
 
@@ -253,6 +277,7 @@ async def score_batch(
     the ~1 MB body, a tenth of the request's time.
     """
     raw = await request.body()
+    await _refresh_subscribers(request.app)
     return await run_in_threadpool(
         _score_batch,
         raw,

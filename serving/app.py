@@ -28,12 +28,15 @@ from serving.api_decisions import router as decisions_router
 from serving.api_deps import ERRORS
 from serving.api_history import router as history_router
 from serving.api_scoring import scoring_router
+from serving.api_webhooks import announce_champion_async
+from serving.api_webhooks import router as webhooks_router
 from serving.auth import Role
 from serving.decision_log import DecisionLog, now
 from serving.docs_assets import install_docs
 from serving.json_body import CheckedJSONRoute, unreadable_body_errors
 from serving.model_loading import ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
+from serving.outbox.worker import OutboxWorker, SubscriberFlag
 from serving.pages import install as install_pages
 from serving.ratelimit import make_limiter
 from serving.report_api import router as reports_router
@@ -66,6 +69,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.metrics.model_version.set(float(manager.version or 0))
     except ModelUnavailable as exc:
         log.error("starting without a model: %s", exc)
+    app.state.subscribers = SubscriberFlag(store)
+    await run_in_threadpool(app.state.subscribers.refresh)
+    await announce_champion_async(app)
+    worker = OutboxWorker.from_settings(store, settings) if settings.webhook_worker else None
+    if worker is not None:
+        worker.start()
     poller = asyncio.create_task(_poll(app)) if settings.model_poll_seconds > 0 else None
     # Everything allocated so far (libraries, the model) lives as long as the process:
     # move it out of the cyclic garbage collector's reach. Otherwise each full
@@ -78,6 +87,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if poller is not None:
             poller.cancel()
         app.state.decision_log.close()
+        if worker is not None:
+            worker.close()
         manager.close()
         engine.dispose()
         app.state.auth_limiter.close()
@@ -93,6 +104,7 @@ async def _poll(app: FastAPI) -> None:
         if message.startswith("swapped"):
             app.state.metrics.model_version.set(float(manager.version or 0))
             log.info(message)
+            await announce_champion_async(app)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -144,6 +156,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
     app.include_router(scoring_router(settings))  # /v1/score, /v1/score/batch
     app.include_router(core_router)  # leads, feedback, model, admin, ops
     app.include_router(history_router)  # /v1/leads/{id}/scores
+    app.include_router(webhooks_router)  # /v1/admin/webhooks: subscriptions, deliveries
     app.include_router(reports_router)  # /v1/reports/{funnel,...,drift,attribution}
     app.include_router(decisions_router)  # /v1/decisions: the log, paged for BI loads
     install_pages(app)  # /ui: sign-in, handoff queue, lead page, marketing overview

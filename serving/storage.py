@@ -37,6 +37,7 @@ from serving.store.identities import IdentityStore
 from serving.store.jsonclean import canonical_json, feature_hash
 from serving.store.keys import API_KEY_PREFIX, MIN_API_KEY_LENGTH, KeyStore, hash_api_key
 from serving.store.open_leads import OpenLeadStore
+from serving.store.outbox import OutboxStore
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -56,9 +57,17 @@ __all__ = [
 ]
 
 
-class Store(DecisionStore, FeedbackStore, ErasureStore, KeyStore, IdentityStore, OpenLeadStore):
+class Store(
+    DecisionStore,
+    FeedbackStore,
+    ErasureStore,
+    KeyStore,
+    IdentityStore,
+    OpenLeadStore,
+    OutboxStore,
+):
     """The serving database behind one engine: decisions, feedback, erasures, API keys,
-    lead identities, and the open leads re-scoring reads.
+    lead identities, the open leads re-scoring reads, and the outbox (score push).
 
     Thread-safe (the engine pools connections; the key cache has a lock). Every write is
     one transaction, committed durably before the method returns. ``clock`` exists for

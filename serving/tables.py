@@ -313,3 +313,118 @@ class LeadIdentity(Base):
     company_name: Mapped[str | None] = mapped_column(String(COMPANY_NAME_LEN))
     crm_url: Mapped[str | None] = mapped_column(String(CRM_URL_LEN))
     updated_at: Mapped[datetime]
+
+
+# --- score push: subscriptions, the outbox and its delivery log (issue 16 item 1) ---------
+
+URL_LEN = 2048
+EVENT_ID_LEN = 64
+EVENT_TYPE_LEN = 64
+SUBSCRIPTION_KINDS: tuple[str, ...] = ("webhook", "amocrm", "bitrix24")
+DELIVERY_STATES: tuple[str, ...] = ("pending", "delivered", "dead", "cancelled")
+
+
+class WebhookSubscription(Base):
+    """Who wants which events, where: a URL, the event types, the signing secret.
+
+    ``kind`` picks the deliverer (``serving.outbox.deliver.DELIVERERS``): a plain signed
+    webhook, or a CRM adapter whose field ids live in ``options``. Deleting a subscription
+    only stamps ``deleted_at``: its delivery log stays readable. The secret is stored as
+    given (it signs, so it cannot be a hash); it is shown once, when created.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(URL_LEN))
+    events: Mapped[list[Any]] = mapped_column(JSONType)
+    secret: Mapped[str] = mapped_column(String(255))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    description: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME_LEN))
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint(sql_in("kind", list(SUBSCRIPTION_KINDS)), name="kind"),)
+
+
+class OutboxEvent(Base):
+    """One event to push, written in the transaction of the change that causes it.
+
+    ``id`` is the ``webhook-id`` receivers deduplicate by; ``payload`` never holds
+    personal data (ids, scores, decisions, reason codes and texts). ``lead_id`` is
+    copied out so that an erasure can delete the lead's events too.
+    """
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = mapped_column(String(EVENT_ID_LEN), primary_key=True)
+    type: Mapped[str] = mapped_column(String(EVENT_TYPE_LEN))
+    occurred_at: Mapped[datetime]
+    lead_id: Mapped[str | None] = mapped_column(String(LEAD_ID_LEN))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        Index("ix_outbox_events_lead_id", "lead_id"),
+        Index("ix_outbox_events_type_occurred_at", "type", "occurred_at"),
+    )
+
+
+class OutboxDelivery(Base):
+    """One event owed to one subscription: its state, attempts and next try.
+
+    A worker claims a ``pending`` row by setting ``claimed_until`` (a lease): a worker
+    killed mid-delivery leaves the lease to run out, and the row is tried again, so an
+    event is delivered at least once. ``dead`` is the dead letter (attempts used up, or
+    a permanent refusal); a replay puts it back to ``pending``.
+    """
+
+    __tablename__ = "outbox_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(
+        String(EVENT_ID_LEN), ForeignKey("outbox_events.id", ondelete="CASCADE")
+    )
+    subscription_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("webhook_subscriptions.id")
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(sql_in("state", list(DELIVERY_STATES)), name="state"),
+        Index("ix_outbox_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        Index(
+            "uq_outbox_deliveries_event_id_subscription_id",
+            "event_id",
+            "subscription_id",
+            unique=True,
+        ),
+        Index("ix_outbox_deliveries_subscription_id", "subscription_id"),
+    )
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt (when, the answer, how long), never a body."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("outbox_deliveries.id", ondelete="CASCADE")
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(255))
+    duration_ms: Mapped[float] = mapped_column(Double)
+
+    __table_args__ = (Index("ix_delivery_attempts_delivery_id", "delivery_id"),)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from scoring.contract import HandoffDecision, RejectionReason, as_utc
 from serving.store.base import StoreBase
 from serving.store.jsonclean import _canonical_dumps, _clean, _decision_id, _JSONText, _sha256
+from serving.store.outbox_writes import decision_events
 from serving.store.values import (
     _frame,
     _number,
@@ -54,7 +55,7 @@ _TICK = timedelta(microseconds=1)  # what both backends keep of a timestamp
 class DecisionStore(StoreBase):
     """Decisions: :meth:`record_decisions` (the decision log's writer) and the reads."""
 
-    def record_decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def record_decisions(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Append scored leads to the decision log: one transaction, one executemany.
 
         Each row needs ``lead_id, model_name, model_version, features, p_won, fit_score,
@@ -62,10 +63,12 @@ class DecisionStore(StoreBase):
         ``scored_at`` (now), ``as_of`` (= scored_at), ``feature_hash``, ``reasons`` ([])
         and the segment columns (copied from ``features``) are filled in when absent.
         PII keys are dropped from ``features``. A bad row rejects the whole batch
-        (``ValueError``) before anything is written.
+        (``ValueError``) before anything is written. The lead events the rows cause
+        (``serving.store.outbox.decision_events``) are written in the same transaction;
+        returns how many.
         """
         if not rows:
-            return
+            return 0
         now = self._now()
         request_id = uuid.uuid4().hex
         # One random draw per batch, not one per row: the ids are the batch's random
@@ -80,7 +83,11 @@ class DecisionStore(StoreBase):
             logged_at = self._log_moment(conn)
             for row in prepared:
                 row["logged_at"] = logged_at
+            # the events these decisions cause, in the same transaction (before the
+            # insert: each row is compared with the lead's decision before it)
+            events = decision_events(conn, prepared, now)
             conn.execute(insert(Decision.__table__), prepared)
+        return events
 
     def _log_moment(self, conn: Connection) -> datetime:
         """The batch's ``logged_at``: now, but always later than every row logged before.

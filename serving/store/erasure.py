@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from scoring.contract import as_utc
 from serving.store.base import StoreBase, lock_lead
+from serving.store.outbox_writes import delete_lead_events
 from serving.store.values import _text, _vocabulary
 from serving.tables import (
     LEAD_ID_LEN,
@@ -47,6 +48,7 @@ def _delete_rows(conn: Connection, lead_ids: Sequence[str]) -> dict[str, dict[st
             counts[lead_id][name] += 1
     identities = LeadIdentity.__table__  # name, company, CRM link: no count is recorded
     conn.execute(delete(identities).where(identities.c.lead_id.in_(lead_ids)))
+    delete_lead_events(conn, lead_ids)  # pushes not yet delivered about them go too
     return counts
 
 

@@ -30,8 +30,10 @@ from scoring.lifecycle import (
     new_breaches,
     scored_event,
 )
+from serving.outbox.events import FEEDBACK_RECORDED, feedback_payload
 from serving.store.base import StoreBase, lock_lead
 from serving.store.jsonclean import _sha256, canonical_json
+from serving.store.outbox_writes import subscribers, write_events
 from serving.store.values import (
     _frame,
     _number,
@@ -269,9 +271,16 @@ class FeedbackStore(StoreBase):
             "implied": False,
             "qualification": normal.get("qualification"),
         }
-        for step in outcome.implied:
-            conn.execute(insert(Feedback.__table__), _implied_row(row, step.kind))
-        conn.execute(insert(Feedback.__table__), row)
+        stored = [_implied_row(row, step.kind) for step in outcome.implied] + [row]
+        for one in stored:
+            conn.execute(insert(Feedback.__table__), one)
+        # feedback.recorded for each row, in this transaction (nothing if nobody subscribes)
+        subs = subscribers(conn, [FEEDBACK_RECORDED])
+        if subs:
+            events = [
+                (FEEDBACK_RECORDED, lead_id, feedback_payload(one), received_at) for one in stored
+            ]
+            write_events(conn, events, received_at, subs)
         return row, new_breaches(history, event, received_at, self._clocks)
 
     def lifecycle_events(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
