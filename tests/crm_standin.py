@@ -53,8 +53,10 @@ AMO_LEAD_KEYS = {
     "_embedded",
     "request_id",
 }
-"""The lead fields amoCRM's "editing leads" section lists for PATCH."""
+"""The body parameters of Kommo's (amoCRM's) "Update a lead" reference, and ``id`` for the
+batch form."""
 AMO_TEXT_MAX = 256
+"""The stand-in's own cap on a one-line "text" field (an assumption, not a cited limit)."""
 
 
 class State:

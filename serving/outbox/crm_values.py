@@ -36,7 +36,9 @@ NUMERIC_NAMES: frozenset[str] = frozenset({"p_won", "p_sql", "threshold"})
 
 DEFAULT_TOP_REASONS = 3
 DEFAULT_MAX_TEXT = 250
-"""amoCRM's "text" field keeps 256 characters; a longer reasons line is cut with "…"."""
+"""Longest text written (``options["max_text"]``); a longer reasons line is cut with "…",
+so that it fits a one-line text field (map reasons to a text-area field and raise it for
+more)."""
 
 
 class CrmConfigError(ValueError):
