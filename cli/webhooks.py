@@ -40,7 +40,11 @@ def add(
         ),
     ],
     secret: Annotated[
-        str | None, typer.Option(help="Signing secret whsec_<base64>; default: a new one.")
+        str | None,
+        typer.Option(
+            help="webhook: signing secret whsec_<base64> (default: a new one); amocrm: the "
+            "long-lived access token."
+        ),
     ] = None,
     kind: Annotated[str, typer.Option(help="webhook (default), amocrm or bitrix24.")] = "webhook",
     options: Annotated[

@@ -42,8 +42,10 @@ class SubscriptionRequest(Strict):
     events: list[EventType] = Field(min_length=1, max_length=len(EVENT_TYPES))
     secret: str | None = Field(
         default=None,
-        max_length=255,
-        description="Signing secret `whsec_<base64>` (24-64 bytes); default: a new one.",
+        max_length=4096,  # an amoCRM long-lived token is a JWT of several hundred bytes
+        description="kind webhook: signing secret `whsec_<base64>` (24-64 bytes), default "
+        "a new one; amocrm: the account's long-lived access token; bitrix24: unused "
+        "(the token is in the incoming-webhook URL).",
     )
     kind: Kind = "webhook"
     options: dict[str, Any] = Field(

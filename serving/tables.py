@@ -339,7 +339,7 @@ class WebhookSubscription(Base):
     kind: Mapped[str] = mapped_column(String(16))
     url: Mapped[str] = mapped_column(String(URL_LEN))
     events: Mapped[list[Any]] = mapped_column(JSONType)
-    secret: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(JSONType)
     description: Mapped[str | None] = mapped_column(String(NAME_LEN))
     created_at: Mapped[datetime]

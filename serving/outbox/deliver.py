@@ -12,53 +12,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import httpx
 
+from serving.outbox.attempt import MAX_RETRY_AFTER, Attempt, retry_after_seconds
+from serving.outbox.crm import CRM_DELIVERERS
 from serving.outbox.events import OutboxEvent, Subscription, envelope
 from serving.outbox.signing import headers
 
 USER_AGENT = "leadscore-webhooks/1"
-MAX_RETRY_AFTER = 3600.0
-"""The longest ``Retry-After`` honoured (seconds): a target cannot park events for days."""
-
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
 """Answers that a retry will not change: the delivery goes to the dead letter at once
 (after the target is fixed, ``leadscore webhooks replay`` sends it again)."""
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """How one delivery attempt went."""
-
-    ok: bool  # delivered (2xx)
-    status: int | None  # HTTP status, None if no answer
-    retry_after: float | None  # seconds the target asked to wait (Retry-After / 429), else None
-    error: str | None  # short text for the delivery log, never PII
-    permanent: bool = False  # True: do not retry (e.g. 400/401/404 from the target) → dead letter
-
-
 Deliverer = Callable[[Subscription, OutboxEvent, httpx.Client], Attempt]
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds (a number of seconds or an HTTP date), capped; else None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            return None
-        seconds = when - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def attempt_from_response(response: httpx.Response) -> Attempt:
@@ -104,5 +72,15 @@ def deliver_webhook(
     return attempt_from_response(response)
 
 
-DELIVERERS: dict[str, Deliverer] = {"webhook": deliver_webhook}
-"""A subscription's ``kind`` → its deliverer (the CRM adapters register theirs here)."""
+DELIVERERS: dict[str, Deliverer] = {"webhook": deliver_webhook, **CRM_DELIVERERS}
+"""A subscription's ``kind`` → its deliverer: the signed webhook, amoCRM and Bitrix24."""
+
+__all__ = [
+    "DELIVERERS",
+    "MAX_RETRY_AFTER",
+    "Attempt",
+    "Deliverer",
+    "attempt_from_response",
+    "deliver_webhook",
+    "retry_after_seconds",
+]

@@ -102,7 +102,8 @@ class OutboxStore(StoreBase):
         """Add a subscription; the answer is the only one that shows its secret.
 
         ``ValueError`` names the field at fault (unknown event type or kind, a URL that
-        is not http(s), a secret not in the ``whsec_<base64>`` form).
+        is not http(s), a webhook secret not in the ``whsec_<base64>`` form, an amoCRM
+        subscription without its access token).
         """
         url = _text(url, "url", URL_LEN)
         if not url.startswith(("http://", "https://")):
@@ -113,8 +114,15 @@ class OutboxStore(StoreBase):
         unknown = [e for e in chosen if e not in EVENT_TYPES]
         if not chosen or unknown:
             raise ValueError(f"events must be one or more of: {', '.join(EVENT_TYPES)}")
-        secret = secret or new_secret()
-        secret_key(secret)  # ValueError if malformed
+        if kind == "webhook":  # signs with it: whsec_<base64>
+            secret = secret or new_secret()
+            secret_key(secret)  # ValueError if malformed
+        elif kind == "amocrm" and not secret:  # its long-lived token, sent as Bearer
+            raise ValueError("secret must be the amoCRM account's long-lived access token")
+        elif kind == "amocrm":
+            secret = _text(secret, "secret", 4096)
+        else:  # Bitrix24: the token is in the incoming-webhook URL
+            secret = ""
         row = {
             "id": uuid.uuid4().hex,
             "kind": kind,

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("url", sa.String(2048), nullable=False),
         sa.Column("events", _JSON, nullable=False),
-        sa.Column("secret", sa.String(255), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
         sa.Column("options", _JSON, nullable=False),
         sa.Column("description", sa.String(128), nullable=True),
         _ts("created_at"),
