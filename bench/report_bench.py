@@ -173,13 +173,17 @@ def fill(store: Any, n: int, seed: int) -> int:
 
 
 @contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A fresh schema on the shared server, selected through ``search_path``; dropped after."""
+def postgres_schema(url: str, keep: str | None = None) -> Iterator[str]:
+    """A fresh schema on the shared server, selected through ``search_path``; dropped after.
+
+    ``keep``: a schema of that name, made if missing and left in place, so a size that
+    takes long to fill (1M decisions) is filled once and timed again after a change.
+    """
     import psycopg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    schema = f"report_bench_{secrets.token_hex(4)}"
+    schema = keep or f"report_bench_{secrets.token_hex(4)}"
 
     def admin() -> Any:
         return psycopg.connect(
@@ -192,14 +196,15 @@ def postgres_schema(url: str) -> Iterator[str]:
         )
 
     with admin() as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     try:
         yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
             hide_password=False
         )
     finally:
-        with admin() as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        if keep is None:
+            with admin() as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _signed_in(app: Any, role: Any) -> Any:
@@ -261,31 +266,49 @@ def time_requests(
     return out
 
 
-def run(database: str, n: int, repeat: int, seed: int, targets: Sequence[str]) -> dict[str, float]:
+def run(
+    database: str,
+    n: int,
+    repeat: int,
+    seed: int,
+    targets: Sequence[str],
+    keep: bool = False,
+) -> dict[str, float]:
+    """Fill a store with ``n`` decisions (unless a kept one is already filled) and time."""
+    from sqlalchemy import func, select
+
     from serving.storage import Store, make_engine, upgrade
+    from serving.tables import Decision
 
     with tempfile.TemporaryDirectory(prefix="report-bench-") as folder:
         home = Path(folder)
-        with _database(database, home) as url:
+        with _database(database, home, f"report_bench_keep_{n}" if keep else None) as url:
             engine = make_engine(url)
             upgrade(engine)
-            began = time.perf_counter()
-            rows = fill(Store(engine), n, seed)
+            with engine.connect() as conn:
+                filled = conn.execute(select(func.count()).select_from(Decision)).scalar_one()
+            if filled not in (0, n):
+                raise SystemExit(f"kept store holds {filled:,} decisions, not {n:,}")
+            if not filled:
+                began = time.perf_counter()
+                rows = fill(Store(engine), n, seed)
+                log(
+                    f"{database} n={n:,}: filled ({rows:,} feedback rows) in "
+                    f"{time.perf_counter() - began:.0f} s"
+                )
             engine.dispose()
-            log(
-                f"{database} n={n:,}: filled ({rows:,} feedback rows) in "
-                f"{time.perf_counter() - began:.0f} s"
-            )
+            if not targets:
+                return {}
             return time_requests(url, home, repeat, targets)
 
 
 @contextmanager
-def _database(database: str, home: Path) -> Iterator[str]:
+def _database(database: str, home: Path, keep: str | None = None) -> Iterator[str]:
     if database == "sqlite":
         yield f"sqlite:///{home / 'leadscore.db'}"
         return
     url = os.environ.get("LEADSCORE_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL
-    with postgres_schema(url) as scoped:
+    with postgres_schema(url, keep) as scoped:
         yield scoped
 
 
@@ -300,11 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--targets", nargs="+", choices=TARGETS, default=list(TARGETS), help="what to time"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="PostgreSQL: fill a schema report_bench_keep_<N> once and leave it (drop it "
+        "by hand after); later runs time it without filling again",
+    )
+    parser.add_argument("--fill-only", action="store_true", help="fill (with --keep), time nothing")
     args = parser.parse_args(argv)
+    targets = [] if args.fill_only else args.targets
     results = []
     for database in args.db:
         for n in args.sizes:
-            results.append((database, n, run(database, n, args.repeat, args.seed, args.targets)))
+            times = run(database, n, args.repeat, args.seed, targets, args.keep)
+            results.append((database, n, times))
             log(f"{database} n={n:,}: {results[-1][2]}")
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     print(f"uptime: {load}\n")

@@ -3,15 +3,16 @@
 :func:`store_report` returns what ``build_report(from_store(...))`` returns — the same
 keys, rows, notes and warnings — but the funnel and rejection sections are GROUP BY
 queries (:mod:`serving.store.report_sums`) instead of the whole decision log and feedback
-read into pandas. Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, calibration,
-drift) still go through ``from_store``; a request that needs none of them never reads
-the log. The report endpoints and the marketing page both call it.
+read into pandas, and calibration one SELECT of per-band sums
+(:mod:`serving.store.report_calibration`). Sections not yet moved
+(:data:`PANDAS_SECTIONS`: SLA, drift) still go through ``from_store``; a request that
+needs none of them never reads the log. The report endpoints and the marketing page both call it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -19,12 +20,19 @@ import pandas as pd
 from scoring.contract import RejectionReason
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
 from serving.reports.build import report_head, report_warnings
+from serving.reports.calibration import (
+    P_SQL_EDGES,
+    P_WON_EDGES,
+    WON_MATURITY_DAYS,
+    calibration_from_combos,
+)
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
 from serving.reports.report_data import as_timestamp
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
+from serving.store.report_calibration import calibration_combos
 from serving.store.report_sums import (
     funnel_sums,
     lead_period,
@@ -32,9 +40,9 @@ from serving.store.report_sums import (
     unscored_feedback,
 )
 
-SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections")
+SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration")
 """Sections computed by SQL aggregates."""
-PANDAS_SECTIONS: tuple[str, ...] = ("sla", "calibration", "drift")
+PANDAS_SECTIONS: tuple[str, ...] = ("sla", "drift")
 """Sections still computed from the whole log in pandas (``from_store``)."""
 
 
@@ -67,6 +75,16 @@ def store_report(
         known = [r.value for r in RejectionReason]
         sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
         report["rejections"] = rejections_from_sums(sums, reasons)
+    if "calibration" in sections:
+        combos, _ = calibration_combos(
+            store.engine,
+            lo,
+            hi,
+            sql_edges=P_SQL_EDGES,
+            won_edges=P_WON_EDGES,
+            maturity=timedelta(days=WON_MATURITY_DAYS),
+        )
+        report["calibration"] = calibration_from_combos(combos)
     ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
     ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
     ordered["warnings"] = report_warnings(ordered)

@@ -28,12 +28,12 @@ SIZES = ("5000+", "1-10", "51-200", "11-50", None)
 REASONS = ("no_budget", "not_icp", "too_early", "no_response", "competitor_won", "other")
 
 
-def _seed(store: Store, leads: int = 160, seed: int = 3) -> None:
+def _seed(store: Store, leads: int = 160, seed: int = 3, step_hours: int = 7) -> None:
     rng = random.Random(seed)
     decisions: list[dict[str, Any]] = []
     stories: list[tuple[str, datetime]] = []
     for i in range(leads):
-        at = START + timedelta(hours=7 * i)
+        at = START + timedelta(hours=step_hours * i)
         features: dict[str, Any] = {
             "industry": rng.choice(("software", "retail", "finance")),
             "campaign": f"c{rng.randrange(4)}",
@@ -147,6 +147,16 @@ CASES = [
         id="costs-and-pandas-sla",
     ),
     pytest.param(["funnel"], [], {"start": START + timedelta(days=900)}, id="no-leads"),
+    pytest.param(["calibration"], [], {}, id="calibration"),
+    pytest.param(
+        ["calibration", "funnel"],
+        [],
+        {"start": START + timedelta(days=5), "end": START + timedelta(days=40)},
+        id="calibration-period",
+    ),
+    pytest.param(
+        ["calibration"], [], {"start": START + timedelta(days=900)}, id="calibration-none"
+    ),
 ]
 
 
@@ -171,3 +181,23 @@ def test_sql_sections_equal_the_pandas_report(
         total = served["funnel"]["total"]
         assert total["leads"] == 160 and 0 < total["won"] < total["sql"] < total["mql"]
         assert any("never scored" in note for note in served["notes"])
+
+
+def test_sql_calibration_judges_won_on_mature_leads_as_pandas_does(store: Store) -> None:
+    """Leads spread over a year: enough are older than the maturity cut for P(won) to be
+    checked on them alone (the pandas path's ``mature_only``), and both paths agree."""
+    _seed(store, leads=200, step_hours=60)
+
+    def inputs() -> Any:
+        return from_store(store.decisions_for_training(), store.feedback_frame())
+
+    reference = build_report(inputs(), group_by=[], sections=["calibration"])
+    served = store_report(
+        store, inputs, group_by=[], sections=["calibration"], reference_given=False
+    )
+    for report in (reference, served):
+        report.pop("generated_at")
+    _same(served, reference)
+    stages = served["calibration"]["stages"]
+    assert stages["won"]["mature_only"] and 0 < stages["won"]["n"] < stages["sql"]["n"] + 200
+    assert stages["sql"]["bands"] and served["calibration"]["by_decision"][0]["n"] > 0
