@@ -229,8 +229,9 @@ def _signed_in(app: Any, role: Any) -> Any:
 
 def time_requests(
     database_url: str, home: Path, repeat: int, targets: Sequence[str] = TARGETS
-) -> dict[str, float]:
-    """Milliseconds per request (median of ``repeat`` after one warm-up) for each target."""
+) -> dict[str, tuple[float, float]]:
+    """Milliseconds per request (median and p95 of ``repeat`` after one warm-up) for
+    each target."""
     from fastapi.testclient import TestClient
 
     from scoring.settings import Settings
@@ -244,7 +245,7 @@ def time_requests(
         model_poll_seconds=0,
     )
     app = create_app(settings)
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     with TestClient(app) as lifespan:
         marketing, sales = _signed_in(app, Role.MARKETING), _signed_in(app, Role.SALES)
         key = app.state.store.create_api_key("bench-reports", Role.MARKETING)
@@ -262,8 +263,20 @@ def time_requests(
                 assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
                 if i:
                     times.append(elapsed)
-            out[name] = statistics.median(times)
+            out[name] = (statistics.median(times), percentile(times, 95))
+            log(f"  {name}: median {out[name][0]:,.0f} ms, p95 {out[name][1]:,.0f} ms")
     return out
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile, linear between order statistics (numpy's default)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def run(
@@ -273,7 +286,7 @@ def run(
     seed: int,
     targets: Sequence[str],
     keep: bool = False,
-) -> dict[str, float]:
+) -> dict[str, tuple[float, float]]:
     """Fill a store with ``n`` decisions (unless a kept one is already filled) and time."""
     from sqlalchemy import func, select
 
@@ -339,11 +352,14 @@ def main(argv: list[str] | None = None) -> int:
             results.append((database, n, times))
             log(f"{database} n={n:,}: {results[-1][2]}")
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    print(f"uptime: {load}\n")
+    print(f"uptime: {load}\n\nmilliseconds, median / p95 of {args.repeat} requests\n")
     print("| database | decisions | " + " | ".join(TARGETS) + " |")
     print("|---|---:|" + "---:|" * len(TARGETS))
     for database, n, times in results:
-        cells = " | ".join(f"{times[name]:,.0f}" if name in times else "–" for name in TARGETS)
+        cells = " | ".join(
+            f"{times[name][0]:,.0f} / {times[name][1]:,.0f}" if name in times else "–"
+            for name in TARGETS
+        )
         print(f"| {database} | {n:,} | {cells} |")
     return 0
 

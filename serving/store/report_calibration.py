@@ -57,53 +57,56 @@ def _clip(p: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((p < 0.0, 0.0), (p > 1.0, 1.0), else_=p)
 
 
-def _first_sales_decisions() -> Any:
-    """Each lead's sales decisions ranked in time (``rn`` 1 is the first)."""
+def lead_feedback() -> Any:
+    """Per lead with feedback: its first sales decision's time and reason (``first_at``,
+    ``first_reason``), ``decided`` and ``sql`` (0/1) and its last deal ``outcome``.
+
+    One pass over the feedback with two rankings and one GROUP BY, not a join per
+    ranking: a filter on a window's rank hides the row count from PostgreSQL's planner,
+    which then nests loops over the whole feedback table (seconds at 10k leads).
+    """
     f = Feedback.__table__
-    return (
+    sales = f.c.kind.in_(sorted(SALES_DECISION_KINDS))
+    closes = f.c.kind.in_(sorted(CLOSING_KINDS))
+    ranked = (
         select(
             f.c.lead_id,
             f.c.kind,
             f.c.reason,
             f.c.at,
+            sales.label("is_sales"),
             func.row_number()
             .over(
-                partition_by=f.c.lead_id,
+                partition_by=(f.c.lead_id, sales),
                 order_by=(f.c.at, f.c.received_at, f.c.implied.desc(), f.c.id),
             )
-            .label("rn"),
-        )
-        .where(f.c.kind.in_(sorted(SALES_DECISION_KINDS)))
-        .subquery("sales_ranked")
-    )
-
-
-def _last_outcomes() -> Any:
-    """Each lead's closes ranked newest first (``rn`` 1 is the outcome that counts)."""
-    f = Feedback.__table__
-    return (
-        select(
-            f.c.lead_id,
-            f.c.kind,
+            .label("first_rank"),
             func.row_number()
             .over(
-                partition_by=f.c.lead_id,
+                partition_by=(f.c.lead_id, sales),
                 order_by=(f.c.at.desc(), f.c.received_at.desc(), f.c.implied, f.c.id.desc()),
             )
-            .label("rn"),
+            .label("last_rank"),
         )
-        .where(f.c.kind.in_(sorted(CLOSING_KINDS)))
-        .subquery("closes_ranked")
+        .where(or_(sales, closes))
+        .subquery("feedback_ranked")
     )
-
-
-def _accepted() -> Any:
-    f = Feedback.__table__
+    is_sales = ranked.c.is_sales
+    first = and_(is_sales, ranked.c.first_rank == 1)
+    last_close = and_(~is_sales, ranked.c.last_rank == 1)
     return (
-        select(f.c.lead_id)
-        .where(f.c.kind == SalesDecision.ACCEPTED.value)
-        .group_by(f.c.lead_id)
-        .subquery("accepted")
+        select(
+            ranked.c.lead_id,
+            func.max(case((first, ranked.c.at), else_=None)).label("first_at"),
+            func.max(case((first, ranked.c.reason), else_=None)).label("first_reason"),
+            func.max(case((is_sales, 1), else_=0)).label("decided"),
+            func.max(case((ranked.c.kind == SalesDecision.ACCEPTED.value, 1), else_=0)).label(
+                "sql"
+            ),
+            func.max(case((last_close, ranked.c.kind), else_=None)).label("outcome"),
+        )
+        .group_by(ranked.c.lead_id)
+        .subquery("lead_feedback")
     )
 
 
@@ -111,28 +114,22 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
     """One row per lead first scored in ``[start, end)``: ``lead_id, cohort_at, p_sql,
     p_won, decision`` (the compared prediction) and ``y_sql, y_won`` (NULL: not known)."""
     leads = lead_rows((), start, end)
-    first = _first_sales_decisions()
-    close = _last_outcomes()
-    accepted = _accepted()
+    fb = lead_feedback()
     per_lead = (
         select(
             leads.c.lead_id,
             leads.c.cohort_at,
-            first.c.at.label("first_at"),
-            first.c.reason.label("first_reason"),
-            case((accepted.c.lead_id.is_not(None), 1), else_=0).label("sql"),
-            case((first.c.lead_id.is_not(None), 1), else_=0).label("decided"),
-            close.c.kind.label("outcome"),
+            fb.c.first_at,
+            fb.c.first_reason,
+            func.coalesce(fb.c.sql, 0).label("sql"),
+            func.coalesce(fb.c.decided, 0).label("decided"),
+            fb.c.outcome,
         )
-        .select_from(
-            leads.outerjoin(first, and_(first.c.lead_id == leads.c.lead_id, first.c.rn == 1))
-            .outerjoin(close, and_(close.c.lead_id == leads.c.lead_id, close.c.rn == 1))
-            .outerjoin(accepted, accepted.c.lead_id == leads.c.lead_id)
-        )
+        .select_from(leads.outerjoin(fb, fb.c.lead_id == leads.c.lead_id))
         .subquery("per_lead")
     )
     d = Decision.__table__
-    eligible = or_(per_lead.c.first_at.is_(None), d.c.as_of <= per_lead.c.first_at)
+    eligible = or_(fb.c.first_at.is_(None), d.c.as_of <= fb.c.first_at)
 
     def if_eligible(column: ColumnElement[Any]) -> ColumnElement[Any]:
         return case((eligible, column), else_=None)
@@ -160,7 +157,7 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
             )
             .label("rn"),
         )
-        .select_from(d.join(per_lead, per_lead.c.lead_id == d.c.lead_id))
+        .select_from(d.outerjoin(fb, fb.c.lead_id == d.c.lead_id))
         .subquery("predictions")
     )
     quality = [r.value for r in DATA_QUALITY_REASONS]
