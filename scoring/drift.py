@@ -186,8 +186,9 @@ def population_stability_counts(
     else:
         edges = list(profile["edges"])
         expected = list(profile["shares"])
+        assert not isinstance(counts, Mapping)
         found = np.asarray(list(counts)[: len(edges) + 1], dtype=float)
-        missing = float(list(counts)[len(edges) + 1])
+        missing = float(counts[len(edges) + 1])
         actual = [float(s) for s in (found / n if n else found)]
         actual.append(missing / n if n else 0.0)
         bounds = [-math.inf, *edges, math.inf]
