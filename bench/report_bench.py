@@ -173,13 +173,17 @@ def fill(store: Any, n: int, seed: int) -> int:
 
 
 @contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A fresh schema on the shared server, selected through ``search_path``; dropped after."""
+def postgres_schema(url: str, keep: str | None = None) -> Iterator[str]:
+    """A fresh schema on the shared server, selected through ``search_path``; dropped after.
+
+    ``keep``: a schema of that name, made if missing and left in place, so a size that
+    takes long to fill (1M decisions) is filled once and timed again after a change.
+    """
     import psycopg
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    schema = f"report_bench_{secrets.token_hex(4)}"
+    schema = keep or f"report_bench_{secrets.token_hex(4)}"
 
     def admin() -> Any:
         return psycopg.connect(
@@ -192,14 +196,15 @@ def postgres_schema(url: str) -> Iterator[str]:
         )
 
     with admin() as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     try:
         yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
             hide_password=False
         )
     finally:
-        with admin() as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        if keep is None:
+            with admin() as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _signed_in(app: Any, role: Any) -> Any:
@@ -222,10 +227,35 @@ def _signed_in(app: Any, role: Any) -> Any:
     return client
 
 
+def _serve_reference_profile(app: Any) -> None:
+    """Stand in for a served model's metadata where none is loaded: a trained model
+    carries the reference profile of its training data, and the drift endpoint counts
+    against it in SQL (without one it falls back to the pandas first-half comparison).
+    The profile is of fresh synthetic rows from the same generator, so every field it
+    watches is in the served snapshots, as with a real model."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from scoring.drift import reference_profile
+
+    if getattr(getattr(app.state, "models", None), "current", None) is not None:
+        return
+    rows, _ = synthetic_rows(5_000, seed=7)
+    frame = pd.DataFrame([{**r["features"], "p_won": r["p_won"]} for r in rows])
+    frame = frame.drop(columns=["created_at"])
+    profile = reference_profile(frame, [c for c in frame.columns if c != "p_won"])
+    scorer = SimpleNamespace(metadata={"reference_profile": profile})
+    app.state.models = SimpleNamespace(
+        current=SimpleNamespace(scorer=scorer, name="bench", version="1")
+    )
+
+
 def time_requests(
     database_url: str, home: Path, repeat: int, targets: Sequence[str] = TARGETS
-) -> dict[str, float]:
-    """Milliseconds per request (median of ``repeat`` after one warm-up) for each target."""
+) -> dict[str, tuple[float, float]]:
+    """Milliseconds per request (median and p95 of ``repeat`` after one warm-up) for
+    each target."""
     from fastapi.testclient import TestClient
 
     from scoring.settings import Settings
@@ -239,10 +269,14 @@ def time_requests(
         model_poll_seconds=0,
     )
     app = create_app(settings)
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     with TestClient(app) as lifespan:
+        served = app.state.models
+        _serve_reference_profile(app)
         marketing, sales = _signed_in(app, Role.MARKETING), _signed_in(app, Role.SALES)
-        key = app.state.store.create_api_key("bench-reports", Role.MARKETING)
+        key = app.state.store.create_api_key(
+            f"bench-reports-{secrets.token_hex(3)}", Role.MARKETING
+        )
         paths = {name: f"/v1/reports/{name}" for name in TARGETS[:5]}
         clients = {name: lifespan for name in paths}
         paths["marketing page"], clients["marketing page"] = "/ui/marketing", marketing
@@ -257,35 +291,66 @@ def time_requests(
                 assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
                 if i:
                     times.append(elapsed)
-            out[name] = statistics.median(times)
+            out[name] = (statistics.median(times), percentile(times, 95))
+            log(f"  {name}: median {out[name][0]:,.0f} ms, p95 {out[name][1]:,.0f} ms")
+        app.state.models = served
     return out
 
 
-def run(database: str, n: int, repeat: int, seed: int, targets: Sequence[str]) -> dict[str, float]:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile, linear between order statistics (numpy's default)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def run(
+    database: str,
+    n: int,
+    repeat: int,
+    seed: int,
+    targets: Sequence[str],
+    keep: bool = False,
+) -> dict[str, tuple[float, float]]:
+    """Fill a store with ``n`` decisions (unless a kept one is already filled) and time."""
+    from sqlalchemy import func, select
+
     from serving.storage import Store, make_engine, upgrade
+    from serving.tables import Decision
 
     with tempfile.TemporaryDirectory(prefix="report-bench-") as folder:
         home = Path(folder)
-        with _database(database, home) as url:
+        with _database(database, home, f"report_bench_keep_{n}" if keep else None) as url:
             engine = make_engine(url)
             upgrade(engine)
-            began = time.perf_counter()
-            rows = fill(Store(engine), n, seed)
+            with engine.connect() as conn:
+                filled = conn.execute(select(func.count()).select_from(Decision)).scalar_one()
+            if filled not in (0, n):
+                raise SystemExit(f"kept store holds {filled:,} decisions, not {n:,}")
+            if not filled:
+                began = time.perf_counter()
+                rows = fill(Store(engine), n, seed)
+                log(
+                    f"{database} n={n:,}: filled ({rows:,} feedback rows) in "
+                    f"{time.perf_counter() - began:.0f} s"
+                )
             engine.dispose()
-            log(
-                f"{database} n={n:,}: filled ({rows:,} feedback rows) in "
-                f"{time.perf_counter() - began:.0f} s"
-            )
+            if not targets:
+                return {}
             return time_requests(url, home, repeat, targets)
 
 
 @contextmanager
-def _database(database: str, home: Path) -> Iterator[str]:
+def _database(database: str, home: Path, keep: str | None = None) -> Iterator[str]:
     if database == "sqlite":
         yield f"sqlite:///{home / 'leadscore.db'}"
         return
     url = os.environ.get("LEADSCORE_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL
-    with postgres_schema(url) as scoped:
+    with postgres_schema(url, keep) as scoped:
         yield scoped
 
 
@@ -300,18 +365,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--targets", nargs="+", choices=TARGETS, default=list(TARGETS), help="what to time"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="PostgreSQL: fill a schema report_bench_keep_<N> once and leave it (drop it "
+        "by hand after); later runs time it without filling again",
+    )
+    parser.add_argument("--fill-only", action="store_true", help="fill (with --keep), time nothing")
     args = parser.parse_args(argv)
+    targets = [] if args.fill_only else args.targets
     results = []
     for database in args.db:
         for n in args.sizes:
-            results.append((database, n, run(database, n, args.repeat, args.seed, args.targets)))
+            times = run(database, n, args.repeat, args.seed, targets, args.keep)
+            results.append((database, n, times))
             log(f"{database} n={n:,}: {results[-1][2]}")
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    print(f"uptime: {load}\n")
+    print(f"uptime: {load}\n\nmilliseconds, median / p95 of {args.repeat} requests\n")
     print("| database | decisions | " + " | ".join(TARGETS) + " |")
     print("|---|---:|" + "---:|" * len(TARGETS))
     for database, n, times in results:
-        cells = " | ".join(f"{times[name]:,.0f}" if name in times else "–" for name in TARGETS)
+        cells = " | ".join(
+            f"{times[name][0]:,.0f} / {times[name][1]:,.0f}" if name in times else "–"
+            for name in TARGETS
+        )
         print(f"| {database} | {n:,} | {cells} |")
     return 0
 

@@ -147,27 +147,55 @@ def reference_profile(
 def population_stability(profile: Mapping[str, Any], values: pd.Series) -> dict[str, Any]:
     """PSI of ``values`` against one column of a :func:`reference_profile`."""
     if profile["kind"] == "categorical":
+        labels = _categories(values)
+        counts = labels.value_counts(normalize=False)
+        return population_stability_counts(
+            profile, {str(k): int(v) for k, v in counts.items()}, len(labels)
+        )
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(x)
+    inner = np.asarray(profile["edges"], dtype=float)
+    idx = np.searchsorted(inner, x[finite], side="right")
+    bins = np.bincount(idx, minlength=len(inner) + 1)
+    return population_stability_counts(
+        profile, [*(int(c) for c in bins), int(len(x) - finite.sum())], len(x)
+    )
+
+
+def population_stability_counts(
+    profile: Mapping[str, Any], counts: Mapping[str, int] | Sequence[int], n: int
+) -> dict[str, Any]:
+    """:func:`population_stability` from counts instead of values, so a database can do
+    the counting: for a categorical column the count per label (as :func:`_categories`
+    labels them, most frequent first), for a numeric one the count per bin of the
+    profile's edges (``searchsorted(edges, x, "right")``) then the count of missing."""
+    if profile["kind"] == "categorical":
+        assert isinstance(counts, Mapping)
         ref = dict(profile["shares"])
         ref.setdefault(OTHER, 0.0)
-        labels = _categories(values)
-        seen = labels.isin(ref.keys())
-        unseen = labels[~seen].value_counts(normalize=False)
-        new_values = {str(k): float(v) / len(labels) for k, v in unseen.iloc[:5].items()}
-        labels = labels.where(seen, OTHER)
-        cur = labels.value_counts(normalize=True) if len(labels) else pd.Series(dtype=float)
+        unseen = [(label, c) for label, c in counts.items() if label not in ref]
+        new_values = {label: float(c) / n for label, c in unseen[:5]}
+        mapped: dict[str, int] = {}
+        for label, c in counts.items():
+            key = label if label in ref else OTHER
+            mapped[key] = mapped.get(key, 0) + c
         bins = list(ref)
         expected = [ref[b] for b in bins]
-        actual = [float(cur.get(b, 0.0)) for b in bins]
+        actual = [float(mapped.get(b, 0)) / n if n else 0.0 for b in bins]
         names = bins
     else:
         edges = list(profile["edges"])
         expected = list(profile["shares"])
-        actual = _numeric_shares(values, edges)
+        assert not isinstance(counts, Mapping)
+        found = np.asarray(list(counts)[: len(edges) + 1], dtype=float)
+        missing = float(counts[len(edges) + 1])
+        actual = [float(s) for s in (found / n if n else found)]
+        actual.append(missing / n if n else 0.0)
         bounds = [-math.inf, *edges, math.inf]
         names = [f"({_short(bounds[i])}, {_short(bounds[i + 1])}]" for i in range(len(edges) + 1)]
         names.append(MISSING)
         new_values = {}
-    value = psi(expected, actual) if len(values) else None
+    value = psi(expected, actual) if n else None
     diffs = np.asarray(actual) - np.asarray(expected)
     j = int(np.argmax(np.abs(diffs))) if len(diffs) else 0
     return {

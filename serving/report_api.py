@@ -158,6 +158,7 @@ def _section(
     if start is not None and end is not None and end <= start:
         raise _unprocessable("end", "end must be after start")
     _flush(request)
+    profile, name = _reference(request)
     report = store_report(
         request.app.state.store,
         lambda: _store_inputs(request),
@@ -166,7 +167,9 @@ def _section(
         start=start,
         end=end,
         sections=[section],
-        reference_given=_reference(request)[0] is not None,
+        reference_given=profile is not None,
+        drift_reference=profile,
+        reference_name=name,
     )
     body = report.pop(section)
     notes = [*report.pop("notes"), *body.pop("notes", [])]

@@ -3,15 +3,17 @@
 :func:`store_report` returns what ``build_report(from_store(...))`` returns — the same
 keys, rows, notes and warnings — but the funnel and rejection sections are GROUP BY
 queries (:mod:`serving.store.report_sums`) instead of the whole decision log and feedback
-read into pandas. Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, calibration,
-drift) still go through ``from_store``; a request that needs none of them never reads
-the log. The report endpoints and the marketing page both call it.
+read into pandas, and calibration one SELECT of per-band sums
+(:mod:`serving.store.report_calibration`). Sections not yet moved
+(:data:`PANDAS_SECTIONS`: SLA, and drift without a stored reference profile) still go
+through ``from_store``; a request that
+needs none of them never reads the log. The report endpoints and the marketing page both call it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -19,12 +21,21 @@ import pandas as pd
 from scoring.contract import RejectionReason
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
 from serving.reports.build import report_head, report_warnings
+from serving.reports.calibration import (
+    P_SQL_EDGES,
+    P_WON_EDGES,
+    WON_MATURITY_DAYS,
+    calibration_from_combos,
+)
+from serving.reports.drift import UNIFORM_PERCENTILES, drift_from_counts
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
 from serving.reports.report_data import as_timestamp
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
+from serving.store.report_calibration import calibration_combos
+from serving.store.report_drift import drift_counts
 from serving.store.report_sums import (
     funnel_sums,
     lead_period,
@@ -32,10 +43,12 @@ from serving.store.report_sums import (
     unscored_feedback,
 )
 
-SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections")
+SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration")
 """Sections computed by SQL aggregates."""
-PANDAS_SECTIONS: tuple[str, ...] = ("sla", "calibration", "drift")
-"""Sections still computed from the whole log in pandas (``from_store``)."""
+PANDAS_SECTIONS: tuple[str, ...] = ("sla", "drift")
+"""Sections still computed from the whole log in pandas (``from_store``): drift only when
+the served model carries no reference profile (:mod:`serving.store.report_drift` counts
+against one)."""
 
 
 def store_report(
@@ -48,12 +61,18 @@ def store_report(
     end: datetime | None = None,
     sections: Sequence[str],
     reference_given: bool,
+    drift_reference: Mapping[str, Any] | None = None,
+    reference_name: str | None = None,
 ) -> dict[str, Any]:
     """The report of ``sections``: SQL for :data:`SQL_SECTIONS`, ``pandas_inputs()`` (read
     only when needed) for the others. ``reference_given``: the served model carries a
-    drift reference profile (else the report notes the first-half comparison)."""
+    drift reference profile (else the report notes the first-half comparison);
+    ``drift_reference`` is that profile (and ``reference_name`` its name): with it the
+    drift section is counted in SQL too, without it the first half of the served
+    decisions is the reference, which only the pandas path makes."""
     dims = check_dims(group_by)
-    slow = [s for s in sections if s not in SQL_SECTIONS]
+    fast = {*SQL_SECTIONS, *(("drift",) if drift_reference is not None else ())}
+    slow = [s for s in sections if s not in fast]
     if slow:
         report = build_report(
             pandas_inputs(), costs=costs, group_by=dims, start=start, end=end, sections=slow
@@ -67,6 +86,27 @@ def store_report(
         known = [r.value for r in RejectionReason]
         sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
         report["rejections"] = rejections_from_sums(sums, reasons)
+    if "calibration" in sections:
+        combos, _ = calibration_combos(
+            store.engine,
+            lo,
+            hi,
+            sql_edges=P_SQL_EDGES,
+            won_edges=P_WON_EDGES,
+            maturity=timedelta(days=WON_MATURITY_DAYS),
+        )
+        report["calibration"] = calibration_from_combos(combos)
+    if "drift" in sections and drift_reference is not None:
+        n_current, counts, percentiles = drift_counts(
+            store.engine, drift_reference, UNIFORM_PERCENTILES["edges"], lo, hi
+        )
+        report["drift"] = drift_from_counts(
+            drift_reference,
+            n_current,
+            counts,
+            percentiles,
+            reference_name=reference_name or "training data",
+        )
     ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
     ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
     ordered["warnings"] = report_warnings(ordered)

@@ -7,7 +7,7 @@ decision, with the expected calibration error and the Brier score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,18 +30,7 @@ P_WON_EDGES: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6
 def calibration_report(data: ReportData, *, facts: pd.DataFrame | None = None) -> dict[str, Any]:
     """Predicted vs observed conversion by score band, for P(SQL) and P(won)."""
     if data.predictions is None or data.predictions.empty:
-        return {
-            "section": "calibration",
-            "available": False,
-            "stages": {},
-            "by_decision": [],
-            "notes": [
-                Note(
-                    "calibration.none",
-                    "no predictions for the leads of this period: nothing to compare",
-                )
-            ],
-        }
+        return _unavailable()
     facts = lead_facts(data) if facts is None else facts
     observed = _observed(facts)
     observed["cohort_at"] = pd.to_datetime(facts["cohort_at"], utc=True, errors="coerce")
@@ -57,11 +46,32 @@ def calibration_report(data: ReportData, *, facts: pd.DataFrame | None = None) -
         else pd.Series(False, index=joined.index)
     )
     stages, notes = _stages(joined, mature)
+    return _section(stages, _by_decision(joined), notes)
+
+
+def _unavailable() -> dict[str, Any]:
+    return {
+        "section": "calibration",
+        "available": False,
+        "stages": {},
+        "by_decision": [],
+        "notes": [
+            Note(
+                "calibration.none",
+                "no predictions for the leads of this period: nothing to compare",
+            )
+        ],
+    }
+
+
+def _section(
+    stages: dict[str, Any], by_decision: list[dict[str, Any]], notes: list[str]
+) -> dict[str, Any]:
     return {
         "section": "calibration",
         "available": bool(stages),
         "stages": stages,
-        "by_decision": _by_decision(joined),
+        "by_decision": by_decision,
         "notes": [
             Note(
                 "calibration.stages",
@@ -113,22 +123,24 @@ def _stages(joined: pd.DataFrame, mature: pd.Series) -> tuple[dict[str, Any], li
             if mature_only:
                 rows = rows[mature]
             else:
-                notes.append(
-                    Note(
-                        "calibration.young",
-                        f"won: fewer than {MIN_CALIBRATION_ROWS} leads older than "
-                        f"{WON_MATURITY_DAYS} days, so young cohorts are included: their open "
-                        "deals bias the observed win rate low",
-                        rows=MIN_CALIBRATION_ROWS,
-                        days=WON_MATURITY_DAYS,
-                    )
-                )
+                notes.append(_young_note())
         rows = rows.dropna()
         stages[stage] = {
             **_reliability(rows[p_col].to_numpy(), rows[y_col].to_numpy(), edges),
             "mature_only": mature_only,
         }
     return stages, notes
+
+
+def _young_note() -> Note:
+    return Note(
+        "calibration.young",
+        f"won: fewer than {MIN_CALIBRATION_ROWS} leads older than "
+        f"{WON_MATURITY_DAYS} days, so young cohorts are included: their open "
+        "deals bias the observed win rate low",
+        rows=MIN_CALIBRATION_ROWS,
+        days=WON_MATURITY_DAYS,
+    )
 
 
 def _by_decision(joined: pd.DataFrame) -> list[dict[str, Any]]:
@@ -151,9 +163,14 @@ def _by_decision(joined: pd.DataFrame) -> list[dict[str, Any]]:
                 "n_won_known": int(part["y_won"].notna().sum()),
             }
         )
-    order = {d.value: i for i, d in enumerate(reversed(list(HandoffDecision)))}
-    by_decision.sort(key=lambda r: order.get(r["decision"], 99))
+    by_decision.sort(key=_decision_rank)
     return by_decision
+
+
+def _decision_rank(row: dict[str, Any]) -> int:
+    """hand_to_sales first, then nurture, disqualify; anything else last."""
+    order = {d.value: i for i, d in enumerate(reversed(list(HandoffDecision)))}
+    return order.get(row["decision"], 99)
 
 
 def _latest_event(data: ReportData) -> pd.Timestamp | None:
@@ -199,3 +216,96 @@ def _reliability(p: np.ndarray, y: np.ndarray, edges: Sequence[float]) -> dict[s
         "brier": _num(float(np.mean((p - y) ** 2))) if n else None,
         "bands": bands,
     }
+
+
+def calibration_from_combos(combos: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The section from per-combination sums computed in the database
+    (``serving.store.report_calibration.calibration_combos``): what
+    :func:`calibration_report` answers for the same leads, without a row per lead here."""
+    if not combos:
+        return _unavailable()
+    notes: list[str] = []
+    stages: dict[str, Any] = {"sql": _reliability_from_sums(combos, "sql", P_SQL_EDGES)}
+    known_mature = sum(c["n"] for c in combos if c["y_won"] is not None and c["mature"])
+    mature_only = known_mature >= MIN_CALIBRATION_ROWS
+    if not mature_only:
+        notes.append(_young_note())
+    won = [c for c in combos if c["mature"]] if mature_only else list(combos)
+    stages["won"] = _reliability_from_sums(won, "won", P_WON_EDGES)
+    stages["sql"]["mature_only"], stages["won"]["mature_only"] = False, mature_only
+    return _section(stages, _by_decision_from_sums(combos), notes)
+
+
+def _reliability_from_sums(
+    combos: Sequence[Mapping[str, Any]], stage: str, edges: Sequence[float]
+) -> dict[str, Any]:
+    """:func:`_reliability` of the rows whose prediction and label are both known."""
+    y_key, band_key = f"y_{stage}", f"{stage}_band"
+    kept = [c for c in combos if c[y_key] is not None and c[band_key] is not None]
+    bands: list[dict[str, Any]] = []
+    n_all, p_all, y_all, sq_all, ece = 0, 0.0, 0.0, 0.0, 0.0
+    for b in range(len(edges) - 1):
+        part = [c for c in kept if int(c[band_key]) == b]
+        n = sum(int(c["n"]) for c in part)
+        if not n:
+            continue
+        p_sum = sum(float(c[f"p_{stage}_clip_sum"]) for c in part)
+        y_sum = sum(float(c[y_key]) * int(c["n"]) for c in part)
+        mean_p, rate = p_sum / n, y_sum / n
+        ece += n * abs(mean_p - rate)
+        n_all, p_all, y_all = n_all + n, p_all + p_sum, y_all + y_sum
+        sq_all += sum(float(c[f"{stage}_sq_sum"]) for c in part)
+        bands.append(
+            {
+                "band": f"{edges[b]:.2f}–{edges[b + 1]:.2f}",
+                "lo": edges[b],
+                "hi": edges[b + 1],
+                "n": n,
+                "predicted": _num(mean_p),
+                "observed": _num(rate),
+            }
+        )
+    return {
+        "n": n_all,
+        "mean_predicted": _num(p_all / n_all) if n_all else None,
+        "observed_rate": _num(y_all / n_all) if n_all else None,
+        "ece": _num(ece / n_all) if n_all else None,
+        "brier": _num(sq_all / n_all) if n_all else None,
+        "bands": bands,
+    }
+
+
+def _by_decision_from_sums(combos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`_by_decision` from the per-combination sums."""
+    out: list[dict[str, Any]] = []
+    for decision in dict.fromkeys(str(c["decision"]) for c in combos):
+        part = [c for c in combos if str(c["decision"]) == decision]
+        n = sum(int(c["n"]) for c in part)
+        p_sql_n = sum(int(c["p_sql_n"]) for c in part)
+        sql_known = [c for c in part if c["y_sql"] is not None]
+        won_known = [c for c in part if c["y_won"] is not None]
+        n_sql, n_won = sum(int(c["n"]) for c in sql_known), sum(int(c["n"]) for c in won_known)
+        out.append(
+            {
+                "decision": decision,
+                "n": n,
+                "mean_p_sql": _num(sum(float(c["p_sql_sum"] or 0.0) for c in part) / p_sql_n)
+                if p_sql_n
+                else None,
+                "observed_sql_rate": _num(
+                    sum(float(c["y_sql"]) * int(c["n"]) for c in sql_known) / n_sql
+                )
+                if n_sql
+                else None,
+                "n_sql_known": n_sql,
+                "mean_p_won": _num(sum(float(c["p_won_sum"]) for c in part) / n) if n else None,
+                "observed_won_rate": _num(
+                    sum(float(c["y_won"]) * int(c["n"]) for c in won_known) / n_won
+                )
+                if n_won
+                else None,
+                "n_won_known": n_won,
+            }
+        )
+    out.sort(key=_decision_rank)
+    return out

@@ -21,6 +21,7 @@ from scoring.drift import (
     _num,
     drift_columns,
     population_stability,
+    population_stability_counts,
     reference_profile,
 )
 from serving.reports.notes import Note
@@ -85,6 +86,11 @@ def drift_report(
             entries.append(entry)
     rows = current if percentile_rows is None else percentile_rows
     entries.extend(_percentile_entries(rows, percentile_columns))
+    return _finish(out, entries)
+
+
+def _finish(out: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The entries (the score's already in ``out``) sorted, judged overall, warned on."""
     entries.sort(key=lambda e: -(e["psi"] or 0.0))
     out["features"] = entries
     checked = [*entries, *([out["score"]] if out["score"] else [])]
@@ -127,7 +133,7 @@ def _profile_entries(
     reference_name: str,
 ) -> list[dict[str, Any]]:
     """One PSI entry per wanted column the profile and the current rows both have."""
-    n_ref, n_cur = int(profile.get("n", 0)), len(current)
+    n_cur = len(current)
     entries: list[dict[str, Any]] = []
     for name in wanted:
         if name not in profile["columns"] or name not in current.columns:
@@ -135,19 +141,87 @@ def _profile_entries(
         if name in DRIFT_EXCLUDED:
             continue
         result = population_stability(profile["columns"][name], current[name])
-        noise = _noise(result["bins"], n_ref, n_cur)
-        entries.append(
-            {
-                "feature": name,
-                "kind": profile["columns"][name]["kind"],
-                "reference": reference_name,
-                **result,
-                "psi": _num(result["psi"]),
-                "noise": _num(noise),
-                "status": _status(result["psi"], n_ref, n_cur, noise),
-            }
-        )
+        entries.append(_profile_entry(name, profile, result, n_cur, reference_name))
     return entries
+
+
+def _profile_entry(
+    name: str,
+    profile: Mapping[str, Any],
+    result: Mapping[str, Any],
+    n_cur: int,
+    reference_name: str,
+) -> dict[str, Any]:
+    """One feature's entry from its :func:`population_stability` result."""
+    n_ref = int(profile.get("n", 0))
+    noise = _noise(result["bins"], n_ref, n_cur)
+    return {
+        "feature": name,
+        "kind": profile["columns"][name]["kind"],
+        "reference": reference_name,
+        **result,
+        "psi": _num(result["psi"]),
+        "noise": _num(noise),
+        "status": _status(result["psi"], n_ref, n_cur, noise),
+    }
+
+
+UNIFORM_PERCENTILES: dict[str, Any] = {
+    "kind": "numeric",
+    "edges": [float(e) for e in np.linspace(0, 100, PSI_BINS + 1)[1:-1]],
+    "shares": [*([1.0 / PSI_BINS] * PSI_BINS), 0.0],
+}
+"""The served percentiles' distribution when nothing drifted: uniform over 0–100."""
+
+
+def _percentile_entry(name: str, result: Mapping[str, Any], n_values: int) -> dict[str, Any]:
+    noise = (PSI_BINS - 1) / n_values  # the reference is exact: only one sample
+    return {
+        "feature": name,
+        "kind": "percentile",
+        "reference": "training distribution (uniform percentiles)",
+        **result,
+        "psi": _num(result["psi"]),
+        "noise": _num(noise),
+        "status": _status(result["psi"], MIN_DRIFT_ROWS, n_values, noise),
+    }
+
+
+def drift_from_counts(
+    profile: Mapping[str, Any],
+    n_current: int,
+    counts: Mapping[str, Mapping[str, int] | Sequence[int]],
+    percentile_counts: Mapping[str, Sequence[int]],
+    *,
+    score_column: str = "p_won",
+    reference_name: str = "training data",
+) -> dict[str, Any]:
+    """What :func:`drift_report` answers against a stored profile, from counts a database
+    made (``serving.store.report_drift``): ``counts`` per profile column the served rows
+    have (labels or bins, see :func:`~scoring.drift.population_stability_counts`), and
+    ``percentile_counts`` per percentile column (its ten bins, missing values left out)."""
+    out = _no_drift_yet(reference_name)
+    if not n_current:
+        out["notes"] = [Note("drift.no_rows", "no feature rows to compare")]
+        return out
+    out["n_reference"], out["n_current"] = int(profile.get("n", 0)), n_current
+    entries: list[dict[str, Any]] = []
+    for name in profile["columns"]:
+        if name not in counts or name in DRIFT_EXCLUDED:
+            continue
+        result = population_stability_counts(profile["columns"][name], counts[name], n_current)
+        entry = _profile_entry(name, profile, result, n_current, reference_name)
+        if name == score_column:
+            out["score"] = entry
+        else:
+            entries.append(entry)
+    for name, bins in percentile_counts.items():
+        n_values = int(sum(bins))
+        if not n_values:
+            continue
+        result = population_stability_counts(UNIFORM_PERCENTILES, [*bins, 0], n_values)
+        entries.append(_percentile_entry(name, result, n_values))
+    return _finish(out, entries)
 
 
 def _percentile_entries(rows: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -159,24 +233,8 @@ def _percentile_entries(rows: pd.DataFrame, columns: Sequence[str]) -> list[dict
         values = pd.to_numeric(rows[name], errors="coerce").dropna()
         if values.empty:
             continue
-        uniform = {
-            "kind": "numeric",
-            "edges": [float(e) for e in np.linspace(0, 100, PSI_BINS + 1)[1:-1]],
-            "shares": [*([1.0 / PSI_BINS] * PSI_BINS), 0.0],
-        }
-        result = population_stability(uniform, values)
-        noise = (PSI_BINS - 1) / len(values)  # the reference is exact: only one sample
-        entries.append(
-            {
-                "feature": name,
-                "kind": "percentile",
-                "reference": "training distribution (uniform percentiles)",
-                **result,
-                "psi": _num(result["psi"]),
-                "noise": _num(noise),
-                "status": _status(result["psi"], MIN_DRIFT_ROWS, len(values), noise),
-            }
-        )
+        result = population_stability(UNIFORM_PERCENTILES, values)
+        entries.append(_percentile_entry(name, result, len(values)))
     return entries
 
 
