@@ -5,6 +5,7 @@ MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID and MLFLOW_TRACKING_URI. The entry point mus
 that run (not open a store of its own, where the run does not exist) and register the
 model in that store's registry. Each ``mlflow run`` is a real subprocess in the
 project's folder with the current environment (``--env-manager local``); data is small.
+The README case's training shares nothing with the home-store chain, so it runs alongside it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,19 +28,45 @@ BIN = Path(sys.executable).parent
 LEADS = "3000"
 
 
-def _mlflow_run(entry_point: str, cwd: Path, env: dict[str, str], *params: str) -> tuple[str, str]:
-    """Run one entry point; return (run id, output). Fails the test with the output."""
+@dataclass
+class Started:
+    """An ``mlflow run`` under way, and the file its output goes to."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _start(entry_point: str, cwd: Path, env: dict[str, str], *params: str) -> Started:
+    """Start one entry point's ``mlflow run``; its output goes to a file (no pipe to fill)."""
     mlflow = shutil.which("mlflow", path=str(BIN)) or "mlflow"
     args = [mlflow, "run", str(ROOT), "-e", entry_point, "--env-manager", "local"]
     for param in params:
         args += ["-P", param]
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-3000:]
+    log = cwd.parent / f"mlflow-run-{entry_point}.log"  # each entry point once per test
+    with log.open("w") as out:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Started(process, log)
+
+
+def _finish(started: Started) -> tuple[str, str]:
+    """Wait for a started run; return (run id, output). Fails the test with the output."""
+    try:
+        returncode = started.process.wait(timeout=300)
+    finally:
+        if started.process.poll() is None:
+            started.process.kill()
+            started.process.wait()
+    output = started.log.read_text()
+    assert returncode == 0, output[-3000:]
     marker = "=== Run (ID '"
     assert marker in output, output[-3000:]
     run_id = output.split(marker)[-1].split("'")[0]
     return run_id, output
+
+
+def _mlflow_run(entry_point: str, cwd: Path, env: dict[str, str], *params: str) -> tuple[str, str]:
+    """Run one entry point to its end; return (run id, output)."""
+    return _finish(_start(entry_point, cwd, env, *params))
 
 
 def _env(home: Path, tracking_uri: str | None) -> dict[str, str]:
@@ -50,28 +79,31 @@ def _env(home: Path, tracking_uri: str | None) -> dict[str, str]:
     return env
 
 
-def test_train_as_the_readme_documents_it_logs_into_the_mlflow_run(tmp_path: Path) -> None:
-    """No MLflow variable set: ``mlflow run`` uses ./mlflow.db of the folder it starts
-    in; the training run and the registered version are there, in the run it created."""
+@pytest.fixture(scope="module")
+def readme_train(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Started, Path]]:
+    """The README case's ``mlflow run -e train``, started at once, with no MLflow variable.
+
+    Its folder, home and store are its own, so it runs on the other core alongside the
+    next test's home-store chain (one training less to wait for), then its own test
+    waits for it and checks what it did.
+    """
+    tmp_path = tmp_path_factory.mktemp("readme")
     cwd = tmp_path / "work"
     cwd.mkdir()
-    env = _env(tmp_path / "home", None)
-    run_id, _ = _mlflow_run("train", cwd, env, f"leads={LEADS}")
-    store = f"sqlite:///{cwd / 'mlflow.db'}"
-    client = MlflowClient(store, store)  # the registry too: not this process's global one
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    assert run.data.params["seed"] == "42"
-    assert "test_roc_auc_won" in run.data.metrics
-    versions = client.search_model_versions("name='leadscore'")
-    assert [v.run_id for v in versions] == [run_id]
-    assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing went to the home store
+    started = _start("train", cwd, _env(tmp_path / "home", None), f"leads={LEADS}")
+    yield started, tmp_path
+    if started.process.poll() is None:  # its test was not run: do not leave it behind
+        started.process.kill()
+        started.process.wait()
 
 
-def test_every_entry_point_runs_against_the_home_store(tmp_path: Path) -> None:
+def test_every_entry_point_runs_against_the_home_store(
+    tmp_path: Path, readme_train: tuple[Started, Path]
+) -> None:
     """MLFLOW_TRACKING_URI pointing at the home's store (the case that failed with
     "active experiment ID does not match environment run ID"): generate, train, promote,
-    evaluate and retrain in the order a user runs them."""
+    evaluate and retrain in the order a user runs them. (The README case's training,
+    ``readme_train``, runs alongside: its own folders and store, nothing shared.)"""
     home = tmp_path / "home"
     uri = f"sqlite:///{home / 'mlflow.db'}"
     env = _env(home, uri)
@@ -97,6 +129,25 @@ def test_every_entry_point_runs_against_the_home_store(tmp_path: Path) -> None:
     retrain = client.get_run(retrain_run)
     assert retrain.data.tags["data_source"] == "history+feedback"
     assert retrain.info.status == "FINISHED"
+
+
+def test_train_as_the_readme_documents_it_logs_into_the_mlflow_run(
+    readme_train: tuple[Started, Path],
+) -> None:
+    """No MLflow variable set: ``mlflow run`` uses ./mlflow.db of the folder it starts
+    in; the training run and the registered version are there, in the run it created."""
+    started, tmp_path = readme_train
+    cwd = tmp_path / "work"
+    run_id, _ = _finish(started)
+    store = f"sqlite:///{cwd / 'mlflow.db'}"
+    client = MlflowClient(store, store)  # the registry too: not this process's global one
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["seed"] == "42"
+    assert "test_roc_auc_won" in run.data.metrics
+    versions = client.search_model_versions("name='leadscore'")
+    assert [v.run_id for v in versions] == [run_id]
+    assert not (tmp_path / "home" / "mlflow.db").exists()  # nothing went to the home store
 
 
 def test_which_store_a_command_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

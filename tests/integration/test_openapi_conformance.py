@@ -1,11 +1,14 @@
 """Schemathesis against the in-process app: the OpenAPI document says what the server does.
 
-For every operation and every role, 100 generated requests, 50 that fit the schema and
-50 that do not (schemathesis' positive and negative modes), go through the ASGI app with
-that role's key. Each answer must be no server error, and its status code, content type and body
-must be ones ``/openapi.json`` declares for that operation (issue 11 item 7): a client
-generated from the document can rely on it. Generation is deterministic
-(``derandomize``), so a failure repeats on the next run.
+For every operation and every role it admits, 100 generated requests, 50 that fit the
+schema and 50 that do not (schemathesis' positive and negative modes), go through the ASGI
+app with that role's key. For a role the operation refuses, 10 (5 and 5): the role check
+answers those 403 before the handler runs, the same code whatever the request holds, and
+the handler's answers are what the admitted roles' requests cover. Each answer must be no
+server error, and its status code, content type and body must be ones ``/openapi.json``
+declares for that operation (issue 11 item 7): a client generated from the document can
+rely on it. Generation is deterministic (``derandomize``), so a failure repeats on the
+next run.
 
 Left out, because a generated request must not do them over and over: erasing a lead
 (``DELETE /v1/leads/{lead_id}``, admin) and the registry round trips ``POST
@@ -23,6 +26,8 @@ import hypothesis
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -60,6 +65,9 @@ CHECKS = [
     response_schema_conformance,
 ]
 
+REFUSED_EXAMPLES = 5
+"""Generated requests per mode for a role the operation refuses (see the module doc)."""
+
 KEYS = {role: f"lsk_conformance_{role.value}_0123456789abcdef" for role in Role}
 
 
@@ -96,6 +104,38 @@ def _operations(application: FastAPI, mode: GenerationMode) -> list[Any]:
     return operations
 
 
+def _admitted_roles(application: FastAPI) -> dict[tuple[str, str], frozenset[Role]]:
+    """``{(METHOD, path): roles}`` of the operations guarded by ``require_roles``.
+
+    Read from the dependency's name (``require_roles_admin_sales``); an operation not
+    listed here (no role check found) gets every role's full count of requests.
+    """
+
+    def routes(items: list[Any]) -> Iterator[APIRoute]:
+        for item in items:
+            if isinstance(item, APIRoute):
+                yield item
+            included = getattr(item, "original_router", None)  # FastAPI's lazy include
+            if included is not None:
+                yield from routes(included.routes)
+
+    def guards(dependant: Dependant) -> Iterator[str]:
+        for sub in dependant.dependencies:
+            name = getattr(sub.call, "__name__", "")
+            if name.startswith("require_roles_"):
+                yield name.removeprefix("require_roles_")
+            yield from guards(sub)
+
+    admitted = {}
+    for route in routes(application.router.routes):
+        found = list(guards(route.dependant))
+        if len(found) == 1:
+            roles = frozenset(Role(value) for value in found[0].split("_"))
+            for method in route.methods:
+                admitted[(method, route.path)] = roles
+    return admitted
+
+
 def _has_input(operation: Any) -> bool:
     return bool(operation.body) or any(True for _ in operation.iter_parameters())
 
@@ -109,11 +149,15 @@ def test_every_operation_answers_as_documented(
     client = asgi.get_client(app)
     headers = {"X-API-Key": KEYS[role]}
     failures = []
+    admitted = _admitted_roles(app)
+    assert admitted[("POST", "/v1/score")] == {Role.ADMIN, Role.SCORER}  # the lookup works
     for operation in _operations(app, mode):
+        roles = admitted.get((operation.method.upper(), operation.path), frozenset(Role))
+        examples = EXAMPLES if role in roles else REFUSED_EXAMPLES
 
         @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
         @hypothesis.settings(
-            max_examples=EXAMPLES,
+            max_examples=examples,
             deadline=None,
             derandomize=True,
             database=None,

@@ -27,6 +27,7 @@ from scoring.model import (
     stage_file,
 )
 from tests.histories import synthetic_history
+from tests.trainings import small_training
 from training.pipeline import fit_baseline
 from training.train import (
     TrainConfig,
@@ -45,12 +46,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def small() -> TrainResult:
     """Both families compete (the default) on 4,000 leads over two years."""
-    return train(synthetic_history(4000, months=24, seed=42), TrainConfig())
+    return small_training(TrainConfig())
 
 
 @pytest.fixture(scope="module")
 def trees_only() -> TrainResult:
-    return train(synthetic_history(4000, months=24, seed=42), TrainConfig(families=("lightgbm",)))
+    return small_training(TrainConfig(families=("lightgbm",)))
 
 
 def _test_matrix(result: TrainResult) -> np.ndarray:

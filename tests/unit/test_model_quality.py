@@ -19,7 +19,8 @@ import pytest
 
 from scoring.features import FeatureSpec, LeadEncoder
 from scoring.model import ArtifactError, LeadScorer, stage_file
-from tests.histories import quality_history, synthetic_history
+from tests.histories import quality_history
+from tests.trainings import small_training
 from training.pipeline import fit_baseline
 from training.train import TrainConfig, TrainResult, _fit_trees, train
 
@@ -87,7 +88,7 @@ def test_every_stage_is_fitted_on_the_scorers_own_encoding() -> None:
     A small history, so that the SQL-only vocabulary really differs. The booster is the
     refit on train + validation with the early-stopped number of trees."""
     # trees only: at this size the logistic candidate would win (tests/unit/test_model_families.py)
-    small = train(synthetic_history(4000, months=24, seed=42), TrainConfig(families=("lightgbm",)))
+    small = small_training(TrainConfig(families=("lightgbm",)))  # tests/trainings.py
     scorer, frame, split = small.scorer, small.frame, small.split
     stage = scorer.stages[scorer.stage_names.index("won_given_sql")]
     known = frame["y_won_given_sql"].notna()

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from scoring.policy import BANDS, ThresholdPolicy
-from tests.histories import synthetic_history
+from tests.trainings import small_training
 from training.threshold import Method, PolicyInputs, choose_policy
-from training.train import TrainConfig, train
+from training.train import TrainConfig
 
 DAYS = 50
 
@@ -115,7 +115,8 @@ def test_acceptance_rate_without_any_acceptance_signal_is_refused() -> None:
 def test_training_stores_the_policy_of_each_method(method: Method) -> None:
     """Every method the CLI offers must survive a real training run."""
     inputs = PolicyInputs(method=method)
-    result = train(synthetic_history(4000, months=24, seed=42), TrainConfig(policy=inputs))
+    # capacity is the default method: the default training, shared (tests/trainings.py)
+    result = small_training(TrainConfig(policy=inputs))
     policy = result.scorer.policy
     assert policy.method == method
     assert policy.inputs["daily_capacity"] == inputs.daily_capacity
