@@ -172,6 +172,10 @@ class LevelBasis:
         return sparse.hstack([levels, sparse.csr_matrix(self.slope_values(matrix))]).tocsr()
 
 
+_BROADCAST_ROWS = 256
+"""Up to this many rows, :meth:`_Lookup.flat_levels` compares with all edges at once."""
+
+
 @dataclass
 class _Lookup:
     """The basis in the arrays scoring needs, built once per model."""
@@ -205,7 +209,15 @@ class _Lookup:
 
     def flat_levels(self, matrix: np.ndarray) -> np.ndarray:
         x = np.asarray(matrix, dtype=float)
-        local = (x[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        # how many edges each cell reaches. A few rows (serving): one broadcast
+        # comparison, the fewest numpy calls; many rows (training): a binary search per
+        # column, as the n x columns x edges comparison array is gigabytes at 1M rows
+        if len(x) <= _BROADCAST_ROWS:
+            local = (x[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        else:
+            local = np.empty(x.shape, dtype=np.int64)
+            for j in range(x.shape[1]):
+                local[:, j] = np.searchsorted(self.edges[j], x[:, j], side="right")
         # +inf also passes the +inf padding: back to the top bin; NaN to the missing level
         local = np.minimum(local, self.missing - 1)
         local[np.isnan(x)] = np.broadcast_to(self.missing, x.shape)[np.isnan(x)]

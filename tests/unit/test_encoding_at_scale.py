@@ -1,0 +1,62 @@
+"""The encoder and the level lookup compute each rule once per distinct value (issue 15,
+training at scale): the results must be the ones the per-row rules give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring import linear
+from scoring.features import FeatureSpec, LeadEncoder, _per_value, category_key
+from scoring.linear import LevelBasis
+from training.validate import _within
+
+
+def _code(v: Any) -> float:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return np.nan
+    return float({"1": 0, "True": 1, "x": 2}.get(category_key(v), 9))
+
+
+def test_per_value_matches_the_per_row_rule_even_for_values_that_hash_alike() -> None:
+    # 1, 1.0 and True hash alike but are spelled "1", "1" and "True": one call per
+    # distinct hash would give True the code of 1
+    mixed = np.array([1, True, "1", 1.0, None, "x", float("nan"), pd.NA], dtype=object)
+    strings = np.array(["x", None, "1", "x", "y", None], dtype=object)
+    for values in (mixed, strings, np.array([1.0, np.nan, 3.0, 1.0])):
+        expected = np.array([_code(v) for v in values], dtype=float)
+        np.testing.assert_array_equal(_per_value(values, _code), expected)
+
+
+def test_encode_flags_unseen_values_per_row_and_transform_gives_the_same_matrix() -> None:
+    spec = FeatureSpec()
+    col = spec.categorical[0]
+    fit = pd.DataFrame({col: ["a"] * 30 + ["b"] * 30 + ["rare"]})
+    encoder = LeadEncoder(spec).fit(fit)
+    frame = pd.DataFrame({col: ["a", "never-seen", None, "rare", "b", "never-seen"]})
+    matrix, unseen = encoder.encode(frame)
+    assert [sorted(u) for u in unseen] == [[], [col], [], [], [], [col]]
+    np.testing.assert_array_equal(encoder.transform(frame), matrix)
+    vocab = encoder.vocabularies_[col]
+    other = vocab["__other__"]
+    expected = [vocab["a"], other, np.nan, other, vocab["b"], other]
+    np.testing.assert_array_equal(matrix[:, 0], expected)
+
+
+def test_level_lookup_by_binary_search_equals_the_broadcast_comparison() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 3))
+    x[::7, 0], x[::11, 1], x[::13, 2] = np.nan, np.inf, -np.inf
+    basis = LevelBasis.fit(x[:300], [], [], 6, False, [])
+    many = basis.levels(x)  # more rows than the broadcast limit: binary search
+    assert len(x) > linear._BROADCAST_ROWS
+    few = np.vstack([basis.levels(x[i : i + 100]) for i in range(0, len(x), 100)])
+    np.testing.assert_array_equal(many, few)
+
+
+def test_within_is_isin_for_string_ids_missing_included() -> None:
+    ids = pd.Series(["a", "b", None, "c", "a"], dtype=str)
+    for pool in (pd.Series(["a", "c"]), pd.Series(["a", None]), pd.Series([], dtype=str)):
+        np.testing.assert_array_equal(_within(ids, pool), ids.isin(pool.astype(str)).to_numpy())
