@@ -135,8 +135,12 @@ class LevelBasis:
     def slope_values(self, matrix: np.ndarray) -> np.ndarray:
         """The standardised slope variables (rows x slope columns); 0 for a missing value
         (its own level carries it) and for the average training row."""
-        lookup = _Lookup.build(self, np.zeros(self.width), np.ones(self.slope_columns.size))
-        return lookup.effects(np.asarray(matrix, dtype=float))[:, self.slope_columns]
+        # the slope part of _Lookup.effects alone: no level look-up of every column
+        cols = self.slope_columns
+        x = np.asarray(matrix, dtype=float)[:, cols]
+        centers = np.asarray(self.centers, dtype=float)[cols]
+        z = (signed_log(x) - centers) / np.asarray(self.scales, dtype=float)[cols]
+        return np.asarray(0.0 + np.where(np.isfinite(z), z, 0.0))
 
     @property
     def n_levels(self) -> np.ndarray:

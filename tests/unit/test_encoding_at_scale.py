@@ -11,6 +11,7 @@ import pandas as pd
 from scoring import linear
 from scoring.features import FeatureSpec, LeadEncoder, _per_value, category_key
 from scoring.linear import LevelBasis
+from training.evaluate import ece_floor, expected_calibration_error
 from training.validate import _within
 
 
@@ -60,3 +61,20 @@ def test_within_is_isin_for_string_ids_missing_included() -> None:
     ids = pd.Series(["a", "b", None, "c", "a"], dtype=str)
     for pool in (pd.Series(["a", "c"]), pd.Series(["a", None]), pd.Series([], dtype=str)):
         np.testing.assert_array_equal(_within(ids, pool), ids.isin(pool.astype(str)).to_numpy())
+
+
+def test_ece_floor_is_the_mean_ece_of_labels_drawn_from_the_predictions() -> None:
+    p = np.random.default_rng(1).random(777) * 0.5
+    rng = np.random.default_rng(0)  # ece_floor's default seed: the same label draws
+    draws = [expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(50)]
+    assert ece_floor(p, draws=50) == float(np.mean(draws))
+
+
+def test_slope_values_are_the_slope_part_of_the_effects() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.lognormal(size=(400, 3))
+    x[::5, 1], x[::9, 2] = np.nan, -x[::9, 2]
+    basis = LevelBasis.fit(x[:200], [], [], 5, True, [])
+    cols = basis.slope_columns
+    lookup = linear._Lookup.build(basis, np.zeros(basis.width), np.ones(cols.size))
+    np.testing.assert_array_equal(basis.slope_values(x), lookup.effects(x)[:, cols])
