@@ -167,9 +167,11 @@ class LevelBasis:
 
         flat = self.levels(matrix)
         n, f = flat.shape
-        rows = np.repeat(np.arange(n), f)
+        # exactly f ones per row, in ascending columns (each column's levels come after
+        # the previous column's): the CSR arrays directly, without a COO copy to sort
         levels = sparse.csr_matrix(
-            (np.ones(n * f), (rows, flat.ravel())), shape=(n, self.width), dtype=np.float64
+            (np.ones(n * f), flat.ravel().astype(np.int32), np.arange(0, n * f + 1, f)),
+            shape=(n, self.width),
         )
         if not self.slope_columns.size:
             return levels

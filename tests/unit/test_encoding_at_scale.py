@@ -78,3 +78,22 @@ def test_slope_values_are_the_slope_part_of_the_effects() -> None:
     cols = basis.slope_columns
     lookup = linear._Lookup.build(basis, np.zeros(basis.width), np.ones(cols.size))
     np.testing.assert_array_equal(basis.slope_values(x), lookup.effects(x)[:, cols])
+
+
+def test_one_hot_is_the_design_built_from_coordinates() -> None:
+    from scipy import sparse
+
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(size=(500, 3))
+    x[::6, 0] = np.nan
+    for slopes in (False, True):
+        basis = LevelBasis.fit(x[:250], [], [], 4, slopes, [])
+        flat = basis.levels(x)
+        n, f = flat.shape
+        rows = np.repeat(np.arange(n), f)
+        levels = sparse.csr_matrix((np.ones(n * f), (rows, flat.ravel())), shape=(n, basis.width))
+        if slopes:
+            levels = sparse.hstack([levels, sparse.csr_matrix(basis.slope_values(x))]).tocsr()
+        design = basis.one_hot(x)
+        assert design.shape == levels.shape and (design != levels).nnz == 0
+        np.testing.assert_array_equal(design.toarray(), levels.toarray())
