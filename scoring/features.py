@@ -16,7 +16,7 @@ Both work on plain column arrays, so serving a single lead needs no DataFrame.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -330,47 +330,70 @@ class LeadEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
-        return self.encode(X)[0]
+        # training and batch scoring only want the matrix: no per-row unseen sets (a
+        # million empty sets are ~200 MB)
+        return self._encode(X, want_unseen=False)[0]
 
     def encode(self, X: pd.DataFrame | Mapping[str, Any]) -> tuple[np.ndarray, list[set[str]]]:
         """Return the matrix and, per row, the categorical fields whose value was never seen."""
+        matrix, flagged = self._encode(X, want_unseen=True)
+        unseen: list[set[str]] = [set() for _ in range(len(matrix))]
+        for col, rows in flagged.items():
+            for i in rows:
+                unseen[i].add(col)
+        return matrix, unseen
+
+    def _encode(
+        self, X: pd.DataFrame | Mapping[str, Any], *, want_unseen: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The matrix, and per column the rows holding a value never seen (if wanted).
+
+        Each rule is applied once per *distinct* value (:func:`_per_value`), not once per
+        row: a column of a million leads holds a few dozen sources or industries, so
+        training a million leads costs a few dozen Python calls per column, not millions.
+        """
         spec = self._spec()
         n = _length(X)
         matrix = np.full((n, len(self.feature_names_out_)), np.nan)
-        unseen: list[set[str]] = [set() for _ in range(n)]
+        flagged: dict[str, np.ndarray] = {}
         j = 0
         for col in spec.categorical:
             vocab = self.vocabularies_[col]
             other = vocab[OTHER]
             values = _column(X, col)
-            codes = np.empty(n)
-            for i, v in enumerate(values):
+
+            def code(v: Any, vocab: dict[str, int] = vocab, other: int = other) -> float:
                 if v is None or (isinstance(v, float) and np.isnan(v)):
-                    codes[i] = np.nan
-                    continue
+                    return np.nan
+                return float(vocab.get(category_key(v), other))
+
+            def new(v: Any, col: str = col, vocab: dict[str, int] = vocab) -> float:
+                if v is None or (isinstance(v, float) and np.isnan(v)):
+                    return 0.0
                 key = category_key(v)
-                code = vocab.get(key)
-                if code is None:
-                    code = other
-                    if not self._is_rare_known(col, key):
-                        unseen[i].add(col)
-                codes[i] = code
-            matrix[:, j] = codes
+                return float(key not in vocab and not self._is_rare_known(col, key))
+
+            matrix[:, j] = _per_value(values, code)
+            if want_unseen:
+                flagged[col] = np.flatnonzero(_per_value(values, new))
             j += 1
         for col, order in spec.ordinal.items():
             rank = {v: float(i) for i, v in enumerate(order)}
             values = _column(X, col)
-            matrix[:, j] = [rank.get(str(v), np.nan) if v is not None else np.nan for v in values]
-            for i, v in enumerate(values):
-                if (
-                    v is not None
-                    and not (isinstance(v, float) and np.isnan(v))
-                    and str(v) not in rank
-                ):
-                    unseen[i].add(col)
+
+            def ranked(v: Any, rank: dict[str, float] = rank) -> float:
+                return rank.get(str(v), np.nan) if v is not None else np.nan
+
+            def off_scale(v: Any, rank: dict[str, float] = rank) -> float:
+                missing = v is None or (isinstance(v, float) and np.isnan(v))
+                return float(not missing and str(v) not in rank)
+
+            matrix[:, j] = _per_value(values, ranked)
+            if want_unseen:
+                flagged[col] = np.flatnonzero(_per_value(values, off_scale))
             j += 1
         for col in spec.boolean:
-            matrix[:, j] = [_as_bool(v) for v in _column(X, col)]
+            matrix[:, j] = _per_value(_column(X, col), _as_bool)
             j += 1
         for col in spec.numeric_columns:
             values = _column(X, col)
@@ -381,7 +404,7 @@ class LeadEncoder(TransformerMixin, BaseEstimator):
                     dtype=float
                 )
             j += 1
-        return matrix, unseen
+        return matrix, {col: rows for col, rows in flagged.items() if rows.size}
 
     def _is_rare_known(self, col: str, value: str) -> bool:
         """Rare values were seen in training (they trained ``__other__``): not flagged."""
@@ -412,6 +435,23 @@ def _column(X: pd.DataFrame | Mapping[str, Any], col: str) -> np.ndarray:
     if values is None:
         return np.full(_length(X), None, dtype=object)
     return np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+
+
+def _per_value(values: np.ndarray, rule: Callable[[Any], float]) -> np.ndarray:
+    """``rule`` of each element, calling ``rule`` once per distinct value.
+
+    Falls back to one call per element when the distinct values mix Python types:
+    hashing treats ``1``, ``1.0`` and ``True`` as one value, the rules do not.
+    """
+    if len(values) > 1:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        missing = values[codes < 0] if values.dtype == object else values[:0]
+        # only None and float NaN are "missing" to the rules; pd.NA, NaT... are not
+        plain_missing = {type(v) for v in missing} <= {type(None), float}
+        if len({type(u) for u in uniques}) <= 1 and plain_missing:
+            mapped = np.array([rule(u) for u in uniques] + [rule(None)], dtype=float)
+            return mapped[codes]  # the sentinel -1 picks rule(None): the missing value
+    return np.array([rule(v) for v in values], dtype=float)
 
 
 def category_key(value: Any) -> str:

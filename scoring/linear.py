@@ -135,8 +135,12 @@ class LevelBasis:
     def slope_values(self, matrix: np.ndarray) -> np.ndarray:
         """The standardised slope variables (rows x slope columns); 0 for a missing value
         (its own level carries it) and for the average training row."""
-        lookup = _Lookup.build(self, np.zeros(self.width), np.ones(self.slope_columns.size))
-        return lookup.effects(np.asarray(matrix, dtype=float))[:, self.slope_columns]
+        # the slope part of _Lookup.effects alone: no level look-up of every column
+        cols = self.slope_columns
+        x = np.asarray(matrix, dtype=float)[:, cols]
+        centers = np.asarray(self.centers, dtype=float)[cols]
+        z = (signed_log(x) - centers) / np.asarray(self.scales, dtype=float)[cols]
+        return np.asarray(0.0 + np.where(np.isfinite(z), z, 0.0))
 
     @property
     def n_levels(self) -> np.ndarray:
@@ -163,13 +167,19 @@ class LevelBasis:
 
         flat = self.levels(matrix)
         n, f = flat.shape
-        rows = np.repeat(np.arange(n), f)
+        # exactly f ones per row, in ascending columns (each column's levels come after
+        # the previous column's): the CSR arrays directly, without a COO copy to sort
         levels = sparse.csr_matrix(
-            (np.ones(n * f), (rows, flat.ravel())), shape=(n, self.width), dtype=np.float64
+            (np.ones(n * f), flat.ravel().astype(np.int32), np.arange(0, n * f + 1, f)),
+            shape=(n, self.width),
         )
         if not self.slope_columns.size:
             return levels
         return sparse.hstack([levels, sparse.csr_matrix(self.slope_values(matrix))]).tocsr()
+
+
+_BROADCAST_ROWS = 256
+"""Up to this many rows, :meth:`_Lookup.flat_levels` compares with all edges at once."""
 
 
 @dataclass
@@ -205,7 +215,15 @@ class _Lookup:
 
     def flat_levels(self, matrix: np.ndarray) -> np.ndarray:
         x = np.asarray(matrix, dtype=float)
-        local = (x[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        # how many edges each cell reaches. A few rows (serving): one broadcast
+        # comparison, the fewest numpy calls; many rows (training): a binary search per
+        # column, as the n x columns x edges comparison array is gigabytes at 1M rows
+        if len(x) <= _BROADCAST_ROWS:
+            local = (x[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        else:
+            local = np.empty(x.shape, dtype=np.int64)
+            for j in range(x.shape[1]):
+                local[:, j] = np.searchsorted(self.edges[j], x[:, j], side="right")
         # +inf also passes the +inf padding: back to the top bin; NaN to the missing level
         local = np.minimum(local, self.missing - 1)
         local[np.isnan(x)] = np.broadcast_to(self.missing, x.shape)[np.isnan(x)]
