@@ -103,7 +103,11 @@ CHILD = """
 import json, sys
 # the project is not importable: no editable-install finder, no checkout on the path
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
-sys.path[:] = [p for p in sys.path if p not in ("", ".") and not p.startswith({repo!r})]
+# (the venv may live inside the checkout, as make setup puts it: its packages stay)
+sys.path[:] = [
+    p for p in sys.path
+    if p not in ("", ".") and (not p.startswith({repo!r}) or p.startswith(sys.prefix))
+]
 import importlib.util
 assert importlib.util.find_spec("scoring") is None, "the project is importable"
 import mlflow.pyfunc, pandas as pd
