@@ -197,16 +197,7 @@ def _reliability(p: np.ndarray, y: np.ndarray, edges: Sequence[float]) -> dict[s
             continue
         mean_p, rate = float(p[sel].mean()), float(y[sel].mean())
         ece += n * abs(mean_p - rate)
-        bands.append(
-            {
-                "band": f"{edges[b]:.2f}–{edges[b + 1]:.2f}",
-                "lo": edges[b],
-                "hi": edges[b + 1],
-                "n": n,
-                "predicted": _num(mean_p),
-                "observed": _num(rate),
-            }
-        )
+        bands.append(_band(edges, b, n, mean_p, rate))
     n = len(p)
     return {
         "n": n,
@@ -215,6 +206,19 @@ def _reliability(p: np.ndarray, y: np.ndarray, edges: Sequence[float]) -> dict[s
         "ece": _num(ece / n) if n else None,
         "brier": _num(float(np.mean((p - y) ** 2))) if n else None,
         "bands": bands,
+    }
+
+
+def _band(edges: Sequence[float], b: int, n: int, mean_p: float, rate: float) -> dict[str, Any]:
+    """One reliability band as both paths report it (rows in memory, or the store's sums),
+    so the SQL section cannot drift from the pandas one in shape."""
+    return {
+        "band": f"{edges[b]:.2f}–{edges[b + 1]:.2f}",
+        "lo": edges[b],
+        "hi": edges[b + 1],
+        "n": n,
+        "predicted": _num(mean_p),
+        "observed": _num(rate),
     }
 
 
@@ -255,16 +259,7 @@ def _reliability_from_sums(
         ece += n * abs(mean_p - rate)
         n_all, p_all, y_all = n_all + n, p_all + p_sum, y_all + y_sum
         sq_all += sum(float(c[f"{stage}_sq_sum"]) for c in part)
-        bands.append(
-            {
-                "band": f"{edges[b]:.2f}–{edges[b + 1]:.2f}",
-                "lo": edges[b],
-                "hi": edges[b + 1],
-                "n": n,
-                "predicted": _num(mean_p),
-                "observed": _num(rate),
-            }
-        )
+        bands.append(_band(edges, b, n, mean_p, rate))
     return {
         "n": n_all,
         "mean_predicted": _num(p_all / n_all) if n_all else None,
