@@ -1,13 +1,14 @@
 """Store reports with the sections SQL can compute computed in the database.
 
 :func:`store_report` returns what ``build_report(from_store(...))`` returns — the same
-keys, rows, notes and warnings — but the funnel and rejection sections are GROUP BY
-queries (:mod:`serving.store.report_sums`) instead of the whole decision log and feedback
-read into pandas, and calibration one SELECT of per-band sums
-(:mod:`serving.store.report_calibration`). Sections not yet moved
-(:data:`PANDAS_SECTIONS`: SLA, and drift without a stored reference profile) still go
-through ``from_store``; a request that
-needs none of them never reads the log. The report endpoints and the marketing page both call it.
+keys, rows, notes and warnings — but the funnel and rejection sections are read from
+the roll-ups (:mod:`serving.store.report_sums` over the day sums that
+:mod:`serving.store.rollups` keeps current; each request first folds in the leads that
+changed) instead of the whole decision log and feedback read into pandas, and
+calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`).
+Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, and drift without a stored
+reference profile) still go through ``from_store``; a request that needs none of them
+never reads the log. The report endpoints and the marketing page both call it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from serving.store.report_sums import (
     rejection_sums,
     unscored_feedback,
 )
+from serving.store.rollups import refresh_rollups
 
 SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration")
 """Sections computed by SQL aggregates."""
@@ -71,6 +73,7 @@ def store_report(
     drift section is counted in SQL too, without it the first half of the served
     decisions is the reference, which only the pandas path makes."""
     dims = check_dims(group_by)
+    refresh_rollups(store.engine)
     fast = {*SQL_SECTIONS, *(("drift",) if drift_reference is not None else ())}
     slow = [s for s in sections if s not in fast]
     if slow:

@@ -428,3 +428,8 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[float] = mapped_column(Double)
 
     __table_args__ = (Index("ix_delivery_attempts_delivery_id", "delivery_id"),)
+
+
+# The report roll-ups live in their own module; importing it here puts them on
+# ``Base.metadata`` wherever the schema model is read (migrations, the schema test).
+from serving import rollup_tables as _rollup_tables  # noqa: E402, F401

@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, se
 
 from scoring.contract import DATA_QUALITY_REASONS, Outcome, SalesDecision
 from scoring.feedback_tables import CLOSING_KINDS, SALES_DECISION_KINDS
-from serving.store.report_sums import lead_rows
+from serving.store.report_leads import lead_rows
 from serving.tables import Decision, Feedback
 
 COMBO_SUMS: tuple[str, ...] = (
@@ -113,7 +113,7 @@ def lead_feedback() -> Any:
 def lead_labels(start: datetime | None, end: datetime | None) -> Any:
     """One row per lead first scored in ``[start, end)``: ``lead_id, cohort_at, p_sql,
     p_won, decision`` (the compared prediction) and ``y_sql, y_won`` (NULL: not known)."""
-    leads = lead_rows((), start, end)
+    leads = lead_rows(None, start, end, dims=())
     fb = lead_feedback()
     per_lead = (
         select(
@@ -193,7 +193,7 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
 def latest_event(engine: Engine, start: datetime | None, end: datetime | None) -> datetime | None:
     """The newest cohort time, sales decision or close of the period's leads: how far
     outcomes can have been observed."""
-    leads, f = lead_rows((), start, end), Feedback.__table__
+    leads, f = lead_rows(None, start, end, dims=()), Feedback.__table__
     events = (
         select(func.max(f.c.at))
         .select_from(leads.join(f, f.c.lead_id == leads.c.lead_id))

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from scoring.drift import DRIFT_EXCLUDED, MISSING
-from serving.store.report_sums import SEGMENT_COLUMNS
+from serving.store.report_leads import SEGMENT_COLUMNS
 from serving.tables import Decision
 
 SCORE_COLUMNS: frozenset[str] = frozenset({"fit_score", "engagement_score"})
