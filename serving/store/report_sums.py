@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from serving.reports.facts import UNKNOWN, GroupSums, natural_order
-from serving.rollup_tables import MISSING, TOTAL, LeadRollup, LeadRollupMetric, ReportDaySum
-from serving.store.rollups import FUNNEL_METRICS, REJECTION_METRICS, contributions
+from serving.rollup_tables import MISSING, TOTAL, LeadRollup, ReportDaySum
+from serving.store.rollup_funnel import FUNNEL_METRICS, REJECTION_METRICS
+from serving.store.rollups import stored_contributions
 
 PerField = dict[str, dict[str, dict[str, float]]]
 """``field -> value -> metric -> amount`` (:data:`TOTAL` under its own name)."""
@@ -166,16 +167,10 @@ def _partial_ranges(
 
 def _lead_sums(conn: Any, lo: datetime, hi: datetime) -> dict[Any, float]:
     """The contributions of the leads first scored in ``[lo, hi)``, from their roll-ups."""
-    r, m = LeadRollup.__table__, LeadRollupMetric.__table__
-    leads = [
-        row._asdict()
-        for row in conn.execute(select(r).where(and_(r.c.cohort_at >= lo, r.c.cohort_at < hi)))
-    ]
-    if not leads:
-        return {}
-    ids = [lead["lead_id"] for lead in leads]
-    metrics = [row._asdict() for row in conn.execute(select(m).where(m.c.lead_id.in_(ids)))]
-    return contributions(leads, metrics)
+    r = LeadRollup.__table__
+    query = select(r.c.lead_id).where(and_(r.c.cohort_at >= lo, r.c.cohort_at < hi))
+    ids = [row[0] for row in conn.execute(query)]
+    return stored_contributions(conn, ids) if ids else {}
 
 
 def _period(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
