@@ -7,8 +7,10 @@ Create Date: 2026-12-06
 ``serving.rollup_tables`` says what each table holds. The triggers mark a lead dirty in
 the same transaction as any insert, update or delete of its decisions or feedback:
 row-level on SQLite, statement-level with transition tables on PostgreSQL (one
-``INSERT ... SELECT DISTINCT`` per statement, not one per row of a batch). Every lead
-already in the log is marked dirty here; the first refresh builds its roll-ups.
+``INSERT ... SELECT DISTINCT`` per statement, not one per row of a batch), in lead order
+so that two writers marking overlapping leads wait for each other instead of
+deadlocking. Every lead already in the log is marked dirty here; the first refresh
+builds its roll-ups.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def _postgresql_triggers() -> None:
             f"CREATE FUNCTION leadscore_mark_dirty_{rows}() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN "
             "INSERT INTO report_dirty_leads (lead_id) "
-            f"SELECT DISTINCT lead_id FROM {rows} ON CONFLICT DO NOTHING; "
+            f"SELECT DISTINCT lead_id FROM {rows} ORDER BY lead_id ON CONFLICT DO NOTHING; "
             "RETURN NULL; END $$"
         )
     for table in WATCHED:
