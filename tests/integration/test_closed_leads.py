@@ -74,6 +74,12 @@ STORIES: dict[str, tuple[bool, list[Step]]] = {
     "won-without-amount": (True, [("score", 0, "hand_to_sales"), ("fb", 5, "won")]),
     "won-with-a-qualification": (True, [("score", 0, "hand_to_sales"),
                                         ("fb", 5, "won", {"amount": 5.0, "qualification": BANT})]),
+    "won-with-an-infinite-amount": (True, [("score", 0, "hand_to_sales"),
+                                           ("fb", 5, "won", {"amount": float("inf")})]),
+    "won-with-a-nan-amount": (True, [("score", 0, "hand_to_sales"),
+                                     ("fb", 5, "won", {"amount": float("nan")})]),
+    "lost-with-a-nan-amount": (False, [("score", 0, "hand_to_sales"),
+                                       ("fb", 5, "lost", {"amount": float("nan")})]),
     "accepted-with-a-bad-framework": (True, [("score", 0, "hand_to_sales"),
                                              ("fb", 5, "accepted",
                                               {"qualification": {"framework": "meddic"}})]),
@@ -191,13 +197,14 @@ def test_the_written_stories_end_as_the_lifecycle_says(
     assert not dropped & reference, "the pre-filter dropped an open lead"
     assert "never-scored-won" not in dropped | with_filter
     # each rule does its part: what it may drop, it drops
-    assert {"won", "lost-without-acceptance", "accepted-deal-open", "accepted-with-bant",
+    assert {"won", "lost-without-acceptance", "accepted-deal-open",
             "accepted-at-the-first-score", "not-icp-then-nurture-scores",
             "not-icp-hand-score-at-the-same-time", "not-icp-then-accepted",
             "unparseable-creation", "accepted-after-an-earlier-creation-was-seen",
             "invalid-won-after-valid-acceptance"} <= dropped  # fmt: skip
     assert "not-icp-and-contacted-at-one-time" not in dropped, "a tie in time: replayed"
     assert "not-icp-and-returned-at-one-time" not in dropped
+    assert "accepted-with-bant" not in dropped, "a qualification's criteria: replayed"
 
 
 @pytest.mark.parametrize("seed", [3, 17])
