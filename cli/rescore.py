@@ -10,10 +10,10 @@ decision yet — re-scores it as of a new moment from the snapshot the decision 
 (its fields and touch timeline), stores the new decisions, and reports who crossed the
 threshold either way. The command reads only the open leads' latest decisions from the
 store (:meth:`serving.storage.Store.open_lead_decisions`: the lifecycle replayed only for
-leads that have feedback); :func:`open_leads` on whole frames is the reference it is
-tested against. Leads scored ``disqualify`` last are left alone: nurturing will
-not fix their fit. ``leadscore rescore`` (:func:`rescore`) runs it on the serving store
-with the champion.
+leads that have feedback and are not certainly closed, ``serving.store.closed_leads``);
+:func:`open_leads` on whole frames is the reference it is tested against. Leads scored
+``disqualify`` last are left alone: nurturing will not fix their fit. ``leadscore
+rescore`` (:func:`rescore`) runs it on the serving store with the champion.
 """
 
 from __future__ import annotations
