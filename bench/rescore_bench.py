@@ -9,7 +9,8 @@ synthetic history, fills its serving store (SQLite under the home, or
 ``--database-url``) through the store's bulk insert (:meth:`Store.record_decisions`; the
 feedback rows with one Core ``INSERT``, as an import would), then re-scores the open
 leads in a child process and reads the child's wall time and peak RSS from
-``os.wait4``. ``--path new`` is what ``leadscore rescore`` does (the store's reads, a
+``os.wait4`` (and its CPU seconds, which the machine's load stretches less than the
+wall time). ``--path new`` is what ``leadscore rescore`` does (the store's reads, a
 batch at a time), ``--path old`` the whole log and feedback in pandas as before issue 15,
 ``--path cli`` the whole command (its imports and the MLflow model download included).
 Each run adds its re-scores to the log. The last line says whether the target (10 s,
@@ -242,8 +243,9 @@ def child(path: str, home: Path, as_of: datetime) -> None:
     print(f"re-scored {count} open leads; reading them {read:.1f} s, in all {total:.1f} s")
 
 
-def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """``command`` in a child process: wall seconds, its peak RSS in MiB, its output."""
+def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """``command`` in a child process: wall seconds, its CPU seconds (user + system: on a
+    shared machine, what the load does not stretch), its peak RSS in MiB, its output."""
     start = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -255,7 +257,8 @@ def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, st
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(command[1:3])} failed ({code}):\n{output[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, output  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss / 1024, output  # ru_maxrss is in KiB on Linux
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,12 +299,15 @@ def main(argv: list[str] | None = None) -> int:
                     command = ["-c", "from cli.app import app; app()", "rescore"]
                 else:
                     command = [__file__, "--child", path, "--home", str(home)]
-                seconds, mib, output = run_child([sys.executable, *command, "--as-of", as_of], env)
+                seconds, cpu, mib, output = run_child(
+                    [sys.executable, *command, "--as-of", as_of], env
+                )
                 said = [line for line in output.splitlines() if "re-scored" in line]
                 seen = worst.get(path, (0.0, 0.0))
                 worst[path] = (max(seen[0], seconds), max(seen[1], mib))
                 print(
-                    f"{path} run {run + 1}: {seconds:.1f} s, peak RSS {mib:.0f} MiB "
+                    f"{path} run {run + 1}: {seconds:.1f} s (CPU {cpu:.1f} s), "
+                    f"peak RSS {mib:.0f} MiB "
                     f"[{said[-1].strip() if said else '?'}]",
                     flush=True,
                 )

@@ -18,18 +18,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.options import DataOpt, LeadsOpt, SeedOpt
-from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
-from serving.i18n import LANGUAGES, Translator
-from serving.i18n.formats import time_zone
-from serving.report_html import write_html
-from serving.reports import CostInputs, ReportData, build_report
-from serving.reports.notes import Note
+
+if TYPE_CHECKING:
+    from scoring.lifecycle import SlaClocks
+    from serving.reports import ReportData
+
+# The reports, their charts and translations are imported when a report is made, not
+# when the ``leadscore`` application loads: other commands do not pay for them.
 
 Progress = Callable[[str], None]
 
@@ -71,6 +72,8 @@ def report(
     ] = "en",
 ) -> None:
     """Funnel, rejection reasons, SLA, calibration and drift as HTML with PNG charts."""
+    from serving.i18n import LANGUAGES
+
     if lang not in LANGUAGES:
         raise typer.BadParameter(f"one of: {', '.join(LANGUAGES)}", param_hint="--lang")
     for path in report_command(
@@ -111,6 +114,7 @@ def score_history(
     kept for the months after validation (test and immature), which the model never saw;
     the train rows, with their P(won), are the drift reference.
     """
+    from serving.reports.notes import Note
     from training.train import TrainConfig, build_dataset, fit_scorer, time_split
 
     config = TrainConfig(seed=seed)
@@ -172,7 +176,11 @@ def report_command(
     it a model is fitted on the history's earlier months if ``fit_model`` says so — by
     default for a given history (``data``), never for one generated here.
     """
-    from serving.reports import load_costs
+    from scoring.lifecycle import SlaClocks
+    from serving.i18n import Translator
+    from serving.i18n.formats import time_zone
+    from serving.report_html import write_html
+    from serving.reports import CostInputs, build_report, load_costs
 
     settings = settings or Settings(seed=seed)
     cost_inputs = load_costs(costs) if costs is not None else CostInputs()
@@ -247,6 +255,7 @@ def _history_inputs(
     history: Any, *, scorer: Any, fit: bool, seed: int, progress: Progress, clocks: SlaClocks
 ) -> ReportData:
     from serving.reports import from_history
+    from serving.reports.notes import Note
 
     if scorer is None and not fit:
         progress("no model: calibration left out, drift compares early and late MQLs")
@@ -279,6 +288,7 @@ def _history_inputs(
 
 
 def _store_inputs(settings: Any, scorer: Any) -> ReportData:
+    from scoring.lifecycle import SlaClocks
     from serving.reports import from_store
     from serving.storage import Store, make_engine, upgrade
 

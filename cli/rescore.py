@@ -10,10 +10,10 @@ decision yet — re-scores it as of a new moment from the snapshot the decision 
 (its fields and touch timeline), stores the new decisions, and reports who crossed the
 threshold either way. The command reads only the open leads' latest decisions from the
 store (:meth:`serving.storage.Store.open_lead_decisions`: the lifecycle replayed only for
-leads that have feedback); :func:`open_leads` on whole frames is the reference it is
-tested against. Leads scored ``disqualify`` last are left alone: nurturing will
-not fix their fit. ``leadscore rescore`` (:func:`rescore`) runs it on the serving store
-with the champion.
+leads that have feedback and are not certainly closed, ``serving.store.closed_leads``);
+:func:`open_leads` on whole frames is the reference it is tested against. Leads scored
+``disqualify`` last are left alone: nurturing will not fix their fit. ``leadscore
+rescore`` (:func:`rescore`) runs it on the serving store with the champion.
 """
 
 from __future__ import annotations
@@ -22,16 +22,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from cli.options import open_store, progress
-from scoring.lifecycle import OPEN_STAGES, Stage, replay_tables
-from scoring.model import LeadScorer
 from scoring.settings import Settings
-from serving.decision_log import build_outputs
+
+if TYPE_CHECKING:  # the model, pandas and the lifecycle load when leads are re-scored,
+    # not when the ``leadscore`` application loads for another command (or ``--help``)
+    import pandas as pd
+
+    from scoring.lifecycle import Stage
+    from scoring.model import LeadScorer
 
 CHUNK = 2_000
 """Leads scored at a time by :func:`rescore_leads`."""
@@ -48,11 +51,15 @@ class Crossing:
 
 def lead_stages(decisions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, Stage]:
     """Each scored lead's lifecycle stage, replaying its scores and feedback."""
+    from scoring.lifecycle import replay_tables
+
     return {lead: done.state.stage for lead, done in replay_tables(decisions, feedback).items()}
 
 
 def open_leads(decisions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
     """Latest decision per lead, for leads whose lifecycle stage is open (nurture, handed)."""
+    from scoring.lifecycle import OPEN_STAGES
+
     if decisions.empty:
         return decisions
     latest = decisions.sort_values("scored_at").drop_duplicates("lead_id", keep="last")
@@ -90,6 +97,8 @@ def rescore_leads(
     In chunks of :data:`CHUNK` leads: the reasons' SHAP values for ten thousand leads at
     once would hold more memory than the rest of the run.
     """
+    from serving.decision_log import build_outputs
+
     request_id = uuid.uuid4().hex
     crossings: list[Crossing] = []
     rows: list[dict[str, Any]] = []
@@ -128,6 +137,8 @@ def rescore(
 ) -> None:
     """Re-score open leads (nurtured or awaiting sales) and list who crossed the threshold."""
     import tempfile
+
+    import pandas as pd
 
     from scoring.model import LeadScorer
     from scoring.registry_client import CHAMPION, download_scorer, resolve_version, use_store

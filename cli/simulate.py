@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.options import LabelRulesOpt, SeedOpt, open_store, progress
 from scoring.settings import Settings
-from training.simulate import ServedTables
+
+if TYPE_CHECKING:  # the simulation (training, MLflow) loads when it runs, not with the app
+    from training.simulate import ServedTables
 
 
 def simulate(

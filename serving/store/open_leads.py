@@ -12,11 +12,14 @@ down who needs them:
 2. a lead without any feedback row is open, whatever its scores: a ``scored`` event
    only ever moves a lead to ``nurture`` or ``handed`` (``transitions._scored``), so
    no replay is needed;
-3. the leads that remain (latest decision not ``disqualify``, some feedback) get their
+3. a lead certainly closed (its acceptance or deal outcome stands, or its last sales
+   event is a closing rejection: :mod:`serving.store.closed_leads`) drops out without a
+   replay;
+4. the leads that remain (latest decision not ``disqualify``, some feedback) get their
    history replayed by the same rules, from their feedback rows and only the scores
    that can change the outcome (:func:`_histories` says which and why), without the
    snapshots;
-4. the open leads' latest decisions are then read in full, by id.
+5. the open leads' latest decisions are then read in full, by id.
 
 The result has the columns and order of :meth:`DecisionStore.decisions_for_training`,
 so re-scoring cannot tell which path produced it.
@@ -41,6 +44,7 @@ from scoring.lifecycle import (
     scored_event,
 )
 from serving.store.base import StoreBase
+from serving.store.closed_leads import certainly_closed
 from serving.store.decisions import _DECISION_COLUMNS
 from serving.store.values import _frame
 from serving.tables import Decision, Feedback, UTCDateTime
@@ -173,12 +177,12 @@ class OpenLeadStore(StoreBase):
         candidates = {lead: ids for lead, ids in latest.items() if ids[1] != _DISQUALIFY}
         f = Feedback.__table__
         with self._engine.connect() as conn:
+            closed = certainly_closed(conn, candidates)
             with_feedback = sorted(
                 lead
                 for (lead,) in conn.execute(select(f.c.lead_id).distinct())
-                if lead in candidates
+                if lead in candidates and lead not in closed
             )
-            closed: set[str] = set()
             for chunk in _chunks(with_feedback):
                 for lead, history in _histories(conn, chunk).items():
                     if replay(history).state.stage not in OPEN_STAGES:
