@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from scoring.contract import TABLES, TOUCH_UTM_COLUMNS
+from training.csv_times import utc_seconds_as_text
 
 
 @dataclass
@@ -39,10 +40,11 @@ class CRMHistory:
     def save(self, folder: Path) -> Path:
         """Write the tables as Parquet-free CSV files (readable by any CRM or spreadsheet)."""
         folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in self.tables().items():
-            frame.to_csv(folder / f"{name}.csv", index=False)
+        tables = dict(self.tables())
         if self.oracle is not None:
-            self.oracle.to_csv(folder / "oracle.csv", index=False)
+            tables["oracle"] = self.oracle
+        for name, frame in tables.items():
+            _with_text_times(frame).to_csv(folder / f"{name}.csv", index=False)
         (folder / "SNAPSHOT").write_text(self.snapshot_at.isoformat() + "\n")
         return folder
 
@@ -71,3 +73,15 @@ class CRMHistory:
         if snapshot.tzinfo is None:
             snapshot = snapshot.tz_localize("UTC")
         return cls(oracle=oracle, snapshot_at=snapshot, **frames)
+
+
+def _with_text_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its UTC timestamp columns already spelled as ``to_csv`` would spell
+    them (:func:`training.csv_times.utc_seconds_as_text`): the same file, written without
+    a ``strftime`` per value. The other columns are shared, not copied."""
+    texts = {}
+    for col in frame.columns:
+        text = utc_seconds_as_text(frame[col])
+        if text is not None:
+            texts[col] = text
+    return frame.assign(**texts) if texts else frame

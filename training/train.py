@@ -42,7 +42,13 @@ from training.baseline import baseline_model
 from training.family_contest import FAMILY_RULE, _validation_scores, choose_family, family_metrics
 from training.history import CRMHistory
 from training.labels import STAGE_LABELS, LabelRules, stage_labels
-from training.linear_stage import _fit_linear, _out_of_fold_linear, fit_linear_stage, linear_basis
+from training.linear_stage import (
+    Start,
+    _fit_linear,
+    _out_of_fold_linear,
+    fit_linear_stage,
+    linear_basis,
+)
 from training.out_of_fold import (
     _calibrate,
     _honest_policy,
@@ -263,6 +269,8 @@ class _Chosen:
     basis: LevelBasis | None = None
     l2_c: float = 0.0
     figures: dict[str, Any] = field(default_factory=dict)
+    start: Start | None = None
+    """The logistic candidate's last coefficients, where its refit starts."""
 
 
 def _fit_one_stage(
@@ -359,7 +367,7 @@ def _candidates(
         va_p = pipe.named_steps["model"].predict_proba(encoder.transform(va))[:, 1]
         candidates["lightgbm"] = {**_validation_scores(va[label], va_p), "trees": chosen.trees}
     if "logistic" in config.families:
-        chosen.basis, chosen.l2_c, chosen.figures = fit_linear_stage(
+        chosen.basis, chosen.l2_c, chosen.figures, chosen.start = fit_linear_stage(
             pool_matrix,
             encoder,
             encoder.transform(tr),
@@ -389,8 +397,8 @@ def _refit_winner(
         oof = _out_of_fold_raw(matrix, y, chosen.trees, encoder, config, weight)
         return booster, None, oof, {**chosen.tree_info, "trees": float(chosen.trees)}
     basis = cast(LevelBasis, chosen.basis)
-    linear = _fit_linear(basis, matrix, y, chosen.l2_c, weight)
-    oof = _out_of_fold_linear(basis, matrix, y, chosen.l2_c, config, weight)
+    linear, start = _fit_linear(basis, matrix, y, chosen.l2_c, weight, chosen.start)
+    oof = _out_of_fold_linear(basis, matrix, y, chosen.l2_c, config, weight, start)
     figures = chosen.figures
     return (
         None,
