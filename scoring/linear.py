@@ -167,15 +167,23 @@ class LevelBasis:
 
         flat = self.levels(matrix)
         n, f = flat.shape
-        # exactly f ones per row, in ascending columns (each column's levels come after
-        # the previous column's): the CSR arrays directly, without a COO copy to sort
-        levels = sparse.csr_matrix(
-            (np.ones(n * f), flat.ravel().astype(np.int32), np.arange(0, n * f + 1, f)),
-            shape=(n, self.width),
+        slopes = self.slope_values(matrix) if self.slope_columns.size else np.zeros((n, 0))
+        k = f + slopes.shape[1]
+        # per row: its f levels (in ascending columns: each column's levels come after
+        # the previous column's), then its slope variables; the CSR arrays directly, as
+        # a sparse hstack goes through COO copies (gigabytes at a million rows). A slope
+        # of 0 (a missing value, or exactly the mean) is stored as an explicit 0: the
+        # products, and so the fit, are the same
+        data = np.empty((n, k))
+        data[:, :f] = 1.0
+        data[:, f:] = slopes
+        indices = np.empty((n, k), dtype=np.int32)
+        indices[:, :f] = flat
+        indices[:, f:] = self.width + np.arange(k - f, dtype=np.int32)
+        return sparse.csr_matrix(
+            (data.ravel(), indices.ravel(), np.arange(0, n * k + 1, k)),
+            shape=(n, self.width + k - f),
         )
-        if not self.slope_columns.size:
-            return levels
-        return sparse.hstack([levels, sparse.csr_matrix(self.slope_values(matrix))]).tocsr()
 
 
 _BROADCAST_ROWS = 256

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from scoring.contract import TABLES, TOUCH_UTM_COLUMNS
+from training.csv_times import utc_seconds_as_text
 
 
 @dataclass
@@ -39,10 +41,11 @@ class CRMHistory:
     def save(self, folder: Path) -> Path:
         """Write the tables as Parquet-free CSV files (readable by any CRM or spreadsheet)."""
         folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in self.tables().items():
-            frame.to_csv(folder / f"{name}.csv", index=False)
+        tables = dict(self.tables())
         if self.oracle is not None:
-            self.oracle.to_csv(folder / "oracle.csv", index=False)
+            tables["oracle"] = self.oracle
+        for name, frame in tables.items():
+            _with_text_times(frame).to_csv(folder / f"{name}.csv", index=False)
         (folder / "SNAPSHOT").write_text(self.snapshot_at.isoformat() + "\n")
         return folder
 
@@ -52,11 +55,7 @@ class CRMHistory:
         frames: dict[str, pd.DataFrame] = {}
         for name, columns in TABLES.items():
             path = folder / f"{name}.csv"
-            # only an empty cell is missing: region "NA" is North America, not NaN
-            frame = pd.read_csv(path, dtype={"lead_id": str}, keep_default_na=False, na_values=[""])
-            for col in ("created_at", "mql_at", "at", "closed_at"):
-                if col in frame.columns:
-                    frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce")
+            frame = _read_table(path, touches=name == "touches")
             if name != "leads":  # leads may carry a flat export's extra feature columns
                 known = (*columns, *TOUCH_UTM_COLUMNS) if name == "touches" else columns
                 frame = frame[[c for c in known if c in frame.columns]]
@@ -71,3 +70,44 @@ class CRMHistory:
         if snapshot.tzinfo is None:
             snapshot = snapshot.tz_localize("UTC")
         return cls(oracle=oracle, snapshot_at=snapshot, **frames)
+
+
+def _with_text_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its UTC timestamp columns already spelled as ``to_csv`` would spell
+    them (:func:`training.csv_times.utc_seconds_as_text`): the same file, written without
+    a ``strftime`` per value. The other columns are shared, not copied."""
+    texts = {}
+    for col in frame.columns:
+        text = utc_seconds_as_text(frame[col])
+        if text is not None:
+            texts[col] = text
+    return frame.assign(**texts) if texts else frame
+
+
+_TIME_COLUMNS = ("created_at", "mql_at", "at", "closed_at")
+_TOUCH_CHUNK_ROWS = 1_000_000
+
+
+def _read_table(path: Path, *, touches: bool = False) -> pd.DataFrame:
+    """One CSV table with its time columns parsed (UTC; an unparseable cell is missing).
+
+    Only an empty cell is missing: region "NA" is North America, not NaN. The touches,
+    ten per lead, are read a million rows at a time with every column but ``at`` as
+    text: parsing ten million rows at once held every cell as a Python string and then
+    every timestamp as text, 2.4 GB for a million leads; a chunk at a time, the table
+    is the largest thing in memory.
+    """
+    options: dict[str, Any] = {"keep_default_na": False, "na_values": [""]}
+    if not touches:
+        return _parse_times(pd.read_csv(path, dtype={"lead_id": str}, **options))
+    columns = pd.read_csv(path, nrows=0).columns
+    text = {c: str for c in columns if c != "at"}
+    chunks = pd.read_csv(path, dtype=text, chunksize=_TOUCH_CHUNK_ROWS, **options)
+    return pd.concat([_parse_times(chunk) for chunk in chunks], ignore_index=True)
+
+
+def _parse_times(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in _TIME_COLUMNS:
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col], utc=True, errors="coerce")
+    return frame

@@ -42,7 +42,13 @@ from training.baseline import baseline_model
 from training.family_contest import FAMILY_RULE, _validation_scores, choose_family, family_metrics
 from training.history import CRMHistory
 from training.labels import STAGE_LABELS, LabelRules, stage_labels
-from training.linear_stage import _fit_linear, _out_of_fold_linear, fit_linear_stage, linear_basis
+from training.linear_stage import (
+    Start,
+    _fit_linear,
+    _out_of_fold_linear,
+    fit_linear_stage,
+    linear_basis,
+)
 from training.out_of_fold import (
     _calibrate,
     _honest_policy,
@@ -208,12 +214,12 @@ def fit_scorer(
     out-of-fold ones), so the refit does not make it optimistic.
     """
     info: dict[str, Any] = {}
-    train_rows, valid_rows = frame[split == "train"], frame[split == "valid"]
+    # row subsets are copies (~0.5 GB at 1M leads): stages take theirs from ``frame``
+    valid_rows = frame[split == "valid"]
     learned_rows = frame[split.isin(["train", "valid"])]
     encoder = LeadEncoder(spec).fit(learned_rows)
     fits = [
-        _fit_one_stage(name, train_rows, valid_rows, spec, encoder, config, info)
-        for name in config.stages
+        _fit_one_stage(name, frame, split, spec, encoder, config, info) for name in config.stages
     ]
     stages = [fit.model for fit in fits]
     families = {fit.model.name: fit.contest for fit in fits}
@@ -263,12 +269,14 @@ class _Chosen:
     basis: LevelBasis | None = None
     l2_c: float = 0.0
     figures: dict[str, Any] = field(default_factory=dict)
+    start: Start | None = None
+    """The logistic candidate's last coefficients, where its refit starts."""
 
 
 def _fit_one_stage(
     name: str,
-    train_rows: pd.DataFrame,
-    valid_rows: pd.DataFrame,
+    frame: pd.DataFrame,
+    split: pd.Series,
     spec: FeatureSpec,
     encoder: LeadEncoder,
     config: TrainConfig,
@@ -277,23 +285,28 @@ def _fit_one_stage(
     """One stage: the family contest on train / validation, then the winner refitted on
     both and calibrated on its out-of-fold margins; its figures go to ``info[name]``."""
     label = STAGE_LABELS[name]
-    tr, va = _stage_rows(name, label, train_rows, valid_rows, info)
+    tr, va = _stage_rows(name, label, frame, split, info)
     weight = None
     if config.recency_half_life_days and name in config.recency_stages:
         weight = recency_weights(tr["mql_at"], config.recency_half_life_days)
-    pool = pd.concat([tr, va])
-    y_pool = pool[label].to_numpy().astype(int)
+    # the refit pool: train then validation (the encoder is row by row: matrices stack)
+    pool_index = tr.index.append(va.index)
+    pool_mql_at = pd.concat([tr["mql_at"], va["mql_at"]])
+    y_pool = np.concatenate([tr[label].to_numpy(), va[label].to_numpy()]).astype(int)
     pool_weight = None
     if weight is not None:
-        pool_weight = recency_weights(pool["mql_at"], config.recency_half_life_days or 1.0)
-    pool_matrix = encoder.transform(pool)
-    candidates, chosen = _candidates(label, tr, va, pool_matrix, spec, encoder, config, weight)
+        pool_weight = recency_weights(pool_mql_at, config.recency_half_life_days or 1.0)
+    tr_matrix, va_matrix = encoder.transform(tr), encoder.transform(va)
+    pool_matrix = np.vstack([tr_matrix, va_matrix])
+    candidates, chosen = _candidates(
+        label, tr, va, (tr_matrix, va_matrix, pool_matrix), spec, encoder, config, weight
+    )
     family = choose_family(candidates)
     contest = {"chosen": family, "rule": FAMILY_RULE, "candidates": candidates}
     booster, linear, oof, stage_info = _refit_winner(
         family, chosen, pool_matrix, y_pool, encoder, config, pool_weight
     )
-    calibrator, cal_scores, window = _calibrate(oof, y_pool, pool["mql_at"], config)
+    calibrator, cal_scores, window = _calibrate(oof, y_pool, pool_mql_at, config)
     model: Stage = (
         StageModel(name, booster, calibrator)
         if booster is not None
@@ -309,24 +322,25 @@ def _fit_one_stage(
         "calibration_window_detail": window.to_dict(),
         "train_rows": len(tr),
         "valid_rows": len(va),
-        "refit_rows": len(pool),
+        "refit_rows": len(pool_index),
     }
     if pool_weight is not None:
         # Kish's effective sample size: how many equally weighted rows the weights are worth
         info[name]["train_effective_rows"] = float(pool_weight.sum() ** 2 / (pool_weight**2).sum())
-    return _StageFit(model, pd.Series(oof, index=pool.index), contest)
+    return _StageFit(model, pd.Series(oof, index=pool_index), contest)
 
 
 def _stage_rows(
     name: str,
     label: str,
-    train_rows: pd.DataFrame,
-    valid_rows: pd.DataFrame,
+    frame: pd.DataFrame,
+    split: pd.Series,
     info: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stage's labelled train and validation rows, both holding both classes."""
-    tr = train_rows[train_rows[label].notna()]
-    va = valid_rows[valid_rows[label].notna()]
+    labelled = frame[label].notna()
+    tr = frame[labelled & (split == "train")]
+    va = frame[labelled & (split == "valid")]
     if va[label].nunique() < 2:
         # Later stages mature later (a deal closes ~90 days after the SQL): when the
         # validation period has no outcomes yet, validate on the latest labelled fifth.
@@ -341,14 +355,16 @@ def _candidates(
     label: str,
     tr: pd.DataFrame,
     va: pd.DataFrame,
-    pool_matrix: np.ndarray,
+    matrices: tuple[np.ndarray, np.ndarray, np.ndarray],
     spec: FeatureSpec,
     encoder: LeadEncoder,
     config: TrainConfig,
     weight: np.ndarray | None,
 ) -> tuple[dict[str, dict[str, Any]], _Chosen]:
     """Each family of ``config.families`` fitted on ``tr`` and scored on ``va``: their
-    validation figures (the contest) and the settings validation chose for each."""
+    validation figures (the contest) and the settings validation chose for each.
+    ``matrices`` are ``tr``, ``va`` and both (the refit pool), encoded."""
+    tr_matrix, va_matrix, pool_matrix = matrices
     candidates: dict[str, dict[str, Any]] = {}
     chosen = _Chosen()
     if "lightgbm" in config.families:
@@ -356,15 +372,15 @@ def _candidates(
             spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder, weight
         )
         chosen.trees = max(int(chosen.tree_info["best_iteration"]), 1)
-        va_p = pipe.named_steps["model"].predict_proba(encoder.transform(va))[:, 1]
+        va_p = pipe.named_steps["model"].predict_proba(va_matrix)[:, 1]
         candidates["lightgbm"] = {**_validation_scores(va[label], va_p), "trees": chosen.trees}
     if "logistic" in config.families:
-        chosen.basis, chosen.l2_c, chosen.figures = fit_linear_stage(
+        chosen.basis, chosen.l2_c, chosen.figures, chosen.start = fit_linear_stage(
             pool_matrix,
             encoder,
-            encoder.transform(tr),
+            tr_matrix,
             tr[label],
-            encoder.transform(va),
+            va_matrix,
             va[label],
             config,
             weight,
@@ -389,8 +405,8 @@ def _refit_winner(
         oof = _out_of_fold_raw(matrix, y, chosen.trees, encoder, config, weight)
         return booster, None, oof, {**chosen.tree_info, "trees": float(chosen.trees)}
     basis = cast(LevelBasis, chosen.basis)
-    linear = _fit_linear(basis, matrix, y, chosen.l2_c, weight)
-    oof = _out_of_fold_linear(basis, matrix, y, chosen.l2_c, config, weight)
+    linear, start = _fit_linear(basis, matrix, y, chosen.l2_c, weight, chosen.start)
+    oof = _out_of_fold_linear(basis, matrix, y, chosen.l2_c, config, weight, start)
     figures = chosen.figures
     return (
         None,

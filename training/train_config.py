@@ -115,6 +115,12 @@ class TrainConfig:
     """Inverse L2 strengths the logistic candidate tries; validation log loss picks one.
     On the synthetic histories 0.03-0.1 won at 4,000 and 20,000 leads (docs/metrics.md);
     each value is one fit per basis, so the grid is kept short."""
+    linear_search_rows: int | None = 100_000
+    """Most training rows the logistic candidate's grid (bins x slopes x C) is searched on:
+    above it, a seeded sample stratified on the label, the chosen combination then
+    refitted on every training row (``training.linear_stage.fit_linear_stage``). The
+    grid's 16 fits per stage were ~40 % of a million-lead training; 100,000 rows (the
+    training period of ~200,000 leads) choose as well. ``None`` searches on every row."""
 
     def __post_init__(self) -> None:
         unknown = set(self.families) - set(FAMILIES)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from scoring.arrow_lookup import within
 from scoring.contract import (
     LEAD_ORDINAL_FEATURES,
     PII_COLUMNS,
@@ -131,21 +132,24 @@ def validate_history(history: CRMHistory, max_bad_share: float = 0.05) -> Valida
         frame = history.tables()[table].reset_index(drop=True)
         _require_columns(table, frame)
         check = _TableCheck(table, len(frame), problems)
-        frame = _check_values(table, frame.copy(), check.flag)
+        # pandas copies on write: the parsed columns replace the frame's own, and the
+        # caller's table is untouched without copying every column first
+        frame = _check_values(table, frame.copy(deep=False), check.flag)
         if table == "leads":
             check.flag(frame["lead_id"].duplicated(keep="first"), "lead_id", "duplicate lead_id")
             before = frame["mql_at"] < frame["created_at"]
             check.flag(before, "mql_at", "MQL before the lead was created")
         else:
             ids = frame["lead_id"].astype(str)
-            exported = _within(ids, exported_ids)
+            exported = within(ids, exported_ids)
             check.flag(~exported, "lead_id", "no such lead in leads")
-            check.flag(exported & ~_within(ids, lead_ids), "lead_id", ORPHANED)
+            check.flag(exported & ~within(ids, lead_ids), "lead_id", ORPHANED)
         _check_rules(table, frame, check.flag)
         shares[table] = float(check.own.mean()) if len(frame) else 0.0
         # leads keep extra columns: a flat export's own features (see training.importing)
         keep = list(frame.columns) if table == "leads" else [c for c in TABLES[table] if c in frame]
-        clean[table] = frame.loc[~check.bad, keep]
+        # no bad row (the usual case): the columns as they are, not a boolean-mask copy
+        clean[table] = frame.loc[~check.bad, keep] if check.bad.any() else frame[keep]
         if table == "leads":
             clean[table]["lead_id"] = clean[table]["lead_id"].astype(str)
             lead_ids = clean[table]["lead_id"]
@@ -205,21 +209,6 @@ def _check_values(table: str, frame: pd.DataFrame, flag: Flag) -> pd.DataFrame:
             shown = "" if col in PII_COLUMNS else f" (allowed: {', '.join(sorted(allowed))})"
             flag(unknown, col, f"unknown value{shown}")
     return frame
-
-
-def _within(values: pd.Series, pool: pd.Series) -> np.ndarray:
-    """``values.isin(pool)`` for string ids, as one Arrow hash look-up.
-
-    pandas' ``isin`` on Arrow-backed strings first turns every pool value into a Python
-    scalar: seconds per call for a million leads. A missing id matches a missing id in
-    the pool, as in pandas.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = pa.chunked_array([pa.array(values.astype(str))])
-    found = pc.is_in(column, value_set=pa.array(pool.astype(str)))
-    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _check_rules(table: str, frame: pd.DataFrame, flag: Flag) -> None:

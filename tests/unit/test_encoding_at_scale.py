@@ -9,10 +9,18 @@ import numpy as np
 import pandas as pd
 
 from scoring import linear
-from scoring.features import FeatureSpec, LeadEncoder, _per_value, category_key
+from scoring.arrow_lookup import positions_in, within
+from scoring.features import (
+    TOUCH_TYPES,
+    FeatureSpec,
+    LeadEncoder,
+    _per_value,
+    category_key,
+    touch_features,
+)
 from scoring.linear import LevelBasis
+from training.csv_times import utc_seconds_as_text
 from training.evaluate import ece_floor, expected_calibration_error
-from training.validate import _within
 
 
 def _code(v: Any) -> float:
@@ -60,7 +68,7 @@ def test_level_lookup_by_binary_search_equals_the_broadcast_comparison() -> None
 def test_within_is_isin_for_string_ids_missing_included() -> None:
     ids = pd.Series(["a", "b", None, "c", "a"], dtype=str)
     for pool in (pd.Series(["a", "c"]), pd.Series(["a", None]), pd.Series([], dtype=str)):
-        np.testing.assert_array_equal(_within(ids, pool), ids.isin(pool.astype(str)).to_numpy())
+        np.testing.assert_array_equal(within(ids, pool), ids.isin(pool.astype(str)).to_numpy())
 
 
 def test_ece_floor_is_the_mean_ece_of_labels_drawn_from_the_predictions() -> None:
@@ -97,3 +105,59 @@ def test_one_hot_is_the_design_built_from_coordinates() -> None:
         design = basis.one_hot(x)
         assert design.shape == levels.shape and (design != levels).nnz == 0
         np.testing.assert_array_equal(design.toarray(), levels.toarray())
+
+
+def test_positions_in_is_get_indexer_for_unique_string_ids() -> None:
+    pool = pd.Series(["L2", "L1", "L3"], dtype=str)
+    ids = pd.Series(["L1", None, "L9", "L3", "L1"], dtype=str)
+    expected = pd.Index(pool.to_numpy()).get_indexer(ids.to_numpy())
+    np.testing.assert_array_equal(positions_in(ids, pool), expected)
+    np.testing.assert_array_equal(positions_in(ids, TOUCH_TYPES), [-1, -1, -1, -1, -1])
+
+
+def test_touch_features_give_the_same_columns_from_type_codes_and_names() -> None:
+    rng = np.random.default_rng(3)
+    names = np.array([*TOUCH_TYPES, "not_a_type"], dtype=object)
+    types = pd.Series(rng.choice(names, 500), dtype=str)
+    types[::17] = None
+    pos = rng.integers(-1, 40, 500)
+    as_of = np.full(40, 400 * 86_400 * 10**9, dtype=np.int64)
+    at = as_of[0] - rng.integers(0, 420, 500) * 86_400 * 10**9
+    by_name = touch_features(pos, at, types.to_numpy(dtype=object), as_of)
+    by_code = touch_features(pos, at, positions_in(types, TOUCH_TYPES), as_of)
+    assert by_name.keys() == by_code.keys()
+    for key in by_name:
+        np.testing.assert_array_equal(by_name[key], by_code[key], err_msg=key)
+
+
+def test_utc_times_as_text_write_the_csv_pandas_writes() -> None:
+    stamps = pd.Series(
+        pd.to_datetime(
+            ["2025-01-09 01:36:08", None, "1999-12-31 23:59:59", "2026-07-04 00:00:00"],
+            utc=True,
+        )
+    )
+    frame = pd.DataFrame({"at": stamps, "n": [1, 2, 3, 4]})
+    text = utc_seconds_as_text(frame["at"])
+    assert text is not None
+    assert frame.assign(at=text).to_csv(index=False) == frame.to_csv(index=False)
+    # pandas prints fractions and other zones its own way: left to pandas
+    assert utc_seconds_as_text(stamps + pd.Timedelta(milliseconds=5)) is None
+    assert utc_seconds_as_text(stamps.dt.tz_localize(None)) is None
+    assert utc_seconds_as_text(pd.Series([1, 2])) is None
+
+
+def test_one_hot_design_is_the_levels_then_the_slopes() -> None:
+    from scipy import sparse
+
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(size=(300, 3))
+    x[::6, 0], x[::7, 2] = np.nan, 0.0
+    for slopes in (False, True):
+        basis = LevelBasis.fit(x[:200], [], [], 4, slopes, [])
+        levels = np.zeros((len(x), basis.width))
+        levels[np.arange(len(x))[:, None], basis.levels(x)] = 1.0
+        expected = np.hstack([levels, basis.slope_values(x)]) if slopes else levels
+        design = basis.one_hot(x)
+        assert sparse.issparse(design) and design.has_sorted_indices
+        np.testing.assert_array_equal(design.toarray(), expected)

@@ -85,6 +85,7 @@ def generate(
     path = _stack([b.path for b in blocks])
     touches = _stack([b.touches for b in blocks], offsets, "lead")
     deals = _stack([b.deals for b in blocks], offsets, "lead")
+    del blocks  # every array is in the stacked copies now: the tables need the memory
 
     ids = _lead_ids(n_leads)
     return CRMHistory(
