@@ -47,8 +47,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, select, type_coerce
-from sqlalchemy import union_all as union_all_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 
 from scoring.contract import HandoffDecision
@@ -57,6 +68,7 @@ from serving.tables import Decision, Feedback, UTCDateTime
 
 _HAND = HandoffDecision.HAND_TO_SALES.value
 _NURTURE = HandoffDecision.NURTURE.value
+_INF = float("inf")
 
 FINAL_KINDS: tuple[str, ...] = (
     EventKind.ACCEPTED.value,
@@ -98,10 +110,7 @@ def _values_legal() -> ColumnElement[bool]:
     )
 
 
-_INF = float("inf")
-
-
-def _moments_with_creation() -> Any:
+def _moments_with_creation() -> Select[Any]:
     """``(lead_id, moment, created_at)``: each lead's rule-1 and rule-2 moments, with
     the distinct ``created_at`` of the scores served up to each (no row: no score yet)."""
     f = Feedback.__table__
@@ -126,7 +135,7 @@ def _moments_with_creation() -> Any:
                             d.c.as_of > f.c.at),  # not re-handed since
         )
     )  # fmt: skip
-    moments = union_all_(final, rejection).subquery("moments")
+    moments = union_all(final, rejection).subquery("moments")
     created = d.c.features["created_at"].as_string()
     at = type_coerce(moments.c.at, UTCDateTime())
     return (
