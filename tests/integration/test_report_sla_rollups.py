@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from scoring.lifecycle import SlaClocks
 from serving.report_sql import store_report
 from serving.reports import GROUPABLE, build_report, from_store
 from serving.rollup_tables import LeadSla, LeadSlaDue
 from serving.storage import Store
-from serving.tables import Decision
+from serving.tables import Decision, Feedback
 from tests.integration.test_report_rollups import PERIODS, _decision
 from tests.integration.test_report_sql_parity import START, _same, _seed
 
@@ -171,3 +171,42 @@ def test_the_api_shape_is_unchanged_without_a_moment(store: Store, as_of: Any) -
     for found in (reference, report):
         found.pop("generated_at")
     _same(report, reference)
+
+
+def test_rows_written_around_the_lifecycle_count_as_in_the_pandas_path(store: Store) -> None:
+    """Feedback stored before the rules (a win after a loss, a deal never accepted, a
+    no-response rejection with one attempt, a qualification on the acceptance): each lead
+    is replayed as the pandas path replays it, refusals and implied steps included."""
+    hour = timedelta(hours=1)
+    store.record_decisions(
+        [_decision(lead, START, "hand_to_sales", {"channel": "seo"}) for lead in "abcd"]
+    )
+    rows = [
+        ("a", "accepted", 10 * hour, {"qualification": {"framework": "bant", "need": True}}),
+        ("a", "won", 30 * 24 * hour, {"amount": 9_000.0}),
+        ("b", "won", 30 * 24 * hour, {"amount": 0.0}),
+        ("c", "lost", 9 * 24 * hour, {}),
+        ("c", "won", 20 * 24 * hour, {"amount": 7.0}),
+        ("d", "rejected", 2 * hour, {"reason": "no_response", "contact_attempts": 1}),
+    ]
+    with store.engine.begin() as conn:
+        for n, (lead, kind, after, extra) in enumerate(rows):
+            at = START + after
+            conn.execute(
+                insert(Feedback),
+                {
+                    "id": f"{n:032d}",
+                    "lead_id": lead,
+                    "kind": kind,
+                    "at": at,
+                    "received_at": at,
+                    "actor": "crm",
+                    "idempotency_key": f"around-{n}",
+                    "body_hash": "0" * 64,
+                    **extra,
+                },
+            )
+    served = _check(store, moments=[START + 60 * 24 * hour], periods=[{}], groupings=[[]])
+    total = served["total"]
+    assert (total["breaches_decision_late"], total["breaches_first_contact_late"]) == (3, 3)
+    assert total["breaches_no_response_few_attempts"] == 1 and total["sql_qualified_share"] == 0.5
