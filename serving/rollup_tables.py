@@ -15,6 +15,11 @@ These tables hold what the reports group instead, kept current incrementally:
 * :class:`ReportDaySum` — those contributions added up per cohort day (UTC), group field,
   value and metric, plus the pseudo-field :data:`TOTAL`: what a report for a period reads.
 
+The SLA section's part (``serving.store.rollup_sla``, migration 0011) keeps its own
+per-lead rows: :class:`LeadSla` (response and decision times, for quantiles),
+:class:`LeadSlaMetric` (its ``sla:`` contributions), :class:`LeadSlaDue` (clocks still
+open, by when they run out) and :class:`SlaRollupClocks` (the windows they were made with).
+
 ``serving.store.rollups.refresh_rollups`` recomputes the dirty leads and moves the day
 sums by the difference; migration 0009 marks every existing lead dirty, so the first
 refresh after an upgrade builds the roll-ups from the log.

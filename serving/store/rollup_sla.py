@@ -193,9 +193,12 @@ def use_clocks(engine: Engine, clocks: SlaClocks) -> bool:
     all of them: a deployment changes its SLA windows seldom), under the refresh's lock,
     so no refresh under way rebuilds a lead with the old clocks after the mark.
     """
+    with engine.connect() as conn:  # the usual case, without the lock or a write
+        if rollup_clocks(conn) == clocks:
+            return False
     with _writer(engine).begin() as conn:
         lock_rollups(conn)
-        if rollup_clocks(conn) == clocks:
+        if rollup_clocks(conn) == clocks:  # another request made the change meanwhile
             return False
         t = cast(Table, SlaRollupClocks.__table__)
         conn.execute(delete(t))
