@@ -76,8 +76,8 @@ SEGMENTS: tuple[str, ...] = ("channel", "industry", "company_size")
 def _marketing_report(
     store: Store, clocks: SlaClocks, now: datetime, half_life_days: float | None = None
 ) -> dict[str, Any]:
-    """Funnel and rejections by SQL aggregates; the SLA and attribution sections still
-    read the whole log (``serving.report_sql.PANDAS_SECTIONS``)."""
+    """Funnel, rejections and the SLA (judged at ``now``) from the roll-ups; the
+    attribution section still reads the whole log."""
     from serving.report_sql import store_report
     from serving.reports import from_store
 
@@ -96,6 +96,8 @@ def _marketing_report(
         group_by=SEGMENTS,
         sections=("funnel", "rejections", "sla", "attribution"),
         reference_given=False,
+        clocks=clocks,
+        as_of=now,
     )
 
 

@@ -126,7 +126,13 @@ def _reference(request: Request) -> tuple[dict[str, Any] | None, str | None]:
     return profile, name
 
 
-def _store_inputs(request: Request) -> ReportData:
+def _clocks(request: Request) -> SlaClocks | None:
+    """The deployment's SLA clocks (its settings'), if the app has settings."""
+    settings = getattr(request.app.state, "settings", None)
+    return SlaClocks.from_settings(settings) if settings is not None else None
+
+
+def _store_inputs(request: Request, now: datetime) -> ReportData:
     """The store's decision log and feedback as report inputs (the pandas path)."""
     state = request.app.state
     store = state.store
@@ -134,14 +140,13 @@ def _store_inputs(request: Request) -> ReportData:
     feedback = store.feedback_frame()
     profile, name = _reference(request)
     settings = getattr(state, "settings", None)
-    clocks = SlaClocks.from_settings(settings) if settings is not None else None
     return from_store(
         decisions,
         feedback,
         reference=profile,
         reference_name=name,
-        clocks=clocks,
-        as_of=datetime.now(UTC),  # open SLA clocks are judged now
+        clocks=_clocks(request),
+        as_of=now,  # open SLA clocks are judged now
         half_life_days=getattr(settings, "attribution_half_life_days", None),
     )
 
@@ -159,9 +164,10 @@ def _section(
         raise _unprocessable("end", "end must be after start")
     _flush(request)
     profile, name = _reference(request)
+    now = datetime.now(UTC)  # open SLA clocks are judged now
     report = store_report(
         request.app.state.store,
-        lambda: _store_inputs(request),
+        lambda: _store_inputs(request, now),
         costs=costs,
         group_by=group_by,
         start=start,
@@ -170,6 +176,8 @@ def _section(
         reference_given=profile is not None,
         drift_reference=profile,
         reference_name=name,
+        clocks=_clocks(request),
+        as_of=now,
     )
     body = report.pop(section)
     notes = [*report.pop("notes"), *body.pop("notes", [])]

@@ -5,10 +5,12 @@ keys, rows, notes and warnings — but the funnel and rejection sections are rea
 the roll-ups (:mod:`serving.store.report_sums` over the day sums that
 :mod:`serving.store.rollups` keeps current; each request first folds in the leads that
 changed) instead of the whole decision log and feedback read into pandas, and
-calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`).
-Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, and drift without a stored
-reference profile) still go through ``from_store``; a request that needs none of them
-never reads the log. The report endpoints and the marketing page both call it.
+calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`), and
+the SLA section from its roll-ups (:mod:`serving.store.report_sla`) when the request
+says its moment ``as_of``. Sections not yet moved (:data:`PANDAS_SECTIONS`: drift without
+a stored reference profile, attribution) still go through ``from_store``; a request that
+needs none of them never reads the log. The report endpoints and the marketing page both
+call it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from scoring.contract import RejectionReason
+from scoring.lifecycle import SlaClocks
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
 from serving.reports.build import report_head, report_warnings
 from serving.reports.calibration import (
@@ -33,24 +36,28 @@ from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
 from serving.reports.report_data import as_timestamp
+from serving.reports.sla import sla_from_sums
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
 from serving.store.report_calibration import calibration_combos
 from serving.store.report_drift import drift_counts
+from serving.store.report_sla import sla_sums
 from serving.store.report_sums import (
     funnel_sums,
     lead_period,
     rejection_sums,
     unscored_feedback,
 )
+from serving.store.rollup_sla import use_clocks
 from serving.store.rollups import refresh_rollups
 
-SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration")
-"""Sections computed by SQL aggregates."""
-PANDAS_SECTIONS: tuple[str, ...] = ("sla", "drift")
+SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "sla")
+"""Sections computed by SQL aggregates and roll-ups (the SLA given its moment ``as_of``)."""
+PANDAS_SECTIONS: tuple[str, ...] = ("drift",)
 """Sections still computed from the whole log in pandas (``from_store``): drift only when
 the served model carries no reference profile (:mod:`serving.store.report_drift` counts
-against one)."""
+against one); the SLA when a caller gives no ``as_of`` (the pandas path then judges the
+open clocks at the latest moment in the data)."""
 
 
 def store_report(
@@ -65,16 +72,27 @@ def store_report(
     reference_given: bool,
     drift_reference: Mapping[str, Any] | None = None,
     reference_name: str | None = None,
+    clocks: SlaClocks | None = None,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """The report of ``sections``: SQL for :data:`SQL_SECTIONS`, ``pandas_inputs()`` (read
     only when needed) for the others. ``reference_given``: the served model carries a
     drift reference profile (else the report notes the first-half comparison);
     ``drift_reference`` is that profile (and ``reference_name`` its name): with it the
     drift section is counted in SQL too, without it the first half of the served
-    decisions is the reference, which only the pandas path makes."""
+    decisions is the reference, which only the pandas path makes. ``clocks`` (default:
+    the settings' defaults, as ``from_store``) and ``as_of`` (the moment open SLA clocks
+    are judged at) are the SLA section's; without ``as_of`` it is the pandas path's."""
     dims = check_dims(group_by)
+    clocks = clocks or SlaClocks()
+    sla_fast = "sla" in sections and as_of is not None
+    if sla_fast:
+        use_clocks(store.engine, clocks)
     refresh_rollups(store.engine)
-    fast = {*SQL_SECTIONS, *(("drift",) if drift_reference is not None else ())}
+    fast = {
+        *(s for s in SQL_SECTIONS if s != "sla" or sla_fast),
+        *(("drift",) if drift_reference is not None else ()),
+    }
     slow = [s for s in sections if s not in fast]
     if slow:
         report = build_report(
@@ -99,6 +117,9 @@ def store_report(
             maturity=timedelta(days=WON_MATURITY_DAYS),
         )
         report["calibration"] = calibration_from_combos(combos)
+    if sla_fast and as_of is not None:
+        sums, histogram = sla_sums(store.engine, dims, lo, hi, _utc(as_of) or as_of)
+        report["sla"] = sla_from_sums(sums, histogram, clocks, with_breaches=True)
     if "drift" in sections and drift_reference is not None:
         n_current, counts, percentiles = drift_counts(
             store.engine, drift_reference, UNIFORM_PERCENTILES["edges"], lo, hi

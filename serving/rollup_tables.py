@@ -15,6 +15,11 @@ These tables hold what the reports group instead, kept current incrementally:
 * :class:`ReportDaySum` — those contributions added up per cohort day (UTC), group field,
   value and metric, plus the pseudo-field :data:`TOTAL`: what a report for a period reads.
 
+The SLA section's part (``serving.store.rollup_sla``, migration 0011) keeps its own
+per-lead rows: :class:`LeadSla` (response and decision times, for quantiles),
+:class:`LeadSlaMetric` (its ``sla:`` contributions), :class:`LeadSlaDue` (clocks still
+open, by when they run out) and :class:`SlaRollupClocks` (the windows they were made with).
+
 ``serving.store.rollups.refresh_rollups`` recomputes the dirty leads and moves the day
 sums by the difference; migration 0009 marks every existing lead dirty, so the first
 refresh after an upgrade builds the roll-ups from the log.
@@ -87,3 +92,52 @@ class ReportDaySum(Base):
     value: Mapped[str] = mapped_column(Text, primary_key=True)
     metric: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
     amount: Mapped[float] = mapped_column(Double)
+
+
+class LeadSla(Base):
+    """One MQL's response and decision times, in hours (the SLA section's medians and
+    p90s: quantiles cannot be summed, so a report reads these rows for its period)."""
+
+    __tablename__ = "lead_sla"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    response_hours: Mapped[float | None] = mapped_column(Double)
+    decision_hours: Mapped[float | None] = mapped_column(Double)
+
+
+class LeadSlaMetric(Base):
+    """One of a lead's non-zero contributions to the SLA section's sums (``sla:`` metrics)."""
+
+    __tablename__ = "lead_sla_metrics"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
+    amount: Mapped[float] = mapped_column(Double)
+
+
+class LeadSlaDue(Base):
+    """An SLA clock of a lead still waiting for its event, and when it runs out.
+
+    The day sums count it as breached already; a report as of a moment before ``due_at``
+    takes it back out, reading only the clocks due after that moment (the index)."""
+
+    __tablename__ = "lead_sla_due"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_lead_sla_due_due_at", "due_at"),)
+
+
+class SlaRollupClocks(Base):
+    """The SLA clocks the SLA roll-ups were computed with (one row; none: the defaults)."""
+
+    __tablename__ = "sla_rollup_clocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_hours: Mapped[float] = mapped_column(Double)
+    sql_confirm_hours: Mapped[float] = mapped_column(Double)
+    first_contact_hours: Mapped[float] = mapped_column(Double)
+    min_contact_attempts: Mapped[int] = mapped_column(Integer)

@@ -59,8 +59,8 @@ class ReportData:
     """No reference given: after the date filter, the first half of ``current`` (in its
     order) is the reference for the second half."""
     breaches: pd.DataFrame | None = None
-    """SLA breaches from the lead lifecycle (``lead_id, rule, open``): store data only,
-    where each clock has its own event (``scoring.lifecycle.sla_breaches``)."""
+    """SLA breaches from the lead lifecycle (``lead_id, rule, open, due_at``): store data
+    only, where each clock has its own event (``scoring.lifecycle.sla_breaches``)."""
     clocks: SlaClocks = field(default_factory=SlaClocks)
     qualifications: pd.DataFrame | None = None
     """The qualifications sales confirmed (``lead_id, framework``): store data only."""

@@ -41,25 +41,45 @@ def sla_report(
     """The handoff SLA in data (DOMAIN.md): response times, attempts, nurture returns."""
     dims = check_dims(group_by)
     facts = lead_facts(data) if facts is None else facts
-    total, rows = total_and_rows(_sla_sums(facts, dims), lambda _d, _g, agg: _sla_row(agg))
-    hours = facts["response_hours"].dropna().to_numpy(dtype=float)
-    counts, _ = np.histogram(hours, bins=np.asarray(RESPONSE_HOUR_EDGES, dtype=float))
+    return sla_from_sums(
+        _sla_sums(facts, dims),
+        response_histogram(facts["response_hours"].to_numpy(dtype=float)),
+        data.clocks,
+        with_breaches=data.breaches is not None,
+    )
+
+
+def sla_from_sums(
+    sums: GroupSums, histogram: Sequence[int], clocks: SlaClocks, *, with_breaches: bool
+) -> dict[str, Any]:
+    """The section from its sums (:func:`_sla_sums`' names) and the response-time
+    histogram: what the pandas path and the roll-ups
+    (:mod:`serving.store.report_sla`) both render."""
+    total, rows = total_and_rows(sums, lambda _d, _g, agg: _sla_row(agg))
     return {
         "section": "sla",
         "targets": {
-            "decision_hours": data.clocks.decision_hours,
-            "sql_confirm_hours": data.clocks.sql_confirm_hours,
-            "first_contact_hours": data.clocks.first_contact_hours,
-            "min_attempts": data.clocks.min_contact_attempts,
+            "decision_hours": clocks.decision_hours,
+            "sql_confirm_hours": clocks.sql_confirm_hours,
+            "first_contact_hours": clocks.first_contact_hours,
+            "min_attempts": clocks.min_contact_attempts,
         },
         "total": total,
         "rows": rows,
         "response_hours_histogram": {
             "edges": [e if math.isfinite(e) else None for e in RESPONSE_HOUR_EDGES],
-            "counts": [int(c) for c in counts],
+            "counts": [int(c) for c in histogram],
         },
-        "notes": _sla_notes(data.clocks, with_breaches=data.breaches is not None),
+        "notes": _sla_notes(clocks, with_breaches=with_breaches),
     }
+
+
+def response_histogram(hours: np.ndarray) -> list[int]:
+    """How many of ``hours`` (NaN: unknown, not counted) fall in each bin of
+    :data:`RESPONSE_HOUR_EDGES`: over a report's leads, or one lead's bin in the roll-ups."""
+    known = hours[~np.isnan(hours)]
+    counts, _ = np.histogram(known, bins=np.asarray(RESPONSE_HOUR_EDGES, dtype=float))
+    return [int(c) for c in counts]
 
 
 def _sla_sums(facts: pd.DataFrame, dims: Sequence[str]) -> GroupSums:

@@ -210,7 +210,7 @@ def _through_lifecycle(
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The feedback the lifecycle holds (implied steps included), the SLA breaches per
     lead, and how many stored events it refuses."""
-    columns = ["lead_id", "rule", "open"]
+    columns = ["lead_id", "rule", "open", "due_at"]
     if decisions.empty:
         return feedback.iloc[0:0].copy(), pd.DataFrame(columns=columns), len(feedback)
     kept = consistent_feedback(decisions, feedback).copy() if len(feedback) else feedback.copy()
@@ -221,7 +221,7 @@ def _through_lifecycle(
         moments = [e.at for done in replays.values() for e in done.events]
         as_of = max(moments) if moments else None
     rows = [
-        (lead_id, breach.rule, breach.open)
+        (lead_id, breach.rule, breach.open, breach.due_at)
         for lead_id, done in replays.items()
         if as_of is not None
         for breach in sla_breaches(done.events, as_of, clocks)

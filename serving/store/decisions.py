@@ -251,10 +251,21 @@ class DecisionStore(StoreBase):
 
         Timestamps are UTC-aware; ``since`` filters on ``scored_at``.
         """
-        table = Decision.__table__
-        query = select(table).order_by(table.c.scored_at, table.c.id)
-        if since is not None:
-            query = query.where(table.c.scored_at >= as_utc(since))
         with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return _frame(rows, _DECISION_COLUMNS, table)
+            return decision_frame(conn, since=since)
+
+
+def decision_frame(
+    conn: Connection, *, since: datetime | None = None, lead_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The decision log (of ``lead_ids``, else every lead) as
+    :meth:`DecisionStore.decisions_for_training` gives it, read on ``conn``: the report
+    roll-ups read a chunk of leads inside their own transaction."""
+    table = Decision.__table__
+    query = select(table).order_by(table.c.scored_at, table.c.id)
+    if since is not None:
+        query = query.where(table.c.scored_at >= as_utc(since))
+    if lead_ids is not None:
+        query = query.where(table.c.lead_id.in_(lead_ids))
+    rows = conn.execute(query).mappings().all()
+    return _frame(rows, _DECISION_COLUMNS, table)

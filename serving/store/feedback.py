@@ -357,17 +357,8 @@ class FeedbackStore(StoreBase):
         ``since`` filters on ``received_at`` (what arrived since the last run). Comments
         are left out unless asked for: free text is never a feature and may hold PII.
         """
-        table = Feedback.__table__
-        columns = [c for c in _FEEDBACK_COLUMNS if include_comment or c != "comment"]
-        # an implied step before the event that implied it (they share ``received_at``)
-        query = select(*(table.c[c] for c in columns)).order_by(
-            table.c.received_at, table.c.implied.desc(), table.c.id
-        )
-        if since is not None:
-            query = query.where(table.c.received_at >= as_utc(since))
         with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return _frame(rows, columns, table)
+            return feedback_frame(conn, since=since, include_comment=include_comment)
 
     def count_feedback(self, *, kind: FeedbackKind | str | None = None) -> int:
         """How many feedback rows there are (of one ``kind``, if given)."""
@@ -379,3 +370,27 @@ class FeedbackStore(StoreBase):
             )
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def feedback_frame(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    lead_ids: Sequence[str] | None = None,
+    include_comment: bool = False,
+) -> pd.DataFrame:
+    """The feedback (of ``lead_ids``, else every lead) as
+    :meth:`FeedbackStore.feedback_frame` gives it, read on ``conn``: the report roll-ups
+    read a chunk of leads inside their own transaction."""
+    table = Feedback.__table__
+    columns = [c for c in _FEEDBACK_COLUMNS if include_comment or c != "comment"]
+    # an implied step before the event that implied it (they share ``received_at``)
+    query = select(*(table.c[c] for c in columns)).order_by(
+        table.c.received_at, table.c.implied.desc(), table.c.id
+    )
+    if since is not None:
+        query = query.where(table.c.received_at >= as_utc(since))
+    if lead_ids is not None:
+        query = query.where(table.c.lead_id.in_(lead_ids))
+    rows = conn.execute(query).mappings().all()
+    return _frame(rows, columns, table)

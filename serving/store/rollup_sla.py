@@ -1,0 +1,222 @@
+"""The SLA section's part of the report roll-ups.
+
+For each lead that changed, :class:`SlaPart` replays its history through the same code
+the pandas path runs (``from_store``, then ``lead_facts``: the lead lifecycle and its SLA
+clocks) and keeps what the SLA section adds up:
+
+* :class:`~serving.rollup_tables.LeadSlaMetric` — its counts under the section's names
+  (``handed_over``, ``within_8h``, ``rejections``, ``breach_<rule>``, ...), summed per
+  cohort day and group field into the day sums under ``sla:`` fields and metrics, and its
+  response-time histogram bin (``hist_<i>``, in the total only);
+* :class:`~serving.rollup_tables.LeadSla` — its response and decision times, for the
+  medians and p90s a report computes over its period (quantiles cannot be summed);
+* :class:`~serving.rollup_tables.LeadSlaDue` — the clocks still waiting for their event
+  at the end of time, with when each runs out. The breaches depend on the report's
+  moment: the sums count every such clock as breached, and a report takes back the few
+  not yet due at its moment (:mod:`serving.store.report_sla`).
+
+The windows are the deployment's :class:`~scoring.lifecycle.SlaClocks`, kept in
+:class:`~serving.rollup_tables.SlaRollupClocks`; :func:`use_clocks` rebuilds every lead
+once when a report asks for other ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, Table, delete, insert, select
+from sqlalchemy.engine import Connection
+
+from scoring.lifecycle import SLA_RULES, SlaClocks
+from serving.reports.facts import lead_facts
+from serving.reports.sla import RESPONSE_HOUR_EDGES, response_histogram
+from serving.reports.store_inputs import from_store
+from serving.rollup_tables import (
+    TOTAL,
+    DirtyLead,
+    LeadRollup,
+    LeadSla,
+    LeadSlaDue,
+    LeadSlaMetric,
+    SlaRollupClocks,
+)
+from serving.store.decisions import decision_frame
+from serving.store.engine import _writer
+from serving.store.feedback import feedback_frame
+from serving.store.rollups import Contributions, lead_keys, lock_rollups, rollup_leads
+
+SLA = "sla:"
+"""The namespace of the SLA section's fields and metrics in the day sums."""
+SLA_TOTAL = f"{SLA}{TOTAL}"
+"""The SLA section's total field (its single value is :data:`TOTAL`)."""
+FACTS: dict[str, str] = {
+    "handed_over": "mql",
+    "decided": "decided",
+    "undecided": "undecided",
+    "response_known": "response_known",
+    "within_8h": "within_8h",
+    "within_24h": "within_24h",
+    "rejections": "rej_n",
+    "rej_known": "rej_known",
+    "rej_3plus": "rej_3plus",
+    "nr_n": "nr_n",
+    "nr_known": "nr_known",
+    "nr_3plus": "nr_3plus",
+    "not_accepted": "not_accepted",
+    "returned": "returned",
+    "nurture_known": "nurture_known",
+    "nurtured": "nurtured",
+    "sql": "sql",
+    "sql_qualified": "sql_qualified",
+    **{f"breach_{rule}": f"breach_{rule}" for rule in SLA_RULES},
+}
+"""The section's sums (the names of ``serving.reports.sla._sla_sums``) and the per-lead
+fact each adds up; ``breach_<rule>`` counts the still-open clocks as breached."""
+COUNTS: tuple[str, ...] = ("leads", *FACTS)
+"""Every per-lead count the day sums hold (``leads``: one per lead, for its groups)."""
+BINS = len(RESPONSE_HOUR_EDGES) - 1
+THE_END = datetime(9999, 1, 1, tzinfo=UTC)
+"""The moment the roll-ups judge the clocks at: every clock still open counts as due."""
+
+
+class SlaPart:
+    """Per-lead SLA counts, times and open clocks (see the module's docstring)."""
+
+    def stored(self, conn: Connection, ids: Sequence[str]) -> Contributions:
+        m = LeadSlaMetric.__table__
+        rows = conn.execute(select(m).where(m.c.lead_id.in_(ids)))
+        return _sums(rollup_leads(conn, ids), (row._asdict() for row in rows))
+
+    def rebuild(
+        self, conn: Connection, ids: Sequence[str], leads: Mapping[str, Mapping[str, Any]]
+    ) -> Contributions:
+        tables = [cast(Table, t.__table__) for t in (LeadSlaMetric, LeadSla, LeadSlaDue)]
+        for t in tables:  # (declarative classes type their tables as FromClause)
+            conn.execute(delete(t).where(t.c.lead_id.in_(ids)))
+        if not leads:
+            return {}
+        metrics, times, due = _lead_rows(conn, list(leads), rollup_clocks(conn))
+        for t, rows in zip(tables, (metrics, times, due), strict=True):
+            if rows:
+                conn.execute(insert(t), rows)
+        return _sums(leads, metrics)
+
+
+def _lead_rows(
+    conn: Connection, ids: list[str], clocks: SlaClocks
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The per-lead rows of the scored leads ``ids``: counts, times, open clocks."""
+    data = from_store(
+        decision_frame(conn, lead_ids=ids),
+        feedback_frame(conn, lead_ids=ids),
+        clocks=clocks,
+        as_of=THE_END,
+    )
+    facts = lead_facts(data).set_index("lead_id")
+    metrics: list[dict[str, Any]] = []
+    times: list[dict[str, Any]] = []
+    for lead_id, row in zip(facts.index, facts.to_dict("records"), strict=True):
+        counts = {"leads": 1, **{name: int(row[fact]) for name, fact in FACTS.items()}}
+        hours = [_hours(row["response_hours"]), _hours(row["decision_hours"])]
+        if hours[0] is not None:
+            found = response_histogram(np.asarray([hours[0]], dtype=float))
+            counts.update({f"hist_{i}": n for i, n in enumerate(found) if n})
+        metrics += [
+            {"lead_id": lead_id, "metric": name, "amount": float(n)}
+            for name, n in counts.items()
+            if n
+        ]
+        if hours != [None, None]:
+            times.append(
+                {"lead_id": lead_id, "response_hours": hours[0], "decision_hours": hours[1]}
+            )
+    return metrics, times, _open_clocks(data.breaches)
+
+
+def _open_clocks(breaches: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """The clocks still open at the end of time, one row per lead, rule and due time."""
+    if breaches is None or breaches.empty:
+        return []
+    still_open = breaches[breaches["open"].astype(bool)]
+    counts = still_open.groupby(["lead_id", "rule", "due_at"]).size()
+    return [
+        {"lead_id": lead_id, "rule": rule, "due_at": pd.Timestamp(at).to_pydatetime(), "n": int(n)}
+        for (lead_id, rule, at), n in zip(counts.index.to_list(), counts.to_list(), strict=True)
+    ]
+
+
+def _hours(value: Any) -> float | None:
+    number = float(value) if value is not None else math.nan
+    return None if math.isnan(number) else number
+
+
+def _sums(
+    leads: Mapping[str, Mapping[str, Any]], metrics: Iterable[Mapping[str, Any]]
+) -> Contributions:
+    """Each metric row under its lead's ``sla:`` keys (a histogram bin: the total only)."""
+    keys = {
+        lead_id: [(day, SLA + field, value) for day, field, value in lead_keys(lead)]
+        for lead_id, lead in leads.items()
+    }
+    out: Contributions = defaultdict(float)
+    for row in metrics:
+        metric, found = row["metric"], keys.get(row["lead_id"], ())
+        for day, field, value in found[:1] if metric.startswith("hist_") else found:
+            out[(day, field, value, SLA + metric)] += float(row["amount"])
+    return out
+
+
+def rollup_clocks(conn: Connection) -> SlaClocks:
+    """The clocks the SLA roll-ups hold (the defaults until :func:`use_clocks` says)."""
+    t = SlaRollupClocks.__table__
+    row = conn.execute(select(t).where(t.c.id == 1)).one_or_none()
+    if row is None:
+        return SlaClocks()
+    return SlaClocks(
+        decision_hours=row.decision_hours,
+        sql_confirm_hours=row.sql_confirm_hours,
+        first_contact_hours=row.first_contact_hours,
+        min_contact_attempts=row.min_contact_attempts,
+    )
+
+
+def use_clocks(engine: Engine, clocks: SlaClocks) -> bool:
+    """Make ``clocks`` the roll-ups' clocks; returns whether they changed.
+
+    A change marks every lead dirty in the same transaction (the next refresh rebuilds
+    all of them: a deployment changes its SLA windows seldom), under the refresh's lock,
+    so no refresh under way rebuilds a lead with the old clocks after the mark.
+    """
+    with engine.connect() as conn:  # the usual case, without the lock or a write
+        if rollup_clocks(conn) == clocks:
+            return False
+    with _writer(engine).begin() as conn:
+        lock_rollups(conn)
+        if rollup_clocks(conn) == clocks:  # another request made the change meanwhile
+            return False
+        t = cast(Table, SlaRollupClocks.__table__)
+        conn.execute(delete(t))
+        conn.execute(
+            insert(t),
+            {
+                "id": 1,
+                "decision_hours": clocks.decision_hours,
+                "sql_confirm_hours": clocks.sql_confirm_hours,
+                "first_contact_hours": clocks.first_contact_hours,
+                "min_contact_attempts": clocks.min_contact_attempts,
+            },
+        )
+        dirty, r = cast(Table, DirtyLead.__table__), LeadRollup.__table__
+        marked = select(dirty.c.lead_id)
+        conn.execute(
+            insert(dirty).from_select(
+                ["lead_id"], select(r.c.lead_id).where(r.c.lead_id.not_in(marked))
+            )
+        )
+        return True
