@@ -5,7 +5,9 @@ keys, rows, notes and warnings — but the funnel and rejection sections are rea
 the roll-ups (:mod:`serving.store.report_sums` over the day sums that
 :mod:`serving.store.rollups` keeps current; each request first folds in the leads that
 changed) instead of the whole decision log and feedback read into pandas, and
-calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`).
+calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`), and
+drift against the served model's reference profile from its roll-up
+(:mod:`serving.store.rollup_drift`, per decision day and bin).
 Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, and drift without a stored
 reference profile) still go through ``from_store``; a request that needs none of them
 never reads the log. The report endpoints and the marketing page both call it.
@@ -36,21 +38,22 @@ from serving.reports.report_data import as_timestamp
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
 from serving.store.report_calibration import calibration_combos
-from serving.store.report_drift import drift_counts
 from serving.store.report_sums import (
     funnel_sums,
     lead_period,
     rejection_sums,
     unscored_feedback,
 )
+from serving.store.rollup_drift import drift_period_counts, use_profile
 from serving.store.rollups import refresh_rollups
 
 SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration")
 """Sections computed by SQL aggregates."""
 PANDAS_SECTIONS: tuple[str, ...] = ("sla", "drift")
 """Sections still computed from the whole log in pandas (``from_store``): drift only when
-the served model carries no reference profile (:mod:`serving.store.report_drift` counts
-against one)."""
+the served model carries no reference profile (the first half of the period's decisions
+is then the reference, and its numeric edges are that half's deciles: no sum kept ahead
+of time can give them exactly)."""
 
 
 def store_report(
@@ -100,8 +103,10 @@ def store_report(
         )
         report["calibration"] = calibration_from_combos(combos)
     if "drift" in sections and drift_reference is not None:
-        n_current, counts, percentiles = drift_counts(
-            store.engine, drift_reference, UNIFORM_PERCENTILES["edges"], lo, hi
+        edges = UNIFORM_PERCENTILES["edges"]
+        use_profile(store.engine, drift_reference, edges)  # rebuilds only for a new profile
+        n_current, counts, percentiles = drift_period_counts(
+            store.engine, drift_reference, edges, lo, hi
         )
         report["drift"] = drift_from_counts(
             drift_reference,

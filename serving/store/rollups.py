@@ -76,8 +76,7 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
     done = 0
     while True:
         with write.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("leadscore-rollups"))))
+            lock_rollups(conn)
             ids = _claim(conn, chunk)
             if not ids:
                 return done
@@ -91,11 +90,19 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
         done += len(ids)
 
 
+def lock_rollups(conn: Connection) -> None:
+    """Hold the roll-ups' lock until ``conn``'s transaction ends: one writer of the day
+    sums at a time (SQLite's write lock already is one; an advisory lock on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("leadscore-rollups"))))
+
+
 def parts() -> tuple[RollupPart, ...]:
     """Every section's part of the roll-ups (imported here: they import this module)."""
+    from serving.store.rollup_drift import DriftPart
     from serving.store.rollup_funnel import FunnelPart
 
-    return (FunnelPart(),)
+    return (FunnelPart(), DriftPart())
 
 
 def stored_contributions(conn: Connection, ids: Sequence[str]) -> Contributions:
