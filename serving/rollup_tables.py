@@ -116,3 +116,8 @@ class DriftRollupDecision(Base):
         Index("ix_drift_rollup_decisions_lead_id", "lead_id"),
         Index("ix_drift_rollup_decisions_as_of", "as_of"),
     )
+
+
+Index("ix_report_day_sums_field_day", ReportDaySum.field, ReportDaySum.day)
+"""A section reads its own fields over every day (the drift section's presence counts,
+a period without a start): without it that read scans every other section's sums too."""

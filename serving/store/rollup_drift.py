@@ -156,13 +156,10 @@ def drift_period_counts(
                 found[i][value] += round(in_range or 0)
         t = DriftRollupDecision.__table__
         for lo, hi in _partial_ranges(start, end, first_day, last_day):
-            rows = conn.execute(
-                select(t.c.as_of, t.c.bins).where((t.c.as_of >= lo) & (t.c.as_of < hi))
-            )
-            partial = _contributions(spec, ((at, json.loads(bins)) for at, bins in rows))
-            for (_, field, value, metric), n in partial.items():
-                if metric == COUNT:
-                    found[int(field[len(FIELD) :])][value] += round(n)
+            rows = conn.execute(select(t.c.bins).where((t.c.as_of >= lo) & (t.c.as_of < hi)))
+            for (bins,) in rows:
+                for i, value in enumerate(json.loads(bins)[: len(spec)]):
+                    found[i][value] += 1
     return counts_from(spec, found, present)
 
 

@@ -4,7 +4,8 @@ Revision ID: 0013
 Revises: 0009
 Create Date: 2026-12-06
 
-``serving.rollup_tables`` says what each table holds. Nothing is built here: the drift
+``serving.rollup_tables`` says what each table holds; the day sums gain an index by field
+(the drift section reads its fields over every day). Nothing is built here: the drift
 roll-up bins decisions by the served model's reference profile, which the database does
 not know; the first drift report against a profile builds it from the log
 (``serving.store.rollup_drift.use_profile``).
@@ -40,8 +41,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_drift_rollup_decisions_lead_id", "drift_rollup_decisions", ["lead_id"])
     op.create_index("ix_drift_rollup_decisions_as_of", "drift_rollup_decisions", ["as_of"])
+    op.create_index("ix_report_day_sums_field_day", "report_day_sums", ["field", "day"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_report_day_sums_field_day", table_name="report_day_sums")
     op.drop_table("drift_rollup_decisions")
     op.drop_table("drift_rollup_profile")
