@@ -7,10 +7,11 @@ the roll-ups (:mod:`serving.store.report_sums` over the day sums that
 changed) instead of the whole decision log and feedback read into pandas, and
 calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`), and
 the SLA section from its roll-ups (:mod:`serving.store.report_sla`) when the request
-says its moment ``as_of``. Sections not yet moved (:data:`PANDAS_SECTIONS`: drift without
-a stored reference profile, attribution) still go through ``from_store``; a request that
-needs none of them never reads the log. The report endpoints and the marketing page both
-call it.
+says its moment ``as_of``, and drift against the served model's reference profile from
+its roll-up (:mod:`serving.store.rollup_drift`, per decision day and bin). Sections not
+yet moved (:data:`PANDAS_SECTIONS`: drift without a stored reference profile,
+attribution) still go through ``from_store``; a request that needs none of them never
+reads the log. The report endpoints and the marketing page both call it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from serving.reports.sla import sla_from_sums
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
 from serving.store.report_calibration import calibration_combos
-from serving.store.report_drift import drift_counts
 from serving.store.report_sla import sla_sums
 from serving.store.report_sums import (
     funnel_sums,
@@ -48,6 +48,7 @@ from serving.store.report_sums import (
     rejection_sums,
     unscored_feedback,
 )
+from serving.store.rollup_drift import drift_period_counts, use_profile
 from serving.store.rollup_sla import use_clocks
 from serving.store.rollups import refresh_rollups
 
@@ -55,9 +56,10 @@ SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "sla")
 """Sections computed by SQL aggregates and roll-ups (the SLA given its moment ``as_of``)."""
 PANDAS_SECTIONS: tuple[str, ...] = ("drift",)
 """Sections still computed from the whole log in pandas (``from_store``): drift only when
-the served model carries no reference profile (:mod:`serving.store.report_drift` counts
-against one); the SLA when a caller gives no ``as_of`` (the pandas path then judges the
-open clocks at the latest moment in the data)."""
+the served model carries no reference profile (the first half of the period's decisions
+is then the reference, and its numeric edges are that half's deciles: no sum kept ahead
+of time can give them exactly); the SLA when a caller gives no ``as_of`` (the pandas
+path then judges the open clocks at the latest moment in the data)."""
 
 
 def store_report(
@@ -121,8 +123,10 @@ def store_report(
         sums, histogram = sla_sums(store.engine, dims, lo, hi, _utc(as_of) or as_of)
         report["sla"] = sla_from_sums(sums, histogram, clocks, with_breaches=True)
     if "drift" in sections and drift_reference is not None:
-        n_current, counts, percentiles = drift_counts(
-            store.engine, drift_reference, UNIFORM_PERCENTILES["edges"], lo, hi
+        edges = UNIFORM_PERCENTILES["edges"]
+        use_profile(store.engine, drift_reference, edges)  # rebuilds only for a new profile
+        n_current, counts, percentiles = drift_period_counts(
+            store.engine, drift_reference, edges, lo, hi
         )
         report["drift"] = drift_from_counts(
             drift_reference,

@@ -32,7 +32,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, Double, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from serving.tables import LEAD_ID_LEN, Base
+from serving.tables import ID_LEN, LEAD_ID_LEN, Base
 
 TOTAL = "*"
 """The pseudo-field whose single value :data:`TOTAL` holds every lead's sums."""
@@ -141,3 +141,37 @@ class SlaRollupClocks(Base):
     sql_confirm_hours: Mapped[float] = mapped_column(Double)
     first_contact_hours: Mapped[float] = mapped_column(Double)
     min_contact_attempts: Mapped[int] = mapped_column(Integer)
+
+
+class DriftRollupProfile(Base):
+    """The watched values the drift roll-up bins decisions by (at most one row): the served
+    model's reference profile reduced to names, kinds and edges, and its sha256 ``key``.
+    A model with other edges replaces it, and the drift roll-up is rebuilt from the log
+    (``serving.store.rollup_drift.use_profile``)."""
+
+    __tablename__ = "drift_rollup_profile"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+
+
+class DriftRollupDecision(Base):
+    """One decision's watched values as :class:`DriftRollupProfile` bins them (a JSON list
+    of texts): what it adds to the day sums, and what a period's partial days count."""
+
+    __tablename__ = "drift_rollup_decisions"
+
+    decision_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN))
+    as_of: Mapped[datetime]
+    bins: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_drift_rollup_decisions_lead_id", "lead_id"),
+        Index("ix_drift_rollup_decisions_as_of", "as_of"),
+    )
+
+
+Index("ix_report_day_sums_field_day", ReportDaySum.field, ReportDaySum.day)
+"""A section reads its own fields over every day (the drift section's presence counts,
+a period without a start): without it that read scans every other section's sums too."""

@@ -1,12 +1,13 @@
-"""The drift section's counts computed in the database: per feature, per label or bin.
+"""What the drift section counts per decision, in SQL: labels and bins of served values.
 
 The pandas path (``serving.reports.store_inputs`` then ``drift_report``) reads every
 decision's feature snapshot into a frame and bins it in numpy. Against a stored
 reference profile (a trained model carries one) PSI needs only how many served rows fall
-in each of the profile's bins or categories, so here one SELECT (SQLAlchemy Core, the
-same on SQLite and PostgreSQL) counts them: the period's decisions are read once into a
-common table expression of the watched values, and each feature is a GROUP BY over it.
-``serving.reports.drift.drift_from_counts`` turns the counts into the section.
+in each of the profile's bins or categories. :func:`served_values` makes, per decision,
+the label or bin of each :class:`Watched` value (SQLAlchemy Core, the same on SQLite and
+PostgreSQL); the drift roll-up (:mod:`serving.store.rollup_drift`) stores them per
+decision and sums them per day, and :func:`counts_from` turns the sums into what
+``serving.reports.drift.drift_from_counts`` takes.
 
 The served value of a feature, as ``store_inputs._served_rows`` makes it: the feature
 snapshot's value (JSON), the ``p_won`` column, the fit and engagement scores with ``-1``
@@ -19,21 +20,10 @@ and booleans (1/0), anything else as missing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Engine,
-    Float,
-    String,
-    case,
-    cast,
-    func,
-    literal,
-    select,
-    union_all,
-)
+from sqlalchemy import ColumnElement, Float, String, case, cast, func
 
 from scoring.drift import DRIFT_EXCLUDED, MISSING
 from serving.store.report_leads import SEGMENT_COLUMNS
@@ -112,79 +102,76 @@ def _bin(value: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any
     )
 
 
-def present_fields(engine: Engine, names: Sequence[str]) -> set[str]:
-    """The ``names`` the served rows have: log columns, and snapshot keys some decision
-    carries (the pandas frame has a column for every key any snapshot has)."""
-    found = {n for n in names if n in COLUMN_VALUES or n in SEGMENT_COLUMNS}
-    dialect = engine.dialect.name
-    with engine.connect() as conn:
-        for name in names:
-            if name in found:
-                continue
-            js = _Json(dialect, name)
-            query = select(literal(1)).where(js.present).limit(1)
-            if conn.execute(query).first() is not None:
-                found.add(name)
-    return found
+@dataclass(frozen=True)
+class Watched:
+    """One value the drift section counts per decision: a profile column (``categorical``
+    or ``numeric`` with the profile's edges) or a served ``percentile`` (uniform edges)."""
+
+    name: str
+    kind: str
+    edges: tuple[float, ...] = ()
+
+    @property
+    def snapshot_only(self) -> bool:
+        """Whether only the feature snapshot holds it (a column may be in none of them:
+        the pandas frame then has no such column, and the section leaves it out)."""
+        return self.kind != "percentile" and self.name not in COLUMN_VALUES | SEGMENT_COLUMNS
 
 
-def drift_counts(
-    engine: Engine,
-    profile: Mapping[str, Any],
-    percentile_edges: Sequence[float],
-    start: datetime | None,
-    end: datetime | None,
-) -> tuple[int, dict[str, Any], dict[str, list[int]]]:
-    """The served rows of ``[start, end)`` (by ``as_of``) counted per profile column
-    (labels most frequent first, or the profile's bins then the missing count) and per
-    served percentile (its bins, missing left out), and how many rows there are."""
-    d = Decision.__table__
-    dialect = engine.dialect.name
+def watched(profile: Mapping[str, Any], percentile_edges: Sequence[float]) -> tuple[Watched, ...]:
+    """What a reference profile makes the drift section count: its columns (those not
+    excluded from drift, in the profile's order), then the served percentiles."""
     columns: Mapping[str, Mapping[str, Any]] = profile["columns"]
-    wanted = [n for n in columns if n not in DRIFT_EXCLUDED]
-    present = present_fields(engine, wanted)
-    watched = [n for n in wanted if n in present]
-    values: list[ColumnElement[Any]] = []
-    for i, name in enumerate(watched):
-        spec = columns[name]
-        expr = (
-            _label(dialect, name)
-            if spec["kind"] == "categorical"
-            else _bin(_number(dialect, name), list(spec["edges"]))
-        )
-        values.append(expr.label(f"v{i}"))
-    scores = list(PERCENTILE_ORDER)
-    for j, name in enumerate(scores):
-        values.append(_bin(_number(dialect, name), percentile_edges).label(f"p{j}"))
-    conditions = []
-    if start is not None:
-        conditions.append(d.c.as_of >= start)
-    if end is not None:
-        conditions.append(d.c.as_of < end)
-    rows = select(*values).where(*conditions).cte("served_values")
-    parts = [
-        select(
-            literal(key).label("field"), rows.c[key].label("value"), func.count().label("n")
-        ).group_by(rows.c[key])
-        for key in [f"v{i}" for i in range(len(watched))] + [f"p{j}" for j in range(len(scores))]
+    return (
+        *(
+            Watched(name, str(spec["kind"]), tuple(float(e) for e in spec.get("edges", ())))
+            for name, spec in columns.items()
+            if name not in DRIFT_EXCLUDED
+        ),
+        *(
+            Watched(name, "percentile", tuple(map(float, percentile_edges)))
+            for name in PERCENTILE_ORDER
+        ),
+    )
+
+
+def served_values(dialect: str, spec: Sequence[Watched]) -> list[ColumnElement[Any]]:
+    """Per decision, one text per watched value (its label, or its bin ``0 .. len(edges)``
+    or ``missing``), then for each :attr:`Watched.snapshot_only` one ``1``/``0``: whether
+    the snapshot carries it."""
+    values: list[ColumnElement[Any]] = [
+        _label(dialect, w.name)
+        if w.kind == "categorical"
+        else _bin(_number(dialect, w.name), w.edges)
+        for w in spec
     ]
-    with engine.connect() as conn:
-        found = conn.execute(union_all(*parts)).all()
-    by_key: dict[str, list[tuple[str, int]]] = {}
-    for field, value, n in found:
-        by_key.setdefault(str(field), []).append((str(value), int(n)))
-    n_current = sum(n for _, n in by_key.get("p0", []))  # every row has a bin or "missing"
+    values += [
+        case((_Json(dialect, w.name).present, "1"), else_="0") for w in spec if w.snapshot_only
+    ]
+    return values
+
+
+def counts_from(
+    spec: Sequence[Watched], found: Mapping[int, Mapping[str, int]], present: set[int]
+) -> tuple[int, dict[str, Any], dict[str, list[int]]]:
+    """``found`` (per position in ``spec``, the decisions per label or bin) as
+    ``drift_from_counts`` takes it: how many decisions, per profile column the served rows
+    have (position in ``present``, or a log column) its labels most frequent first or its
+    bins then the missing count, and per served percentile its bins (missing left out)."""
     counts: dict[str, Any] = {}
-    for i, name in enumerate(watched):
-        got = by_key.get(f"v{i}", [])
-        if columns[name]["kind"] == "categorical":
-            counts[name] = dict(sorted(got, key=lambda item: (-item[1], item[0])))
+    percentiles: dict[str, list[int]] = {}
+    n_current = 0
+    for i, w in enumerate(spec):
+        got = [(label, n) for label, n in found.get(i, {}).items() if n]
+        if w.kind == "percentile":
+            percentiles[w.name] = _bin_list(got, len(w.edges))[:-1]
+            n_current = n_current or sum(n for _, n in got)  # every row has a bin or missing
+        elif w.snapshot_only and i not in present:
+            continue
+        elif w.kind == "categorical":
+            counts[w.name] = dict(sorted(got, key=lambda item: (-item[1], item[0])))
         else:
-            counts[name] = _bin_list(got, len(columns[name]["edges"]))
-    percentiles = {
-        name: _bin_list(by_key.get(f"p{j}", []), len(percentile_edges))[:-1]
-        for j, name in enumerate(scores)
-    }
+            counts[w.name] = _bin_list(got, len(w.edges))
     return n_current, counts, percentiles
 
 

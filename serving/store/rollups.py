@@ -91,18 +91,19 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
 
 
 def lock_rollups(conn: Connection) -> None:
-    """Hold the roll-ups for the rest of ``conn``'s transaction: refreshes (and whatever
-    marks leads dirty against them) run one at a time. SQLite's write lock does it there."""
+    """Hold the roll-ups' lock until ``conn``'s transaction ends: one writer of the day
+    sums at a time (SQLite's write lock already is one; an advisory lock on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("leadscore-rollups"))))
 
 
 def parts() -> tuple[RollupPart, ...]:
     """Every section's part of the roll-ups (imported here: they import this module)."""
+    from serving.store.rollup_drift import DriftPart
     from serving.store.rollup_funnel import FunnelPart
     from serving.store.rollup_sla import SlaPart
 
-    return (FunnelPart(), SlaPart())
+    return (FunnelPart(), SlaPart(), DriftPart())
 
 
 def stored_contributions(conn: Connection, ids: Sequence[str]) -> Contributions:
