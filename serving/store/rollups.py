@@ -94,8 +94,9 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
 def parts() -> tuple[RollupPart, ...]:
     """Every section's part of the roll-ups (imported here: they import this module)."""
     from serving.store.rollup_funnel import FunnelPart
+    from serving.store.rollup_queue import QueuePart
 
-    return (FunnelPart(),)
+    return (FunnelPart(), QueuePart())
 
 
 def stored_contributions(conn: Connection, ids: Sequence[str]) -> Contributions:
