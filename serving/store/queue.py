@@ -325,7 +325,7 @@ def queue_page(
         records, total = rollup_page(
             conn, filters, now, clocks, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
         )
-    return _finished(store, records, filters, now, clocks), total
+    return _finished(store, records, now, clocks), total
 
 
 def queue_page_from_log(
@@ -351,23 +351,23 @@ def queue_page_from_log(
         records = (
             conn.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
         )
-    return _finished(store, records, filters, now, clocks), total
+    return _finished(store, records, now, clocks), total
 
 
 def _finished(
     store: Store,
     records: Sequence[Mapping[str, Any]],
-    filters: QueueFilters,
     now: datetime,
     clocks: SlaClocks,
 ) -> list[dict[str, Any]]:
     """The page's rows with their SLA, breaches, stage, change and trend word."""
     rows = [_row(r) for r in records]
     flag_breaches(store, rows, now, clocks)
-    if filters.sort != "change":  # sorted by it, the rows carry their change already
-        changes = score_changes(store, [row["lead_id"] for row in rows], now)
+    missing = [row["lead_id"] for row in rows if "change" not in row]
+    if missing:  # sorted by it (or read from the roll-up), the rows carry it already
+        changes = score_changes(store, missing, now)
         for row in rows:
-            row["change"] = changes.get(row["lead_id"])
+            row.setdefault("change", changes.get(row["lead_id"]))
     for row in rows:
         row["trend"] = trend_word(row["change"])
     return rows

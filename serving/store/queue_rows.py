@@ -56,10 +56,30 @@ def rollup_page(
     total = _count(conn, filters, now, clocks)
     where = _where(Q, filters, now, clocks)
     if filters.sort != "change":
-        query = select(*_columns()).where(*where).order_by(*_newest())
-        rows = conn.execute(query.limit(limit).offset(offset)).mappings()
-        return [dict(r) for r in rows], total
+        query = select(*_columns(), Q.c.multi).where(*where).order_by(*_newest())
+        rows = [dict(r) for r in conn.execute(query.limit(limit).offset(offset)).mappings()]
+        _with_changes(conn, rows, now)
+        return rows, total
     return _by_change(conn, filters, now, clocks, where, total, offset, limit), total
+
+
+def _with_changes(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Each row's change of P(won) as :func:`~serving.store.history.score_changes` gives
+    it (six decimals), from the roll-up: a stretch's while the lead's newest decision is
+    within the trend window, else 0 — or none for a lead scored once (``multi`` 0)."""
+    cutoff = now - TREND_WINDOW
+    query = select(C.c.lead_id, C.c.change).where(
+        C.c.lead_id.in_([row["lead_id"] for row in rows]), *_current(cutoff)
+    )
+    stretches = {lead_id: float(change) for lead_id, change in conn.execute(query)}
+    for row in rows:
+        change = stretches.get(row["lead_id"], 0.0 if row.pop("multi") else None)
+        row["change"] = None if change is None else round(change, 6)
+
+
+def _current(cutoff: datetime) -> list[ColumnElement[bool]]:
+    """The stretch of :class:`QueueChange` that holds at ``cutoff`` (one per lead at most)."""
+    return [or_(C.c.since.is_(None), C.c.since <= cutoff), C.c.until > cutoff]
 
 
 def rollup_channels(conn: Connection) -> list[str]:
@@ -139,11 +159,7 @@ def _by_change(
 ) -> list[dict[str, Any]]:
     """The page of the "largest change first" order, taken from its four runs."""
     cutoff = now - TREND_WINDOW
-    current = and_(
-        C.c.lead_id == Q.c.lead_id,
-        or_(C.c.since.is_(None), C.c.since <= cutoff),
-        C.c.until > cutoff,
-    )
+    current = and_(C.c.lead_id == Q.c.lead_id, *_current(cutoff))
     moving = (
         select(*_columns(), C.c.change)
         .select_from(Q.join(C, current))
