@@ -14,6 +14,9 @@ These tables hold what the reports group instead, kept current incrementally:
   ``sql``, ``won``, ``revenue``, ``n_<reason>``, ...), one row per non-zero metric.
 * :class:`ReportDaySum` — those contributions added up per cohort day (UTC), group field,
   value and metric, plus the pseudo-field :data:`TOTAL`: what a report for a period reads.
+* :class:`QueueLead`, :class:`QueueChange`, :class:`QueueCount` — the sales queue's row per
+  lead, its trend's changes over time, and how many leads each filter matches
+  (``serving.store.rollup_queue``).
 
 The SLA section's part (``serving.store.rollup_sla``, migration 0011) keeps its own
 per-lead rows: :class:`LeadSla` (response and decision times, for quantiles),
@@ -32,7 +35,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, Double, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from serving.tables import ID_LEN, LEAD_ID_LEN, Base
+from serving.tables import CATEGORY_LEN, ID_LEN, LEAD_ID_LEN, MODEL_VERSION_LEN, NAME_LEN, Base
 
 TOTAL = "*"
 """The pseudo-field whose single value :data:`TOTAL` holds every lead's sums."""
@@ -175,3 +178,87 @@ class DriftRollupDecision(Base):
 Index("ix_report_day_sums_field_day", ReportDaySum.field, ReportDaySum.day)
 """A section reads its own fields over every day (the drift section's presence counts,
 a period without a start): without it that read scans every other section's sums too."""
+
+
+class QueueLead(Base):
+    """One scored lead as the sales queue lists it: its latest decision, its last sales
+    decision and the start of its open handoff (the queue's own SQL,
+    ``serving.store.queue``), plus what the filters and sorts need at hand.
+
+    ``decided`` is the queue's status (sales decided and no handoff since), ``band`` the
+    P(won) band of ``serving.store.queue.SCORE_BANDS`` and ``multi`` whether the lead has
+    more than one decision (a change of P(won) at all). The indexes follow the queue's
+    orders: newest first overall, within a status and decision, and open handoffs by the
+    start of their SLA clock (covering what its counts filter on).
+    """
+
+    __tablename__ = "queue_leads"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(String(ID_LEN))
+    scored_at: Mapped[datetime]
+    as_of: Mapped[datetime]
+    model_name: Mapped[str] = mapped_column(String(NAME_LEN))
+    model_version: Mapped[str] = mapped_column(String(MODEL_VERSION_LEN))
+    p_sql: Mapped[float | None] = mapped_column(Double)
+    p_won: Mapped[float] = mapped_column(Double)
+    fit_score: Mapped[float] = mapped_column(Double)
+    engagement_score: Mapped[float] = mapped_column(Double)
+    decision: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[float] = mapped_column(Double)
+    likely_rejection_reason: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    industry: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    company_size: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    country: Mapped[str | None] = mapped_column(String(CATEGORY_LEN))
+    sales_kind: Mapped[str | None] = mapped_column(String(32))
+    sales_reason: Mapped[str | None] = mapped_column(String(32))
+    sales_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    handoff_at: Mapped[datetime | None]
+    decided: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(16))
+    multi: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_queue_leads_scored_at_decision_id", "scored_at", "decision_id"),
+        Index("ix_queue_leads_status", "decided", "decision", "scored_at", "decision_id"),
+        Index(
+            "ix_queue_leads_handoff_at",
+            "handoff_at",
+            "decided",
+            "decision",
+            "channel",
+            "band",
+            "multi",
+        ),
+    )
+
+
+class QueueChange(Base):
+    """One stretch of a lead's change of P(won) (``serving.trend``) while its newest
+    decision is younger than the trend window: the change holds while the moment a week
+    before "now" is in ``[since, until)`` (``since`` ``None``: from the beginning). Once
+    that moment reaches the newest decision the change is 0 and needs no row."""
+
+    __tablename__ = "queue_changes"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[datetime | None]
+    until: Mapped[datetime]
+    change: Mapped[float] = mapped_column(Double)
+
+
+class QueueCount(Base):
+    """How many queue rows have one combination of the filters that do not move with
+    time (status, decision, channel — :data:`MISSING` for none —, band, ``multi``)."""
+
+    __tablename__ = "queue_counts"
+
+    decided: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CATEGORY_LEN), primary_key=True)
+    band: Mapped[str] = mapped_column(String(16), primary_key=True)
+    multi: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

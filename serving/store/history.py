@@ -2,9 +2,10 @@
 
 Every query here reads the decision log by lead id through its index
 (``ix_decisions_lead_id_scored_at``) — never the whole log — except
-:func:`order_by_change`, which ranks the queue's leads and so has to look at every
-lead's latest and week-old score (two window functions over the same index).
-The rule of the change is :mod:`serving.trend`'s.
+:func:`order_by_change`, which ranks every lead by its latest and week-old score (two
+window functions over the same index): the queue's definition of ``sort=change``, which
+the queue itself reads from its roll-up (``serving.store.rollup_queue``, held equal to
+this). The rule of the change is :mod:`serving.trend`'s.
 """
 
 from __future__ import annotations

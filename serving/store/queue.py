@@ -1,10 +1,13 @@
 """The handoff queue's queries: each lead's latest decision with its sales state and SLA.
 
 What the sales pages read beside the store's own methods: one SELECT (SQLite and
-PostgreSQL) gives each lead's latest decision, its last sales decision and the start
-of its open handoff; :func:`queue_page` pages through it with filters, :func:`lead_state`
-reads one lead. The SLA windows are the settings' (:class:`~scoring.lifecycle.SlaClocks`),
-never literals here.
+PostgreSQL, :func:`lead_states`) defines each lead's latest decision, its last sales
+decision and the start of its open handoff; :func:`lead_state` reads one lead with it.
+Over the whole log that SELECT ranks every decision (16 s at a million), so
+:func:`queue_page` reads the queue's roll-up instead (``serving.store.rollup_queue`` keeps
+one row per lead from this same SELECT, ``serving.store.queue_rows`` pages through it);
+:func:`queue_page_from_log` is the definition the roll-up is held equal to. The SLA
+windows are the settings' (:class:`~scoring.lifecycle.SlaClocks`), never literals here.
 
 The handoff is the ``as_of`` of the handing score (the moment the score is about), not
 the time it was logged (``scored_at``): the lifecycle measures the SLA on event times
@@ -15,17 +18,18 @@ history (:func:`flag_breaches`), so the box never says "on track" beside a breac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, func, not_, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, type_coerce
 
 from scoring.contract import HandoffDecision
 from scoring.feedback_tables import SALES_DECISION_KINDS
 from scoring.lifecycle import SlaClocks, SlaState, replay, sla_state
 from serving.store.history import order_by_change, score_changes
+from serving.store.rollups import refresh_rollups
 from serving.tables import Decision, Feedback, UTCDateTime
 from serving.trend import trend_word
 
@@ -38,11 +42,15 @@ __all__ = [
     "SCORE_BANDS",
     "SORTS",
     "QueueFilters",
+    "band_of",
     "channels",
     "feedback_by_key",
     "feedback_history",
     "lead_state",
+    "lead_states",
     "queue_page",
+    "queue_page_from_log",
+    "sla_window",
 ]
 
 HAND = HandoffDecision.HAND_TO_SALES.value
@@ -58,7 +66,9 @@ SCORE_BANDS: dict[str, tuple[float | None, float | None]] = {
     "mid": (0.05, 0.15),
     "low": (None, 0.05),
 }
-"""P(won) bands of the queue filter: ``[low, high)``."""
+"""P(won) bands of the queue filter: ``[low, high)``. The queue's roll-up keeps each
+lead's band (:func:`band_of`): a change here needs a migration that marks every lead
+dirty."""
 
 _QUEUE_COLUMNS: tuple[str, ...] = (
     "id",
@@ -96,11 +106,19 @@ class QueueFilters:
     sort: str = "recent"
 
 
-def _only(column: Any, lead_id: str | None) -> list[Any]:
-    return [] if lead_id is None else [column == lead_id]
+def band_of(p_won: float) -> str:
+    """The :data:`SCORE_BANDS` band holding ``p_won`` (the filter's comparisons)."""
+    for name, (lo, hi) in SCORE_BANDS.items():
+        if (lo is None or p_won >= lo) and (hi is None or p_won < hi):
+            return name
+    raise ValueError(f"P(won) {p_won!r} is in no score band")
 
 
-def _latest_decisions(lead_id: str | None) -> Any:
+def _only(column: Any, lead_ids: Sequence[str] | None) -> list[Any]:
+    return [] if lead_ids is None else [column.in_(lead_ids)]
+
+
+def _latest_decisions(lead_id: Sequence[str] | None) -> Any:
     """Each lead's decisions ranked newest first (``rn`` 1 is the latest)."""
     d = Decision.__table__
     return (
@@ -115,7 +133,7 @@ def _latest_decisions(lead_id: str | None) -> Any:
     )
 
 
-def _last_sales_decisions(lead_id: str | None) -> Any:
+def _last_sales_decisions(lead_id: Sequence[str] | None) -> Any:
     """Each lead's last sales decision (accepted / rejected / returned to nurture)."""
     f = Feedback.__table__
     ranked = (
@@ -145,7 +163,7 @@ def _last_sales_decisions(lead_id: str | None) -> Any:
     )
 
 
-def _open_handoffs(sales: Any, lead_id: str | None) -> Any:
+def _open_handoffs(sales: Any, lead_id: Sequence[str] | None) -> Any:
     """Each lead's first ``hand_to_sales`` decision after its last sales decision (or
     ever, without one): the start of the open handoff, the SLA clock — the ``as_of`` of
     the handing score, compared with the sales event's own time (``at``), as the
@@ -167,13 +185,15 @@ def _open_handoffs(sales: Any, lead_id: str | None) -> Any:
     )
 
 
-def _lead_states(
+def lead_states(
     now: datetime,
     filters: QueueFilters | None,
-    lead_id: str | None = None,
+    lead_id: Sequence[str] | None = None,
     clocks: SlaClocks | None = None,
 ) -> Select[Any]:
-    """Each lead's latest decision with its sales state, as one SELECT (SQLite and PostgreSQL).
+    """Each lead's latest decision with its sales state, as one SELECT (SQLite and PostgreSQL),
+    for the leads ``lead_id`` (``None``: all) and, unless ``filters`` is ``None``, narrowed
+    by them.
 
     ``decided_at`` is when the last sales decision (accepted / rejected / returned to
     nurture) arrived; ``handoff_at`` the ``as_of`` of the first ``hand_to_sales`` decision
@@ -229,16 +249,21 @@ def _filtered(
         if hi is not None:
             query = query.where(ranked.c.p_won < hi)
     if filters.sla:
-        decide = timedelta(hours=clocks.decision_hours)
-        late, soon = now - decide, now - decide + DUE_SOON
-        query = query.where(started.is_not(None))
-        if filters.sla == "overdue":  # as sla_breaches: past the due, not at it
-            query = query.where(started < late)
-        elif filters.sla == "due_soon":
-            query = query.where(started >= late, started <= soon)
-        else:
-            query = query.where(started > soon)
+        query = query.where(*sla_window(started, filters.sla, now, clocks))
     return query
+
+
+def sla_window(
+    started: Any, sla: str, now: datetime, clocks: SlaClocks
+) -> list[ColumnElement[bool]]:
+    """The conditions on an open handoff's start (``started``) of the SLA filter ``sla``."""
+    decide = timedelta(hours=clocks.decision_hours)
+    late, soon = now - decide, now - decide + DUE_SOON
+    if sla == "overdue":  # as sla_breaches: past the due, not at it
+        return [started.is_not(None), started < late]
+    if sla == "due_soon":
+        return [started.is_not(None), started >= late, started <= soon]
+    return [started.is_not(None), started > soon]
 
 
 def _sla(sla: SlaState, now: datetime, clocks: SlaClocks) -> dict[str, Any] | None:
@@ -285,13 +310,37 @@ def queue_page(
     now: datetime | None = None,
     clocks: SlaClocks | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of the handoff queue and the number of leads matching the filters.
+    """One page of the handoff queue and the number of leads matching the filters, read
+    from the queue's roll-up once it is brought up to date (a few rows and indexed
+    counts, not the whole log).
 
     ``now`` defaults to the store's clock; ``clocks`` to the default SLA.
     """
+    from serving.store.queue_rows import rollup_page  # it imports this module
+
     now = now or store._now()
     clocks = clocks or SlaClocks()
-    query = _lead_states(now, filters, clocks=clocks)
+    refresh_rollups(store.engine)
+    with store.engine.connect() as conn:
+        records, total = rollup_page(
+            conn, filters, now, clocks, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    return _finished(store, records, now, clocks), total
+
+
+def queue_page_from_log(
+    store: Store,
+    filters: QueueFilters,
+    *,
+    page: int = 1,
+    now: datetime | None = None,
+    clocks: SlaClocks | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """:func:`queue_page` straight from the log, by :func:`lead_states`: the definition
+    the roll-up is held equal to (it ranks every decision: slow on a large log)."""
+    now = now or store._now()
+    clocks = clocks or SlaClocks()
+    query = lead_states(now, filters, clocks=clocks)
     ranked_cols = query.selected_columns
     if filters.sort == "change":
         ordered = order_by_change(query, now)
@@ -302,15 +351,26 @@ def queue_page(
         records = (
             conn.execute(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
         )
+    return _finished(store, records, now, clocks), total
+
+
+def _finished(
+    store: Store,
+    records: Sequence[Mapping[str, Any]],
+    now: datetime,
+    clocks: SlaClocks,
+) -> list[dict[str, Any]]:
+    """The page's rows with their SLA, breaches, stage, change and trend word."""
     rows = [_row(r) for r in records]
     flag_breaches(store, rows, now, clocks)
-    if filters.sort != "change":  # sorted by it, the rows carry their change already
-        changes = score_changes(store, [row["lead_id"] for row in rows], now)
+    missing = [row["lead_id"] for row in rows if "change" not in row]
+    if missing:  # sorted by it (or read from the roll-up), the rows carry it already
+        changes = score_changes(store, missing, now)
         for row in rows:
-            row["change"] = changes.get(row["lead_id"])
+            row.setdefault("change", changes.get(row["lead_id"]))
     for row in rows:
         row["trend"] = trend_word(row["change"])
-    return rows, total
+    return rows
 
 
 def flag_breaches(
@@ -337,7 +397,7 @@ def lead_state(
     now = now or store._now()
     clocks = clocks or SlaClocks()
     with store.engine.connect() as conn:
-        record = conn.execute(_lead_states(now, None, lead_id)).mappings().first()
+        record = conn.execute(lead_states(now, None, [lead_id])).mappings().first()
     if record is None:
         return None
     row = _row(record)
@@ -346,13 +406,13 @@ def lead_state(
 
 
 def channels(store: Store) -> list[str]:
-    """The channels in the decision log (at most 200), for the queue's filter."""
-    d = Decision.__table__
-    query = (
-        select(d.c.channel).distinct().where(d.c.channel.is_not(None)).order_by(d.c.channel)
-    ).limit(200)
+    """The channels of the leads in the queue (at most 200), for the queue's filter: the
+    roll-up's counts per channel, brought up to date first."""
+    from serving.store.queue_rows import rollup_channels  # it imports this module
+
+    refresh_rollups(store.engine)
     with store.engine.connect() as conn:
-        return [str(v) for v in conn.execute(query).scalars()]
+        return rollup_channels(conn)
 
 
 def feedback_history(store: Store, lead_id: str) -> list[dict[str, Any]]:

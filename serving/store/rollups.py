@@ -101,9 +101,10 @@ def parts() -> tuple[RollupPart, ...]:
     """Every section's part of the roll-ups (imported here: they import this module)."""
     from serving.store.rollup_drift import DriftPart
     from serving.store.rollup_funnel import FunnelPart
+    from serving.store.rollup_queue import QueuePart
     from serving.store.rollup_sla import SlaPart
 
-    return (FunnelPart(), SlaPart(), DriftPart())
+    return (FunnelPart(), SlaPart(), DriftPart(), QueuePart())
 
 
 def stored_contributions(conn: Connection, ids: Sequence[str]) -> Contributions:

@@ -1,7 +1,7 @@
 """SLA roll-ups: per-lead SLA times, sums and open clocks; the clocks they were made with.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06
 
 ``serving.rollup_tables`` says what each table holds (``LeadSla``, ``LeadSlaMetric``,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -56,8 +56,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_sla_rollup_clocks"),
     )
     op.execute(
-        "INSERT INTO report_dirty_leads (lead_id) SELECT lead_id FROM lead_rollups "
-        "WHERE lead_id NOT IN (SELECT lead_id FROM report_dirty_leads)"
+        "INSERT INTO report_dirty_leads (lead_id) SELECT l.lead_id FROM lead_rollups l "
+        "WHERE NOT EXISTS (SELECT 1 FROM report_dirty_leads r WHERE r.lead_id = l.lead_id)"
     )
 
 
