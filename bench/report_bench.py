@@ -152,17 +152,28 @@ def _feedback(rng: random.Random, lead_id: str, at: datetime) -> list[dict[str, 
 
 
 def fill(store: Any, n: int, seed: int) -> int:
-    """Write ``n`` decisions and their feedback; returns how many feedback rows."""
+    """Write ``n`` decisions and their feedback; returns how many feedback rows.
+
+    SQLite: through ``Store.record_decisions`` in batches, feedback by ``executemany``.
+    PostgreSQL: the same rows (each decision prepared by the store's own
+    ``_prepare_decision``, one request id and ``logged_at`` per batch of :data:`CHUNK`, as
+    ``record_decisions`` gives them) sent with ``COPY``, several times faster at 1M. The
+    roll-up triggers fire for ``COPY`` as for ``INSERT``: every lead ends up dirty, as
+    after an upgrade.
+    """
     from sqlalchemy import insert, text
 
     from serving.tables import Feedback
 
     decisions, feedback = synthetic_rows(n, seed)
-    for i in range(0, len(decisions), CHUNK):
-        store.record_decisions(decisions[i : i + CHUNK])
-    with store.engine.begin() as conn:
-        for i in range(0, len(feedback), CHUNK):
-            conn.execute(insert(Feedback), feedback[i : i + CHUNK])
+    if store.engine.dialect.name == "postgresql":
+        _copy_fill(store, decisions, feedback)
+    else:
+        for i in range(0, len(decisions), CHUNK):
+            store.record_decisions(decisions[i : i + CHUNK])
+        with store.engine.begin() as conn:
+            for i in range(0, len(feedback), CHUNK):
+                conn.execute(insert(Feedback), feedback[i : i + CHUNK])
     if store.engine.dialect.name == "postgresql":
         with store.engine.begin() as conn:
             # planner statistics, as autovacuum would have them on a log that grew over
@@ -170,6 +181,32 @@ def fill(store: Any, n: int, seed: int) -> int:
             # loops. SQLite gathers none unless asked, and the store never asks.
             conn.execute(text("ANALYZE"))
     return len(feedback)
+
+
+def _copy_fill(store: Any, decisions: list[dict[str, Any]], feedback: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the decisions and feedback rows ``fill`` writes, by ``COPY``."""
+    import json
+
+    from serving.store.jsonclean import _decision_id
+    from serving.tables import Decision, Feedback
+
+    columns = [c.name for c in Decision.__table__.columns]
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY decisions ({', '.join(columns)}) FROM STDIN") as copy:
+            for i in range(0, len(decisions), CHUNK):
+                request_id, id_base = uuid.uuid4().hex, uuid.uuid4().int
+                logged_at = now + timedelta(microseconds=i // CHUNK)
+                for k, row in enumerate(decisions[i : i + CHUNK]):
+                    out = store._prepare_decision(row, request_id, now, _decision_id(id_base, k))
+                    out["reasons"] = json.dumps(out["reasons"])
+                    out["logged_at"] = logged_at
+                    copy.write_row([out[c] for c in columns])
+        names = [c.name for c in Feedback.__table__.columns if c.name in feedback[0]]
+        with cursor.copy(f"COPY feedback ({', '.join(names)}) FROM STDIN") as copy:
+            for row in feedback:
+                copy.write_row([row[c] for c in names])
 
 
 @contextmanager
