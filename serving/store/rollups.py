@@ -76,9 +76,11 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = N
     """Bring the roll-ups up to date with the log; returns how many leads were recomputed.
 
     ``full``: rebuild everything from the log in one transaction
-    (:func:`serving.store.rollup_rebuild.rebuild_rollups`) instead of a chunk of dirty
-    leads at a time; by default when more than a chunk of leads is dirty and they are at
-    least :data:`FULL_SHARE` of the leads known (the first refresh after an upgrade).
+    (:func:`serving.store.rollup_rebuild.rebuild_rollups`) instead of recomputing the
+    dirty leads a chunk at a time. By default the rebuild is taken when more than a chunk
+    of leads is dirty and they are at least :data:`FULL_SHARE` of the dirty and the
+    summarised leads together: the first refresh after an upgrade (every lead dirty,
+    nothing summarised), or a change to most of the log.
     """
     from serving.store.rollup_rebuild import rebuild_rollups
 
