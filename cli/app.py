@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import typer
 
-from cli import erase, keys, models, report, rescore, score, serve, simulate, touches, webhooks
+from cli import (
+    erase,
+    keys,
+    models,
+    report,
+    rescore,
+    rollups,
+    score,
+    serve,
+    simulate,
+    touches,
+    webhooks,
+)
 from cli.errors import CommandGroup
 
 app = typer.Typer(
@@ -21,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(rollups.app, name="rollups")
 
 
 @app.callback()

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         ge=0.0,
         description="How often the server checks whether the alias moved; 0 = never.",
     )
+    rollup_refresh_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="How often the server folds changed leads into the report roll-ups in "
+        "the background, so a report request seldom has any left to fold in; 0 = only "
+        "when a report is requested.",
+    )
     registry_timeout_seconds: float = Field(
         default=5.0,
         gt=0.0,

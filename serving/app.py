@@ -42,6 +42,7 @@ from serving.ratelimit import make_limiter
 from serving.report_api import router as reports_router
 from serving.schemas import error_items
 from serving.storage import Store, make_engine, upgrade
+from serving.store.rollups import refresh_rollups
 
 log = logging.getLogger("leadscore.api")
 
@@ -76,6 +77,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if worker is not None:
         worker.start()
     poller = asyncio.create_task(_poll(app)) if settings.model_poll_seconds > 0 else None
+    rollups = (
+        asyncio.create_task(_refresh_rollups(app)) if settings.rollup_refresh_seconds > 0 else None
+    )
     # Everything allocated so far (libraries, the model) lives as long as the process:
     # move it out of the cyclic garbage collector's reach. Otherwise each full
     # collection walks those ~300k objects, a pause of 100+ ms in some unlucky request.
@@ -86,6 +90,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if poller is not None:
             poller.cancel()
+        if rollups is not None:
+            rollups.cancel()  # a refresh under way finishes its transaction first
+            with contextlib.suppress(asyncio.CancelledError):
+                await rollups
         app.state.decision_log.close()
         if worker is not None:
             worker.close()
@@ -105,6 +113,21 @@ async def _poll(app: FastAPI) -> None:
             app.state.metrics.model_version.set(float(manager.version or 0))
             log.info(message)
             await announce_champion_async(app)
+
+
+async def _refresh_rollups(app: FastAPI) -> None:
+    """Keep the report roll-ups current off the request path (in a worker thread), so a
+    report request seldom finds a changed lead to fold in; it still checks, for
+    freshness. A failed refresh is logged and tried again at the next tick."""
+    while True:
+        await asyncio.sleep(app.state.settings.rollup_refresh_seconds)
+        try:
+            done = await run_in_threadpool(refresh_rollups, app.state.store.engine)
+        except Exception:
+            log.exception("refreshing the report roll-ups failed")
+            continue
+        if done:
+            log.debug("report roll-ups: %d lead(s) recomputed", done)
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from serving.rollup_tables import DriftRollupDecision, DriftRollupProfile, Repor
 from serving.store.engine import _writer
 from serving.store.report_drift import Watched, counts_from, served_values, watched
 from serving.store.report_sums import _partial_ranges, _whole_days
-from serving.store.rollups import Contributions, _add, lock_rollups
+from serving.store.rollups import Contributions, add_sums, lock_rollups
 from serving.tables import Decision
 
 FIELD = "drift:"
@@ -111,7 +111,7 @@ def use_profile(
             for k, amount in _store(conn, spec, rows).items():
                 totals[k] += amount
             last = rows[-1][0]
-        _add(conn, totals)
+        add_sums(conn, totals)
     return True
 
 

@@ -15,12 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, case, delete, func, insert, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from scoring.contract import SalesDecision
 from scoring.feedback_tables import SALES_DECISION_KINDS
-from serving.rollup_tables import LeadRollupMetric
+from serving.rollup_tables import LeadRollup, LeadRollupMetric
 from serving.store.report_leads import lead_feedback
 from serving.store.rollups import Contributions, lead_keys, rollup_leads
 from serving.tables import Feedback
@@ -53,6 +53,15 @@ class FunnelPart:
         if rows:
             conn.execute(insert(m), rows)
         return _sums(leads, rows)
+
+    def rebuild_all(self, conn: Connection) -> Any:
+        """Every scored lead's metric rows as one ``INSERT ... SELECT`` (the rebuild of
+        :mod:`serving.store.rollup_rebuild`): the same flags and counts as ``_metrics``."""
+        m = cast(Table, LeadRollupMetric.__table__)
+        conn.execute(delete(m))
+        rows = _all_metrics().subquery("all_metrics")
+        conn.execute(insert(m).from_select(["lead_id", "metric", "amount"], select(rows)))
+        return m
 
 
 def _metrics(
@@ -92,6 +101,56 @@ def _metrics(
         for name in names:
             sums[name] = sums.get(name, 0) + n
     return out
+
+
+def _all_metrics() -> Any:
+    """``lead_id, metric, amount`` of every scored lead, non-zero amounts only."""
+    r, f = LeadRollup.__table__, Feedback.__table__
+    fb = lead_feedback()
+    flags = (
+        select(
+            r.c.lead_id,
+            r.c.handed,
+            *(
+                func.coalesce(fb.c[name], 0).label(name)
+                for name in ("decided", "sql", "won", "lost")
+            ),
+            func.coalesce(fb.c.revenue, 0.0).label("revenue"),
+        )
+        .select_from(r.outerjoin(fb, fb.c.lead_id == r.c.lead_id))
+        .where(r.c.cohort_at.is_not(None))
+        .cte("flags")
+    )
+    mql = case(((flags.c.handed != 0) | (flags.c.decided != 0), 1), else_=0)
+    values: list[tuple[str, Any]] = [("leads", literal(1)), ("mql", mql)]
+    values += [(name, flags.c[name]) for name in ("decided", "sql", "won", "lost", "revenue")]
+    parts = [
+        select(flags.c.lead_id, literal(name).label("metric"), value.label("amount"))
+        for name, value in values
+    ]
+    scored = select(r.c.lead_id).where(r.c.cohort_at.is_not(None))
+    decided = f.c.kind.in_(sorted(SALES_DECISION_KINDS)) & f.c.lead_id.in_(scored)
+    reason = literal("n_") + func.coalesce(func.nullif(f.c.reason, ""), "other")
+    rejected = decided & (f.c.kind == SalesDecision.REJECTED.value)
+    returned = decided & (f.c.kind == SalesDecision.RETURNED_TO_NURTURE.value)
+    for name, condition in (
+        ("decisions", decided),
+        ("rejections", rejected),
+        ("returned", returned),
+    ):
+        parts.append(
+            select(f.c.lead_id, literal(name).label("metric"), func.count().label("amount"))
+            .where(condition)
+            .group_by(f.c.lead_id)
+        )
+    reason = literal("n_") + func.coalesce(func.nullif(f.c.reason, ""), "other")
+    parts.append(
+        select(f.c.lead_id, reason.label("metric"), func.count().label("amount"))
+        .where(rejected)
+        .group_by(f.c.lead_id, reason)
+    )
+    rows = union_all(*parts).subquery("metrics")
+    return select(rows.c.lead_id, rows.c.metric, rows.c.amount).where(rows.c.amount != 0)
 
 
 def _sums(

@@ -47,6 +47,8 @@ from serving.tables import Feedback
 
 CHUNK = 5_000
 """Leads recomputed per transaction: bounds the refresh's memory and each lock's length."""
+FULL_SHARE = 0.2
+"""From this share of the leads dirty on, a refresh rebuilds everything set-based."""
 
 Contributions = dict[tuple[date, str, str, str], float]
 """``(cohort day, field, value, metric) -> amount``: what leads add to the day sums."""
@@ -70,13 +72,25 @@ class RollupPart(Protocol):
         ...
 
 
-def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
-    """Bring the roll-ups up to date with the log; returns how many leads were recomputed."""
+def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = None) -> int:
+    """Bring the roll-ups up to date with the log; returns how many leads were recomputed.
+
+    ``full``: rebuild everything from the log in one transaction
+    (:func:`serving.store.rollup_rebuild.rebuild_rollups`) instead of recomputing the
+    dirty leads a chunk at a time. By default the rebuild is taken when more than a chunk
+    of leads is dirty and they are at least :data:`FULL_SHARE` of the dirty and the
+    summarised leads together: the first refresh after an upgrade (every lead dirty,
+    nothing summarised), or a change to most of the log.
+    """
+    from serving.store.rollup_rebuild import rebuild_rollups
+
     write = _writer(engine)
     done = 0
     while True:
         with write.begin() as conn:
             lock_rollups(conn)
+            if full or (full is None and not done and _mostly_dirty(conn, chunk)):
+                return rebuild_rollups(conn, parts())
             ids = _claim(conn, chunk)
             if not ids:
                 return done
@@ -86,7 +100,7 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
             for part in parts():
                 for key, amount in part.rebuild(conn, ids, leads).items():
                     new[key] += amount
-            _add(conn, {k: new.get(k, 0.0) - old.get(k, 0.0) for k in old.keys() | new.keys()})
+            add_sums(conn, {k: new.get(k, 0.0) - old.get(k, 0.0) for k in old.keys() | new.keys()})
         done += len(ids)
 
 
@@ -95,6 +109,15 @@ def lock_rollups(conn: Connection) -> None:
     sums at a time (SQLite's write lock already is one; an advisory lock on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("leadscore-rollups"))))
+
+
+def _mostly_dirty(conn: Connection, chunk: int) -> bool:
+    """More than ``chunk`` leads are dirty, and at least :data:`FULL_SHARE` of all."""
+    dirty = conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one()
+    if dirty <= chunk:
+        return False
+    known = conn.execute(select(func.count()).select_from(LeadRollup)).scalar_one()
+    return bool(dirty >= FULL_SHARE * (known + dirty))
 
 
 def parts() -> tuple[RollupPart, ...]:
@@ -165,7 +188,7 @@ def rollup_leads(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
     return {row.lead_id: row._asdict() for row in conn.execute(query)}
 
 
-def _add(conn: Connection, deltas: Mapping[tuple[date, str, str, str], float]) -> None:
+def add_sums(conn: Connection, deltas: Mapping[tuple[date, str, str, str], float]) -> None:
     """Add ``deltas`` to the day sums (an upsert; rows that reach zero stay, as zero)."""
     rows = [
         {"day": day, "field": field, "value": value, "metric": metric, "amount": amount}

@@ -1,0 +1,94 @@
+"""The roll-ups are kept current off the request path: by ``leadscore serve`` in the
+background, and by ``leadscore rollups refresh`` by hand (after an upgrade)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from cli.app import app as cli_app
+from scoring.settings import Settings
+from serving.app import create_app
+from serving.rollup_tables import DirtyLead, LeadRollup
+from serving.storage import Store, make_engine, upgrade
+from tests.integration.test_report_rollups import _decision
+from tests.integration.test_report_sql_parity import START, _seed
+
+NO_REGISTRY = "http://127.0.0.1:9"
+"""No model is needed: a registry that refuses at once (a SQLite one would be created by
+MLflow's own migrations, which may outlive a short test in a thread of their own)."""
+
+
+def _count(store: Store, table: type) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_the_server_folds_new_decisions_in_without_a_report_request(
+    tmp_path: Path, db_url: str
+) -> None:
+    settings = Settings(
+        home=tmp_path,
+        database_url=db_url,
+        tracking_uri=NO_REGISTRY,
+        model_poll_seconds=0,
+        rollup_refresh_seconds=0.2,
+    )
+    app = create_app(settings)
+    with TestClient(app):
+        store: Store = app.state.store
+        store.record_decisions([_decision("B1", START, "hand_to_sales", {"channel": "seo"})])
+        assert _count(store, DirtyLead) == 1
+        deadline = time.monotonic() + 20
+        while _count(store, DirtyLead) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _count(store, DirtyLead) == 0
+        assert _count(store, LeadRollup) == 1
+    # stopped at shutdown: a decision written after it stays dirty
+    store = Store(make_engine(db_url))
+    store.record_decisions([_decision("B2", START, "nurture", {"channel": "seo"})])
+    time.sleep(0.6)
+    assert _count(store, DirtyLead) == 1
+    store.engine.dispose()
+
+
+def test_zero_seconds_leaves_the_roll_ups_to_the_reports(tmp_path: Path, db_url: str) -> None:
+    settings = Settings(
+        home=tmp_path,
+        database_url=db_url,
+        tracking_uri=NO_REGISTRY,
+        model_poll_seconds=0,
+        rollup_refresh_seconds=0,
+    )
+    app = create_app(settings)
+    with TestClient(app):
+        store: Store = app.state.store
+        store.record_decisions([_decision("B1", START, "hand_to_sales", {"channel": "seo"})])
+        time.sleep(0.5)
+        assert _count(store, DirtyLead) == 1
+
+
+@pytest.mark.parametrize("mode", [[], ["--full"], ["--incremental"]])
+def test_rollups_refresh_prints_how_many_leads_and_how_long(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, mode: list[str]
+) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    _seed(store, leads=25)
+    monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", db_url)
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["rollups", "refresh", *mode])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\b26 lead\(s\) recomputed in \d+\.\d s", result.output), result.output
+    assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 26
+    again = runner.invoke(cli_app, ["rollups", "refresh", *mode])
+    assert re.search(r"\b0 lead\(s\) recomputed", again.output), again.output
+    engine.dispose()
