@@ -2,10 +2,10 @@
 
 :func:`store_report` returns what ``build_report(from_store(...))`` returns — the same
 keys, rows, notes and warnings — but the funnel and rejection sections are read from
-the roll-ups (:mod:`serving.store.report_sums` over the day sums that
-:mod:`serving.store.rollups` keeps current; each request first folds in the leads that
-changed) instead of the whole decision log and feedback read into pandas, and
-calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`).
+the roll-ups (:mod:`serving.store.report_sums` and, for calibration,
+:mod:`serving.store.calibration_sums`, over the day sums that :mod:`serving.store.rollups`
+keeps current; each request first folds in the leads that changed) instead of the whole
+decision log and feedback read into pandas.
 Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, and drift without a stored
 reference profile) still go through ``from_store``; a request that needs none of them
 never reads the log. The report endpoints and the marketing page both call it.
@@ -22,12 +22,7 @@ import pandas as pd
 from scoring.contract import RejectionReason
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
 from serving.reports.build import report_head, report_warnings
-from serving.reports.calibration import (
-    P_SQL_EDGES,
-    P_WON_EDGES,
-    WON_MATURITY_DAYS,
-    calibration_from_combos,
-)
+from serving.reports.calibration import WON_MATURITY_DAYS, calibration_from_combos
 from serving.reports.drift import UNIFORM_PERCENTILES, drift_from_counts
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
@@ -35,7 +30,7 @@ from serving.reports.rejections import rejections_from_sums
 from serving.reports.report_data import as_timestamp
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
-from serving.store.report_calibration import calibration_combos
+from serving.store.calibration_sums import calibration_combos
 from serving.store.report_drift import drift_counts
 from serving.store.report_sums import (
     funnel_sums,
@@ -90,13 +85,8 @@ def store_report(
         sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
         report["rejections"] = rejections_from_sums(sums, reasons)
     if "calibration" in sections:
-        combos, _ = calibration_combos(
-            store.engine,
-            lo,
-            hi,
-            sql_edges=P_SQL_EDGES,
-            won_edges=P_WON_EDGES,
-            maturity=timedelta(days=WON_MATURITY_DAYS),
+        combos = calibration_combos(
+            store.engine, lo, hi, maturity=timedelta(days=WON_MATURITY_DAYS)
         )
         report["calibration"] = calibration_from_combos(combos)
     if "drift" in sections and drift_reference is not None:

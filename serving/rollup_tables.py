@@ -87,3 +87,37 @@ class ReportDaySum(Base):
     value: Mapped[str] = mapped_column(Text, primary_key=True)
     metric: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
     amount: Mapped[float] = mapped_column(Double)
+
+
+class LeadCalibration(Base):
+    """One scored lead as the calibration section compares it (see
+    ``serving.store.report_calibration.lead_calibration``): its combination of decision,
+    labels and bands, and what it adds to the combination's sums.
+
+    ``cohort_at`` and ``last_event_at`` (the newest of its cohort time, sales decisions and
+    closes) are indexed: whether a cohort is mature depends on the newest event of the
+    report's leads, so a report reads these rows for the one cohort day the maturity cut
+    falls in (and for partial days), and finds that newest event among one day's leads.
+    """
+
+    __tablename__ = "lead_calibration"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    cohort_at: Mapped[datetime]
+    last_event_at: Mapped[datetime]
+    decision: Mapped[str | None] = mapped_column(Text)
+    y_sql: Mapped[float | None] = mapped_column(Double)
+    y_won: Mapped[float | None] = mapped_column(Double)
+    sql_band: Mapped[int | None] = mapped_column(Integer)
+    won_band: Mapped[int | None] = mapped_column(Integer)
+    p_sql: Mapped[float | None] = mapped_column(Double)
+    p_won: Mapped[float | None] = mapped_column(Double)
+    p_sql_clip: Mapped[float | None] = mapped_column(Double)
+    p_won_clip: Mapped[float | None] = mapped_column(Double)
+    sql_sq: Mapped[float | None] = mapped_column(Double)
+    won_sq: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (
+        Index("ix_lead_calibration_cohort_at", "cohort_at"),
+        Index("ix_lead_calibration_last_event_at", "last_event_at"),
+    )

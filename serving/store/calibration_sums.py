@@ -1,0 +1,196 @@
+"""The calibration section's sums read from the roll-ups: day sums, not the whole log.
+
+:mod:`serving.store.rollup_calibration` keeps each scored lead's combination of decision,
+labels and bands (and what it adds to the combination's sums) per cohort day. A report
+for a period needs those sums split by maturity: a lead is mature when its cohort time
+is at least ``maturity`` before the *horizon*, the newest cohort time, sales decision or
+close among the period's leads (as ``serving.reports.calibration`` sees it). So a
+request
+
+1. finds the horizon: the newest event day with leads from the day sums of the whole
+   days, then the newest event among the leads of that one day (an index on
+   ``last_event_at``), and the newest among the leads of the partial first and last day;
+2. sums the combinations of the whole days before the day of the maturity cut as mature
+   and after it as young, from the day sums;
+3. reads the per-lead rows of the cut's own day and of the partial days, and sums them
+   with each lead's own maturity.
+
+That is a few thousand rows whatever the log's size; :func:`calibration_combos` answers
+what ``calibration_from_combos`` takes (``tests/integration/test_report_sql_parity.py``
+and ``test_report_rollups.py`` hold it equal to the pandas path).
+
+Callers refresh the roll-ups first (``serving.report_sql.store_report`` does).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy.engine import Connection
+
+from serving.rollup_tables import LeadCalibration, ReportDaySum
+from serving.store.report_calibration import COMBO_KEYS, COMBO_SUMS
+from serving.store.report_sums import _partial_ranges, _whole_days
+from serving.store.rollup_calibration import (
+    COMBO_FIELD,
+    EVENT_FIELD,
+    combo_keys,
+    combo_value,
+    metric,
+    utc_time,
+)
+
+Key = tuple[str, bool]
+"""A combination (:func:`~serving.store.rollup_calibration.combo_value`) and maturity."""
+COUNTS = ("n", "p_sql_n")
+"""Sums that are counts: integers in the answer (the day sums hold doubles)."""
+
+
+def calibration_combos(
+    engine: Engine, start: datetime | None, end: datetime | None, *, maturity: timedelta
+) -> list[dict[str, Any]]:
+    """Per combination of ``decision, y_sql, y_won, sql_band, won_band, mature`` among the
+    leads first scored in ``[start, end)``: the
+    :data:`~serving.store.report_calibration.COMBO_SUMS` (``n`` > 0 only)."""
+    first_day, last_day = _whole_days(start, end)
+    whole = first_day is None or last_day is None or first_day <= last_day
+    partial = _partial_ranges(start, end, first_day, last_day)
+    sums: dict[Key, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    with engine.connect() as conn:
+        horizon = _horizon(conn, whole, first_day, last_day, partial)
+        if horizon is None:
+            return []
+        cut = horizon - maturity
+        cut_day = cut.astimezone(UTC).date()
+        ranges = list(partial)
+        if whole:
+            _add_day_sums(conn, sums, first_day, last_day, cut_day)
+            if (first_day is None or first_day <= cut_day) and (
+                last_day is None or cut_day <= last_day
+            ):
+                ranges.append((_midnight(cut_day), _midnight(cut_day, 1)))
+        for lo, hi in ranges:
+            _add_lead_sums(conn, sums, lo, hi, cut)
+    return [
+        {
+            **combo_keys(combo),
+            "mature": int(mature),
+            **{name: round(found[name]) if name in COUNTS else found[name] for name in COMBO_SUMS},
+        }
+        for (combo, mature), found in sorted(sums.items())
+        if round(found["n"])
+    ]
+
+
+def _horizon(
+    conn: Connection,
+    whole: bool,
+    first_day: date | None,
+    last_day: date | None,
+    partial: Iterable[tuple[datetime, datetime]],
+) -> datetime | None:
+    """The newest cohort time, sales decision or close among the period's leads."""
+    c = LeadCalibration.__table__
+    stamps = []
+    if whole:
+        s = ReportDaySum.__table__
+        newest = (
+            select(s.c.value)
+            .where(and_(s.c.field == EVENT_FIELD, *_days(s.c.day, first_day, last_day)))
+            .group_by(s.c.value)
+            .having(func.sum(s.c.amount) > 0.5)
+            .order_by(s.c.value.desc())
+            .limit(1)
+        )
+        found = conn.execute(newest).scalar()
+        if found is not None:
+            day = date.fromisoformat(found)
+            in_days = [
+                *(() if first_day is None else (c.c.cohort_at >= _midnight(first_day),)),
+                *(() if last_day is None else (c.c.cohort_at < _midnight(last_day, 1),)),
+            ]
+            on_day = and_(
+                c.c.last_event_at >= _midnight(day), c.c.last_event_at < _midnight(day, 1), *in_days
+            )
+            stamps.append(conn.execute(select(func.max(c.c.last_event_at)).where(on_day)).scalar())
+    for lo, hi in partial:
+        in_range = and_(c.c.cohort_at >= lo, c.c.cohort_at < hi)
+        stamps.append(conn.execute(select(func.max(c.c.last_event_at)).where(in_range)).scalar())
+    found_stamps = [utc_time(stamp) for stamp in stamps if stamp is not None]
+    return max(found_stamps) if found_stamps else None
+
+
+def _add_day_sums(
+    conn: Connection,
+    sums: dict[Key, dict[str, float]],
+    first_day: date | None,
+    last_day: date | None,
+    cut_day: date,
+) -> None:
+    """Add the whole days' combinations: mature before ``cut_day``, young after it."""
+    s = ReportDaySum.__table__
+    for mature, side in ((True, s.c.day < cut_day), (False, s.c.day > cut_day)):
+        query = (
+            select(s.c.value, s.c.metric, func.sum(s.c.amount))
+            .where(and_(s.c.field == COMBO_FIELD, side, *_days(s.c.day, first_day, last_day)))
+            .group_by(s.c.value, s.c.metric)
+        )
+        names = {metric(name): name for name in COMBO_SUMS}
+        for value, name, amount in conn.execute(query):
+            if name in names:
+                sums[(value, mature)][names[name]] += float(amount or 0.0)
+
+
+def _add_lead_sums(
+    conn: Connection, sums: dict[Key, dict[str, float]], lo: datetime, hi: datetime, cut: datetime
+) -> None:
+    """Add the combinations of the leads first scored in ``[lo, hi)``, each mature when
+    its cohort time is at or before ``cut``."""
+    c = LeadCalibration.__table__
+    # keys made in a subquery and grouped on by name: PostgreSQL cannot tell that two
+    # CASE expressions with their own bound parameters are the same grouping key
+    keyed = (
+        select(
+            *(c.c[key] for key in COMBO_KEYS),
+            case((c.c.cohort_at <= cut, 1), else_=0).label("mature"),
+            c.c.p_sql,
+            c.c.p_won,
+            c.c.p_sql_clip,
+            c.c.p_won_clip,
+            c.c.sql_sq,
+            c.c.won_sq,
+        )
+        .where(and_(c.c.cohort_at >= lo, c.c.cohort_at < hi))
+        .subquery("keyed")
+    )
+    keys = [keyed.c[key] for key in (*COMBO_KEYS, "mature")]
+    query = select(
+        *keys,
+        func.count().label("n"),
+        func.count(keyed.c.p_sql).label("p_sql_n"),
+        func.sum(keyed.c.p_sql).label("p_sql_sum"),
+        func.sum(keyed.c.p_sql_clip).label("p_sql_clip_sum"),
+        func.sum(keyed.c.sql_sq).label("sql_sq_sum"),
+        func.sum(keyed.c.p_won).label("p_won_sum"),
+        func.sum(keyed.c.p_won_clip).label("p_won_clip_sum"),
+        func.sum(keyed.c.won_sq).label("won_sq_sum"),
+    ).group_by(*keys)
+    for row in conn.execute(query).mappings():
+        found = sums[(combo_value(dict(row)), bool(row["mature"]))]
+        for name in COMBO_SUMS:
+            found[name] += float(row[name] or 0.0)
+
+
+def _days(column: Any, first_day: date | None, last_day: date | None) -> list[Any]:
+    return [
+        *(() if first_day is None else (column >= first_day,)),
+        *(() if last_day is None else (column <= last_day,)),
+    ]
+
+
+def _midnight(day: date, days: int = 0) -> datetime:
+    return datetime.combine(day + timedelta(days=days), time(0), tzinfo=UTC)
