@@ -9,7 +9,8 @@ request
 
 1. finds the horizon: the newest event day with leads from the day sums of the whole
    days, then the newest event among the leads of that one day (an index on
-   ``last_event_at``), and the newest among the leads of the partial first and last day;
+   ``last_event_at``; with no period, that index's last entry), and the newest among the
+   leads of the partial first and last day;
 2. sums the combinations of the whole days before the day of the maturity cut as mature
    and after it as young, from the day sums;
 3. reads the per-lead rows of the cut's own day and of the partial days, and sums them
@@ -96,7 +97,9 @@ def _horizon(
     """The newest cohort time, sales decision or close among the period's leads."""
     c = LeadCalibration.__table__
     stamps = []
-    if whole:
+    if first_day is None and last_day is None:  # every lead: the index's last entry
+        stamps.append(conn.execute(select(func.max(c.c.last_event_at))).scalar())
+    elif whole:
         s = ReportDaySum.__table__
         newest = (
             select(s.c.value)
@@ -131,18 +134,29 @@ def _add_day_sums(
     last_day: date | None,
     cut_day: date,
 ) -> None:
-    """Add the whole days' combinations: mature before ``cut_day``, young after it."""
+    """Add the whole days' combinations: mature before ``cut_day``, young after it (one
+    scan of the day sums; the cut's own day is read per lead)."""
     s = ReportDaySum.__table__
-    for mature, side in ((True, s.c.day < cut_day), (False, s.c.day > cut_day)):
-        query = (
-            select(s.c.value, s.c.metric, func.sum(s.c.amount))
-            .where(and_(s.c.field == COMBO_FIELD, side, *_days(s.c.day, first_day, last_day)))
-            .group_by(s.c.value, s.c.metric)
+    in_days = and_(
+        s.c.field == COMBO_FIELD, s.c.day != cut_day, *_days(s.c.day, first_day, last_day)
+    )
+    # the side made in a subquery and grouped on by name, as in _add_lead_sums
+    sided = (
+        select(
+            s.c.value,
+            s.c.metric,
+            case((s.c.day < cut_day, 1), else_=0).label("mature"),
+            s.c.amount,
         )
-        names = {metric(name): name for name in COMBO_SUMS}
-        for value, name, amount in conn.execute(query):
-            if name in names:
-                sums[(value, mature)][names[name]] += float(amount or 0.0)
+        .where(in_days)
+        .subquery("sided")
+    )
+    keys = (sided.c.value, sided.c.metric, sided.c.mature)
+    query = select(*keys, func.sum(sided.c.amount)).group_by(*keys)
+    names = {metric(name): name for name in COMBO_SUMS}
+    for value, name, mature, amount in conn.execute(query):
+        if name in names:
+            sums[(value, bool(mature))][names[name]] += float(amount or 0.0)
 
 
 def _add_lead_sums(
