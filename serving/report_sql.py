@@ -22,7 +22,7 @@ import pandas as pd
 from scoring.contract import RejectionReason
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
 from serving.reports.build import report_head, report_warnings
-from serving.reports.calibration import WON_MATURITY_DAYS, calibration_from_combos
+from serving.reports.calibration import WON_MATURITY_DAYS, calibration_from_sums
 from serving.reports.drift import UNIFORM_PERCENTILES, drift_from_counts
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
@@ -30,7 +30,7 @@ from serving.reports.rejections import rejections_from_sums
 from serving.reports.report_data import as_timestamp
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
-from serving.store.calibration_sums import calibration_combos
+from serving.store.calibration_sums import calibration_sums
 from serving.store.report_drift import drift_counts
 from serving.store.report_sums import (
     funnel_sums,
@@ -85,10 +85,10 @@ def store_report(
         sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
         report["rejections"] = rejections_from_sums(sums, reasons)
     if "calibration" in sections:
-        combos = calibration_combos(
+        sql, won, decisions = calibration_sums(
             store.engine, lo, hi, maturity=timedelta(days=WON_MATURITY_DAYS)
         )
-        report["calibration"] = calibration_from_combos(combos)
+        report["calibration"] = calibration_from_sums(sql, won, decisions)
     if "drift" in sections and drift_reference is not None:
         n_current, counts, percentiles = drift_counts(
             store.engine, drift_reference, UNIFORM_PERCENTILES["edges"], lo, hi

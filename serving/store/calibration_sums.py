@@ -11,13 +11,13 @@ request
    days, then the newest event among the leads of that one day (an index on
    ``last_event_at``; with no period, that index's last entry), and the newest among the
    leads of the partial first and last day;
-2. sums the combinations of the whole days before the day of the maturity cut as mature
-   and after it as young, from the day sums;
+2. sums the facets (see :mod:`serving.store.rollup_calibration`) of the whole days
+   before the day of the maturity cut as mature and after it as young, from the day sums;
 3. reads the per-lead rows of the cut's own day and of the partial days, and sums them
    with each lead's own maturity.
 
-That is a few thousand rows whatever the log's size; :func:`calibration_combos` answers
-what ``calibration_from_combos`` takes (``tests/integration/test_report_sql_parity.py``
+That is a few thousand rows whatever the log's size; :func:`calibration_sums` answers
+what ``calibration_from_sums`` takes (``tests/integration/test_report_sql_parity.py``
 and ``test_report_rollups.py`` hold it equal to the pandas path).
 
 Callers refresh the roll-ups first (``serving.report_sql.store_report`` does).
@@ -34,29 +34,30 @@ from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from serving.rollup_tables import LeadCalibration, ReportDaySum
-from serving.store.report_calibration import COMBO_KEYS, COMBO_SUMS
 from serving.store.report_sums import _partial_ranges, _whole_days
 from serving.store.rollup_calibration import (
-    COMBO_FIELD,
     EVENT_FIELD,
-    combo_keys,
-    combo_value,
+    FACETS,
+    facet_keys,
+    facets,
     metric,
     utc_time,
 )
 
-Key = tuple[str, bool]
-"""A combination (:func:`~serving.store.rollup_calibration.combo_value`) and maturity."""
+Key = tuple[str, str, bool]
+"""A facet's field and value (:func:`~serving.store.rollup_calibration.facet_value`),
+and whether its leads are mature."""
+Rows = list[dict[str, Any]]
 COUNTS = ("n", "p_sql_n")
 """Sums that are counts: integers in the answer (the day sums hold doubles)."""
 
 
-def calibration_combos(
+def calibration_sums(
     engine: Engine, start: datetime | None, end: datetime | None, *, maturity: timedelta
-) -> list[dict[str, Any]]:
-    """Per combination of ``decision, y_sql, y_won, sql_band, won_band, mature`` among the
-    leads first scored in ``[start, end)``: the
-    :data:`~serving.store.report_calibration.COMBO_SUMS` (``n`` > 0 only)."""
+) -> tuple[Rows, Rows, Rows]:
+    """The sums ``serving.reports.calibration.calibration_from_sums`` takes (per P(SQL)
+    band, per P(won) band and maturity, per decision) over the leads first scored in
+    ``[start, end)``; groups without leads are left out."""
     first_day, last_day = _whole_days(start, end)
     whole = first_day is None or last_day is None or first_day <= last_day
     partial = _partial_ranges(start, end, first_day, last_day)
@@ -64,7 +65,7 @@ def calibration_combos(
     with engine.connect() as conn:
         horizon = _horizon(conn, whole, first_day, last_day, partial)
         if horizon is None:
-            return []
+            return [], [], []
         cut = horizon - maturity
         cut_day = cut.astimezone(UTC).date()
         ranges = list(partial)
@@ -76,15 +77,12 @@ def calibration_combos(
                 ranges.append((_midnight(cut_day), _midnight(cut_day, 1)))
         for lo, hi in ranges:
             _add_lead_sums(conn, sums, lo, hi, cut)
-    return [
-        {
-            **combo_keys(combo),
-            "mature": int(mature),
-            **{name: round(found[name]) if name in COUNTS else found[name] for name in COMBO_SUMS},
-        }
-        for (combo, mature), found in sorted(sums.items())
-        if round(found["n"])
-    ]
+    out: dict[str, Rows] = {field: [] for field in FACETS}
+    for (field, value, mature), found in sorted(sums.items()):
+        if round(found["n"]):
+            named = {n: round(found[n]) if n in COUNTS else found[n] for n in FACETS[field][1]}
+            out[field].append({**facet_keys(field, value), "mature": int(mature), **named})
+    return out["cal:sql"], out["cal:won"], out["cal:decision"]
 
 
 def _horizon(
@@ -134,15 +132,17 @@ def _add_day_sums(
     last_day: date | None,
     cut_day: date,
 ) -> None:
-    """Add the whole days' combinations: mature before ``cut_day``, young after it (one
-    scan of the day sums; the cut's own day is read per lead)."""
+    """Add the whole days' facets: mature before ``cut_day``, young after it (one scan of
+    the day sums; the cut's own day is read per lead)."""
     s = ReportDaySum.__table__
     in_days = and_(
-        s.c.field == COMBO_FIELD, s.c.day != cut_day, *_days(s.c.day, first_day, last_day)
+        s.c.field.in_(list(FACETS)), s.c.day != cut_day, *_days(s.c.day, first_day, last_day)
     )
-    # the side made in a subquery and grouped on by name, as in _add_lead_sums
+    # the side made in a subquery and grouped on by name: PostgreSQL cannot tell that two
+    # CASE expressions with their own bound parameters are the same grouping key
     sided = (
         select(
+            s.c.field,
             s.c.value,
             s.c.metric,
             case((s.c.day < cut_day, 1), else_=0).label("mature"),
@@ -151,52 +151,27 @@ def _add_day_sums(
         .where(in_days)
         .subquery("sided")
     )
-    keys = (sided.c.value, sided.c.metric, sided.c.mature)
+    keys = (sided.c.field, sided.c.value, sided.c.metric, sided.c.mature)
     query = select(*keys, func.sum(sided.c.amount)).group_by(*keys)
-    names = {metric(name): name for name in COMBO_SUMS}
-    for value, name, mature, amount in conn.execute(query):
+    names = {metric(name): name for _, sums_of in FACETS.values() for name in sums_of}
+    for field, value, name, mature, amount in conn.execute(query):
         if name in names:
-            sums[(value, bool(mature))][names[name]] += float(amount or 0.0)
+            sums[(field, value, bool(mature))][names[name]] += float(amount or 0.0)
 
 
 def _add_lead_sums(
     conn: Connection, sums: dict[Key, dict[str, float]], lo: datetime, hi: datetime, cut: datetime
 ) -> None:
-    """Add the combinations of the leads first scored in ``[lo, hi)``, each mature when
-    its cohort time is at or before ``cut``."""
+    """Add the facets of the leads first scored in ``[lo, hi)`` (a day's leads at most),
+    each mature when its cohort time is at or before ``cut``: the same
+    :func:`~serving.store.rollup_calibration.facets` the day sums were made of."""
     c = LeadCalibration.__table__
-    # keys made in a subquery and grouped on by name: PostgreSQL cannot tell that two
-    # CASE expressions with their own bound parameters are the same grouping key
-    keyed = (
-        select(
-            *(c.c[key] for key in COMBO_KEYS),
-            case((c.c.cohort_at <= cut, 1), else_=0).label("mature"),
-            c.c.p_sql,
-            c.c.p_won,
-            c.c.p_sql_clip,
-            c.c.p_won_clip,
-            c.c.sql_sq,
-            c.c.won_sq,
-        )
-        .where(and_(c.c.cohort_at >= lo, c.c.cohort_at < hi))
-        .subquery("keyed")
-    )
-    keys = [keyed.c[key] for key in (*COMBO_KEYS, "mature")]
-    query = select(
-        *keys,
-        func.count().label("n"),
-        func.count(keyed.c.p_sql).label("p_sql_n"),
-        func.sum(keyed.c.p_sql).label("p_sql_sum"),
-        func.sum(keyed.c.p_sql_clip).label("p_sql_clip_sum"),
-        func.sum(keyed.c.sql_sq).label("sql_sq_sum"),
-        func.sum(keyed.c.p_won).label("p_won_sum"),
-        func.sum(keyed.c.p_won_clip).label("p_won_clip_sum"),
-        func.sum(keyed.c.won_sq).label("won_sq_sum"),
-    ).group_by(*keys)
-    for row in conn.execute(query).mappings():
-        found = sums[(combo_value(dict(row)), bool(row["mature"]))]
-        for name in COMBO_SUMS:
-            found[name] += float(row[name] or 0.0)
+    rows = conn.execute(select(c).where(and_(c.c.cohort_at >= lo, c.c.cohort_at < hi)))
+    for row in rows:
+        lead = row._asdict()
+        mature = utc_time(lead["cohort_at"]) <= cut
+        for field, value, name, amount in facets(lead):
+            sums[(field, value, mature)][name] += amount
 
 
 def _days(column: Any, first_day: date | None, last_day: date | None) -> list[Any]:

@@ -4,23 +4,25 @@ Per scored lead, :class:`~serving.rollup_tables.LeadCalibration` keeps the row
 :func:`~serving.store.report_calibration.lead_calibration` defines (the SQL the section
 is defined by, run for the changed leads only). Each lead adds, per cohort day (UTC):
 
-* under field :data:`COMBO_FIELD`, value = its combination of decision, labels and bands
-  (:func:`combo_value`), one ``cal:<sum>`` metric per of
-  :data:`~serving.store.report_calibration.COMBO_SUMS`;
+* under each of :data:`FACETS`' fields (``cal:sql``, ``cal:won``, ``cal:decision``),
+  value = the lead's keys that facet of the section groups by (:func:`facet_value`), one
+  ``cal:<sum>`` metric per sum that facet adds up: the section's three parts each need
+  only their own keys, and three small groupings are a few hundred rows a day where
+  their cross product was three times as many;
 * under field :data:`EVENT_FIELD`, value = the UTC day of its newest event (ISO), metric
   :data:`EVENT_METRIC` = 1: how many of the day's leads saw their last event on each day.
 
 Whether a lead is *mature* cannot be summed in advance: it depends on the newest event
 among the leads of the report's period. The event days say which day that newest event
 falls on without reading the leads (:mod:`serving.store.calibration_sums` then reads the
-leads of that one day), and the combinations are summed per cohort day, so every cohort
+leads of that one day), and the facets are summed per cohort day, so every cohort
 day but the one the maturity cut falls in is wholly mature or wholly young.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -31,8 +33,15 @@ from serving.rollup_tables import MISSING, LeadCalibration
 from serving.store.report_calibration import COMBO_KEYS, COMBO_SUMS, lead_calibration
 from serving.store.rollups import Contributions
 
-COMBO_FIELD = "cal"
-"""The day sums' field whose values are combinations (:func:`combo_value`)."""
+FACETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "cal:sql": (("y_sql", "sql_band"), ("n", "p_sql_clip_sum", "sql_sq_sum")),
+    "cal:won": (("y_won", "won_band"), ("n", "p_won_clip_sum", "won_sq_sum")),
+    "cal:decision": (("decision", "y_sql", "y_won"), ("n", "p_sql_n", "p_sql_sum", "p_won_sum")),
+}
+"""Per day-sum field: the keys its values are made of and the sums it adds up (what
+``serving.reports.calibration.calibration_from_sums`` reads of each part)."""
+KNOWN: dict[str, str] = {"cal:sql": "y_sql", "cal:won": "y_won"}
+"""Facets that only hold leads whose label is known (the others say nothing there)."""
 EVENT_FIELD = "cal:event"
 """The day sums' field whose values are the days of the leads' newest events."""
 EVENT_METRIC = "cal:leads"
@@ -53,33 +62,43 @@ COLUMNS: tuple[str, ...] = (
 
 def metric(name: str) -> str:
     """The day sums' metric of one of :data:`~serving.store.report_calibration.COMBO_SUMS`."""
-    return f"{COMBO_FIELD}:{name}"
+    return f"cal:{name}"
 
 
-def combo_value(row: Mapping[str, Any]) -> str:
-    """A lead's :data:`~serving.store.report_calibration.COMBO_KEYS` as one day-sum value:
-    ``decision|y_sql|y_won|sql_band|won_band``, a NULL as :data:`MISSING`."""
+def facet_value(row: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """A lead's ``keys`` as one day-sum value (``a|b|c``), a NULL as :data:`MISSING`."""
 
     def text(value: Any) -> str:
         if value is None:
             return MISSING
         return str(int(value)) if isinstance(value, float) else str(value)
 
-    return SEPARATOR.join(text(row[key]) for key in COMBO_KEYS)
+    return SEPARATOR.join(text(row[key]) for key in keys)
 
 
-def combo_keys(value: str) -> dict[str, Any]:
-    """The combination :func:`combo_value` wrote: labels as floats, bands as integers."""
-    decision, y_sql, y_won, sql_band, won_band = (
-        None if part == MISSING else part for part in value.split(SEPARATOR)
-    )
-    return {
-        "decision": decision,
-        "y_sql": None if y_sql is None else float(y_sql),
-        "y_won": None if y_won is None else float(y_won),
-        "sql_band": None if sql_band is None else int(sql_band),
-        "won_band": None if won_band is None else int(won_band),
-    }
+def facet_keys(field: str, value: str) -> dict[str, Any]:
+    """The keys :func:`facet_value` wrote: labels as floats, bands as integers."""
+    out: dict[str, Any] = {}
+    for key, part in zip(FACETS[field][0], value.split(SEPARATOR), strict=True):
+        found = None if part == MISSING else part
+        if found is not None and key.startswith("y_"):
+            out[key] = float(found)
+        elif found is not None and key.endswith("_band"):
+            out[key] = int(found)
+        else:
+            out[key] = found
+    return out
+
+
+def facets(row: Mapping[str, Any]) -> Iterator[tuple[str, str, str, float]]:
+    """``(field, value, sum, amount)``: what one lead adds to each facet."""
+    sums = lead_sums(row)
+    for field, (keys, names) in FACETS.items():
+        if field in KNOWN and row[KNOWN[field]] is None:
+            continue
+        value = facet_value(row, keys)
+        for name in names:
+            yield field, value, name, sums[name]
 
 
 def lead_sums(row: Mapping[str, Any]) -> dict[str, float]:
@@ -144,13 +163,12 @@ def utc_time(value: Any) -> Any:
 
 
 def _sums(rows: Iterable[Mapping[str, Any]]) -> Contributions:
-    """Each lead's sums under its cohort day and combination, and its newest event's day."""
+    """Each lead's facets under its cohort day, and its newest event's day."""
     out: Contributions = defaultdict(float)
     for row in rows:
         day: date = utc_time(row["cohort_at"]).astimezone(UTC).date()
-        combo = combo_value(row)
-        for name, amount in lead_sums(row).items():
-            out[(day, COMBO_FIELD, combo, metric(name))] += amount
+        for field, value, name, amount in facets(row):
+            out[(day, field, value, metric(name))] += amount
         event = utc_time(row["last_event_at"]).astimezone(UTC).date().isoformat()
         out[(day, EVENT_FIELD, event, EVENT_METRIC)] += 1.0
     return out
