@@ -88,6 +88,10 @@ class ReportDaySum(Base):
     metric: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
     amount: Mapped[float] = mapped_column(Double)
 
+    # a section reads its own fields over a range of days: without this index that is a
+    # scan of every section's sums (migration 0012)
+    __table_args__ = (Index("ix_report_day_sums_field_day", "field", "day"),)
+
 
 class LeadCalibration(Base):
     """One scored lead as the calibration section compares it (see

@@ -5,7 +5,8 @@ Revises: 0009
 Create Date: 2026-12-06
 
 ``serving.rollup_tables.LeadCalibration`` says what a row holds;
-``serving.store.rollup_calibration`` keeps it and its day sums current. Every scored lead
+``serving.store.rollup_calibration`` keeps it and its day sums current; an index on the
+day sums' ``(field, day)`` lets a section read its own fields. Every scored lead
 is marked dirty here, so the first refresh after the upgrade builds the new rows (and
 recomputes the lead's other parts, which then move the day sums by nothing).
 """
@@ -41,6 +42,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_lead_calibration_cohort_at", "lead_calibration", ["cohort_at"])
     op.create_index("ix_lead_calibration_last_event_at", "lead_calibration", ["last_event_at"])
+    # the report reads its own fields of the day sums over a range of days
+    op.create_index("ix_report_day_sums_field_day", "report_day_sums", ["field", "day"])
     # NOT EXISTS, an anti-join: a NOT IN over a large dirty list is a scan per lead
     op.execute(
         "INSERT INTO report_dirty_leads (lead_id) SELECT DISTINCT d.lead_id FROM decisions d "
@@ -49,4 +52,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_report_day_sums_field_day", table_name="report_day_sums")
     op.drop_table("lead_calibration")
