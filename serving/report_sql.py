@@ -2,16 +2,16 @@
 
 :func:`store_report` returns what ``build_report(from_store(...))`` returns — the same
 keys, rows, notes and warnings — but the funnel and rejection sections are read from
-the roll-ups (:mod:`serving.store.report_sums` over the day sums that
-:mod:`serving.store.rollups` keeps current; each request first folds in the leads that
-changed) instead of the whole decision log and feedback read into pandas, and
-calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`), and
-the SLA section from its roll-ups (:mod:`serving.store.report_sla`) when the request
-says its moment ``as_of``, and drift against the served model's reference profile from
-its roll-up (:mod:`serving.store.rollup_drift`, per decision day and bin). Sections not
-yet moved (:data:`PANDAS_SECTIONS`: drift without a stored reference profile,
-attribution) still go through ``from_store``; a request that needs none of them never
-reads the log. The report endpoints and the marketing page both call it.
+the roll-ups (:mod:`serving.store.report_sums` and, for calibration,
+:mod:`serving.store.calibration_sums`, over the day sums that :mod:`serving.store.rollups`
+keeps current; each request first folds in the leads that changed) instead of the whole
+decision log and feedback read into pandas; the SLA section from its roll-ups
+(:mod:`serving.store.report_sla`) when the request says its moment ``as_of``, and drift
+against the served model's reference profile from its roll-up
+(:mod:`serving.store.rollup_drift`, per decision day and bin). Sections not yet moved
+(:data:`PANDAS_SECTIONS`: drift without a stored reference profile, attribution) still
+go through ``from_store``; a request that needs none of them never reads the log. The
+report endpoints and the marketing page both call it.
 """
 
 from __future__ import annotations
@@ -26,12 +26,7 @@ from scoring.contract import RejectionReason
 from scoring.lifecycle import SlaClocks
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
 from serving.reports.build import report_head, report_warnings
-from serving.reports.calibration import (
-    P_SQL_EDGES,
-    P_WON_EDGES,
-    WON_MATURITY_DAYS,
-    calibration_from_combos,
-)
+from serving.reports.calibration import WON_MATURITY_DAYS, calibration_from_sums
 from serving.reports.drift import UNIFORM_PERCENTILES, drift_from_counts
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
@@ -40,7 +35,7 @@ from serving.reports.report_data import as_timestamp
 from serving.reports.sla import sla_from_sums
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
-from serving.store.report_calibration import calibration_combos
+from serving.store.calibration_sums import calibration_sums
 from serving.store.report_sla import sla_sums
 from serving.store.report_sums import (
     funnel_sums,
@@ -110,15 +105,10 @@ def store_report(
         sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
         report["rejections"] = rejections_from_sums(sums, reasons)
     if "calibration" in sections:
-        combos, _ = calibration_combos(
-            store.engine,
-            lo,
-            hi,
-            sql_edges=P_SQL_EDGES,
-            won_edges=P_WON_EDGES,
-            maturity=timedelta(days=WON_MATURITY_DAYS),
+        sql, won, decisions = calibration_sums(
+            store.engine, lo, hi, maturity=timedelta(days=WON_MATURITY_DAYS)
         )
-        report["calibration"] = calibration_from_combos(combos)
+        report["calibration"] = calibration_from_sums(sql, won, decisions)
     if sla_fast and as_of is not None:
         sums, histogram = sla_sums(store.engine, dims, lo, hi, _utc(as_of) or as_of)
         report["sla"] = sla_from_sums(sums, histogram, clocks, with_breaches=True)

@@ -96,6 +96,10 @@ class ReportDaySum(Base):
     metric: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
     amount: Mapped[float] = mapped_column(Double)
 
+    # a section reads its own fields over a range of days: without this index that is a
+    # scan of every section's sums (migration 0012)
+    __table_args__ = (Index("ix_report_day_sums_field_day", "field", "day"),)
+
 
 class LeadSla(Base):
     """One MQL's response and decision times, in hours (the SLA section's medians and
@@ -173,11 +177,6 @@ class DriftRollupDecision(Base):
         Index("ix_drift_rollup_decisions_lead_id", "lead_id"),
         Index("ix_drift_rollup_decisions_as_of", "as_of"),
     )
-
-
-Index("ix_report_day_sums_field_day", ReportDaySum.field, ReportDaySum.day)
-"""A section reads its own fields over every day (the drift section's presence counts,
-a period without a start): without it that read scans every other section's sums too."""
 
 
 class QueueLead(Base):
@@ -262,3 +261,37 @@ class QueueCount(Base):
     band: Mapped[str] = mapped_column(String(16), primary_key=True)
     multi: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class LeadCalibration(Base):
+    """One scored lead as the calibration section compares it (see
+    ``serving.store.report_calibration.lead_calibration``): its combination of decision,
+    labels and bands, and what it adds to the combination's sums.
+
+    ``cohort_at`` and ``last_event_at`` (the newest of its cohort time, sales decisions and
+    closes) are indexed: whether a cohort is mature depends on the newest event of the
+    report's leads, so a report reads these rows for the one cohort day the maturity cut
+    falls in (and for partial days), and finds that newest event among one day's leads.
+    """
+
+    __tablename__ = "lead_calibration"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    cohort_at: Mapped[datetime]
+    last_event_at: Mapped[datetime]
+    decision: Mapped[str | None] = mapped_column(Text)
+    y_sql: Mapped[float | None] = mapped_column(Double)
+    y_won: Mapped[float | None] = mapped_column(Double)
+    sql_band: Mapped[int | None] = mapped_column(Integer)
+    won_band: Mapped[int | None] = mapped_column(Integer)
+    p_sql: Mapped[float | None] = mapped_column(Double)
+    p_won: Mapped[float | None] = mapped_column(Double)
+    p_sql_clip: Mapped[float | None] = mapped_column(Double)
+    p_won_clip: Mapped[float | None] = mapped_column(Double)
+    sql_sq: Mapped[float | None] = mapped_column(Double)
+    won_sq: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (
+        Index("ix_lead_calibration_cohort_at", "cohort_at"),
+        Index("ix_lead_calibration_last_event_at", "last_event_at"),
+    )

@@ -222,22 +222,32 @@ def _band(edges: Sequence[float], b: int, n: int, mean_p: float, rate: float) ->
     }
 
 
-def calibration_from_combos(combos: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The section from per-combination sums computed in the database
-    (``serving.store.report_calibration.calibration_combos``): what
-    :func:`calibration_report` answers for the same leads, without a row per lead here."""
-    if not combos:
+def calibration_from_sums(
+    sql: Sequence[Mapping[str, Any]],
+    won: Sequence[Mapping[str, Any]],
+    decisions: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The section from sums kept in the database
+    (``serving.store.calibration_sums.calibration_sums``): what
+    :func:`calibration_report` answers for the same leads, without a row per lead here.
+
+    ``sql``: per ``y_sql, sql_band``: ``n, p_sql_clip_sum, sql_sq_sum``; ``won``: per
+    ``y_won, won_band, mature``: ``n, p_won_clip_sum, won_sq_sum``; ``decisions``: per
+    ``decision, y_sql, y_won``: ``n, p_sql_n, p_sql_sum, p_won_sum``. Finer rows (every
+    key in every row) serve as well: each part reads only its own keys.
+    """
+    if not decisions:
         return _unavailable()
     notes: list[str] = []
-    stages: dict[str, Any] = {"sql": _reliability_from_sums(combos, "sql", P_SQL_EDGES)}
-    known_mature = sum(c["n"] for c in combos if c["y_won"] is not None and c["mature"])
+    stages: dict[str, Any] = {"sql": _reliability_from_sums(sql, "sql", P_SQL_EDGES)}
+    known_mature = sum(c["n"] for c in won if c["y_won"] is not None and c["mature"])
     mature_only = known_mature >= MIN_CALIBRATION_ROWS
     if not mature_only:
         notes.append(_young_note())
-    won = [c for c in combos if c["mature"]] if mature_only else list(combos)
-    stages["won"] = _reliability_from_sums(won, "won", P_WON_EDGES)
+    judged = [c for c in won if c["mature"]] if mature_only else list(won)
+    stages["won"] = _reliability_from_sums(judged, "won", P_WON_EDGES)
     stages["sql"]["mature_only"], stages["won"]["mature_only"] = False, mature_only
-    return _section(stages, _by_decision_from_sums(combos), notes)
+    return _section(stages, _by_decision_from_sums(decisions), notes)
 
 
 def _reliability_from_sums(

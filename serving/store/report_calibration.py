@@ -1,31 +1,32 @@
-"""The calibration section's sums computed in the database: one row per score band.
+"""The calibration section's per-lead rows, defined once in SQL.
 
 The pandas path (``serving.reports.calibration``) reads every decision and feedback row,
-builds one row per lead and bins it in numpy. Here one SELECT (SQLAlchemy Core, the same
-on SQLite and PostgreSQL) makes those per-lead rows inside the database and returns
-their sums per combination of handoff decision, observed labels, P(SQL) band, P(won)
-band and maturity — a few hundred rows whatever the log's size — which
-:func:`calibration_combos` hands to the section builder
-(``serving.reports.calibration.calibration_from_combos``).
+builds one row per lead and bins it in numpy. :func:`lead_calibration` makes those
+per-lead rows inside the database (SQLAlchemy Core, the same on SQLite and PostgreSQL)
+for the leads given: the compared prediction and handoff decision, the observed labels,
+the P(SQL) and P(won) bands and the clipped predictions and squared errors the section
+sums. The roll-ups run it for the leads that changed
+(:mod:`serving.store.rollup_calibration`) and a report adds up what they stored
+(:mod:`serving.store.calibration_sums`), so no request ranks the whole log.
 
 Per lead, as ``lead_facts`` and ``_compared_predictions`` define it: the first sales
 decision (by ``at``, then the order ``feedback_frame`` reads rows in) and its reason;
 whether sales ever accepted; the last deal outcome by close date; and the prediction
 made last at or before the first sales decision (else the lead's first one). As in
-:mod:`serving.store.report_sums`, the stored feedback is taken as what the lead
+:mod:`serving.store.report_leads`, the stored feedback is taken as what the lead
 lifecycle holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 
 from scoring.contract import DATA_QUALITY_REASONS, Outcome, SalesDecision
 from scoring.feedback_tables import CLOSING_KINDS, SALES_DECISION_KINDS
+from serving.reports.calibration import P_SQL_EDGES, P_WON_EDGES
 from serving.store.report_leads import lead_rows
 from serving.tables import Decision, Feedback
 
@@ -39,7 +40,11 @@ COMBO_SUMS: tuple[str, ...] = (
     "p_won_clip_sum",
     "won_sq_sum",
 )
-"""The sums each combination row carries (see :func:`calibration_combos`)."""
+"""The sums each combination of :data:`COMBO_KEYS` carries: ``n`` leads, ``p_sql_n``
+with a P(SQL), the predictions' sums (``*_clip`` clipped to [0, 1] as the bands see
+them) and the squared errors against the combination's label (``*_sq_sum``)."""
+COMBO_KEYS: tuple[str, ...] = ("decision", "y_sql", "y_won", "sql_band", "won_band")
+"""What a lead's combination is: handoff decision, labels (NULL: not known) and bands."""
 
 
 def _band(p: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any]:
@@ -57,9 +62,10 @@ def _clip(p: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((p < 0.0, 0.0), (p > 1.0, 1.0), else_=p)
 
 
-def lead_feedback() -> Any:
-    """Per lead with feedback: its first sales decision's time and reason (``first_at``,
-    ``first_reason``), ``decided`` and ``sql`` (0/1) and its last deal ``outcome``.
+def lead_feedback(lead_ids: Sequence[str]) -> Any:
+    """Per lead of ``lead_ids`` with feedback: its first sales decision's time and reason
+    (``first_at``, ``first_reason``), ``decided`` and ``sql`` (0/1), its last deal
+    ``outcome`` and its newest sales decision or close (``last_at``).
 
     One pass over the feedback with two rankings and one GROUP BY, not a join per
     ranking: a filter on a window's rank hides the row count from PostgreSQL's planner,
@@ -88,7 +94,7 @@ def lead_feedback() -> Any:
             )
             .label("last_rank"),
         )
-        .where(or_(sales, closes))
+        .where(or_(sales, closes) & f.c.lead_id.in_(lead_ids))
         .subquery("feedback_ranked")
     )
     is_sales = ranked.c.is_sales
@@ -104,17 +110,18 @@ def lead_feedback() -> Any:
                 "sql"
             ),
             func.max(case((last_close, ranked.c.kind), else_=None)).label("outcome"),
+            func.max(ranked.c.at).label("last_at"),
         )
         .group_by(ranked.c.lead_id)
         .subquery("lead_feedback")
     )
 
 
-def lead_labels(start: datetime | None, end: datetime | None) -> Any:
-    """One row per lead first scored in ``[start, end)``: ``lead_id, cohort_at, p_sql,
+def lead_labels(lead_ids: Sequence[str]) -> Any:
+    """One row per scored lead of ``lead_ids``: ``lead_id, cohort_at, last_at, p_sql,
     p_won, decision`` (the compared prediction) and ``y_sql, y_won`` (NULL: not known)."""
-    leads = lead_rows(None, start, end, dims=())
-    fb = lead_feedback()
+    leads = lead_rows(lead_ids, dims=())
+    fb = lead_feedback(lead_ids)
     per_lead = (
         select(
             leads.c.lead_id,
@@ -124,6 +131,7 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
             func.coalesce(fb.c.sql, 0).label("sql"),
             func.coalesce(fb.c.decided, 0).label("decided"),
             fb.c.outcome,
+            fb.c.last_at,
         )
         .select_from(leads.outerjoin(fb, fb.c.lead_id == leads.c.lead_id))
         .subquery("per_lead")
@@ -158,6 +166,7 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
             .label("rn"),
         )
         .select_from(d.outerjoin(fb, fb.c.lead_id == d.c.lead_id))
+        .where(d.c.lead_id.in_(lead_ids))
         .subquery("predictions")
     )
     quality = [r.value for r in DATA_QUALITY_REASONS]
@@ -177,6 +186,7 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
         select(
             per_lead.c.lead_id,
             per_lead.c.cohort_at,
+            per_lead.c.last_at,
             ranked.c.p_sql,
             ranked.c.p_won,
             ranked.c.decision,
@@ -190,80 +200,32 @@ def lead_labels(start: datetime | None, end: datetime | None) -> Any:
     )
 
 
-def latest_event(engine: Engine, start: datetime | None, end: datetime | None) -> datetime | None:
-    """The newest cohort time, sales decision or close of the period's leads: how far
-    outcomes can have been observed."""
-    leads, f = lead_rows(None, start, end, dims=()), Feedback.__table__
-    events = (
-        select(func.max(f.c.at))
-        .select_from(leads.join(f, f.c.lead_id == leads.c.lead_id))
-        .where(f.c.kind.in_(sorted(SALES_DECISION_KINDS | CLOSING_KINDS)))
-    )
-    with engine.connect() as conn:
-        cohort = conn.execute(select(func.max(leads.c.cohort_at))).scalar_one()
-        event = conn.execute(events).scalar_one()
-    stamps = [s for s in (_aware(cohort), _aware(event)) if s is not None]
-    return max(stamps) if stamps else None
-
-
-def _aware(value: Any) -> datetime | None:
-    """A MAX over a UTC column: SQLite answers text or a naive time, PostgreSQL an aware one."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def calibration_combos(
-    engine: Engine,
-    start: datetime | None,
-    end: datetime | None,
+def lead_calibration(
+    lead_ids: Sequence[str],
     *,
-    sql_edges: Sequence[float],
-    won_edges: Sequence[float],
-    maturity: timedelta,
-) -> tuple[list[dict[str, Any]], datetime | None]:
-    """Per combination of ``decision, y_sql, y_won, sql_band, won_band, mature``: the
-    :data:`COMBO_SUMS` (``p_*_clip`` clipped to [0, 1] as the bands see it; ``*_sq_sum``
-    the squared errors against the combination's label), and the newest event time."""
-    horizon = latest_event(engine, start, end)
-    rows = lead_labels(start, end)
+    sql_edges: Sequence[float] = P_SQL_EDGES,
+    won_edges: Sequence[float] = P_WON_EDGES,
+) -> Any:
+    """One row per scored lead of ``lead_ids``: ``lead_id, cohort_at, last_at`` (its
+    newest sales decision or close, NULL without), its :data:`COMBO_KEYS` and what it adds
+    to each of :data:`COMBO_SUMS` (``p_sql, p_won``, the clipped ``p_*_clip`` and the
+    squared errors ``*_sq``; NULL where the prediction or label is not known)."""
+    rows = lead_labels(lead_ids)
     p_sql, p_won = rows.c.p_sql, rows.c.p_won
-    mature = (
-        case((rows.c.cohort_at <= horizon - maturity, 1), else_=0)
-        if horizon is not None
-        else literal(0)
-    )
     sql_clip, won_clip = _clip(p_sql), _clip(p_won)
-    # keys made in a subquery and grouped on by name: PostgreSQL cannot tell that two
-    # CASE expressions with their own bound parameters are the same grouping key
-    keyed = select(
+    return select(
+        rows.c.lead_id,
+        rows.c.cohort_at,
+        rows.c.last_at,
         rows.c.decision,
         rows.c.y_sql,
         rows.c.y_won,
         _band(p_sql, sql_edges).label("sql_band"),
         _band(p_won, won_edges).label("won_band"),
-        mature.label("mature"),
         p_sql,
         p_won,
         sql_clip.label("p_sql_clip"),
         won_clip.label("p_won_clip"),
         ((sql_clip - rows.c.y_sql) * (sql_clip - rows.c.y_sql)).label("sql_sq"),
         ((won_clip - rows.c.y_won) * (won_clip - rows.c.y_won)).label("won_sq"),
-    ).subquery("keyed")
-    keys = [keyed.c[k] for k in ("decision", "y_sql", "y_won", "sql_band", "won_band", "mature")]
-    query = select(
-        *keys,
-        func.count().label("n"),
-        func.count(keyed.c.p_sql).label("p_sql_n"),
-        func.sum(keyed.c.p_sql).label("p_sql_sum"),
-        func.sum(keyed.c.p_sql_clip).label("p_sql_clip_sum"),
-        func.sum(keyed.c.sql_sq).label("sql_sq_sum"),
-        func.sum(keyed.c.p_won).label("p_won_sum"),
-        func.sum(keyed.c.p_won_clip).label("p_won_clip_sum"),
-        func.sum(keyed.c.won_sq).label("won_sq_sum"),
-    ).group_by(*keys)
-    with engine.connect() as conn:
-        combos = [dict(row) for row in conn.execute(query).mappings()]
-    return combos, horizon
+    )

@@ -1,7 +1,7 @@
 """The drift section's part of the report roll-ups: the watched profile, per-decision bins.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06
 
 ``serving.rollup_tables`` says what each table holds; the day sums gain an index by field
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -41,10 +41,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_drift_rollup_decisions_lead_id", "drift_rollup_decisions", ["lead_id"])
     op.create_index("ix_drift_rollup_decisions_as_of", "drift_rollup_decisions", ["as_of"])
-    op.create_index("ix_report_day_sums_field_day", "report_day_sums", ["field", "day"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_report_day_sums_field_day", table_name="report_day_sums")
     op.drop_table("drift_rollup_decisions")
     op.drop_table("drift_rollup_profile")
