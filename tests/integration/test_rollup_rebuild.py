@@ -103,10 +103,10 @@ def test_a_part_without_a_set_based_rebuild_is_rebuilt_in_chunks(
 
     _seed(store, leads=60)
     _later_writes(store)
+    monkeypatch.setattr(rollups, "parts", lambda: (ChunkedOnly(),))  # both ways: one part
     reset_rollups(store.engine)
     refresh_rollups(store.engine, chunk=11, full=False)
     incremental = _tables(store.engine)
-    monkeypatch.setattr(rollups, "parts", lambda: (ChunkedOnly(),))
     reset_rollups(store.engine)
     refresh_rollups(store.engine, full=True)
     assert _tables(store.engine) == incremental
