@@ -73,11 +73,19 @@ def _float(value: Any) -> float | None:
 SEGMENTS: tuple[str, ...] = ("channel", "industry", "company_size")
 
 
+PAGE_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "sla", "attribution")
+
+
 def _marketing_report(
-    store: Store, clocks: SlaClocks, now: datetime, half_life_days: float | None = None
+    store: Store,
+    clocks: SlaClocks,
+    now: datetime,
+    half_life_days: float | None = None,
+    sections: tuple[str, ...] = PAGE_SECTIONS,
 ) -> dict[str, Any]:
-    """Funnel and rejections by SQL aggregates; the SLA and attribution sections still
-    read the whole log (``serving.report_sql.PANDAS_SECTIONS``)."""
+    """Funnel, rejections and attribution from the roll-ups; the SLA section still reads
+    the whole log (``serving.report_sql.PANDAS_SECTIONS``). ``sections``: the page's
+    (the report benchmark times it without SLA too)."""
     from serving.report_sql import store_report
     from serving.reports import from_store
 
@@ -94,8 +102,9 @@ def _marketing_report(
         store,
         pandas_inputs,
         group_by=SEGMENTS,
-        sections=("funnel", "rejections", "sla", "attribution"),
+        sections=sections,
         reference_given=False,
+        half_life_days=half_life_days,
     )
 
 

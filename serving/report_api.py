@@ -170,6 +170,9 @@ def _section(
         reference_given=profile is not None,
         drift_reference=profile,
         reference_name=name,
+        half_life_days=getattr(
+            getattr(request.app.state, "settings", None), "attribution_half_life_days", None
+        ),
     )
     body = report.pop(section)
     notes = [*report.pop("notes"), *body.pop("notes", [])]

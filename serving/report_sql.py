@@ -4,7 +4,9 @@
 keys, rows, notes and warnings — but the funnel and rejection sections are read from
 the roll-ups (:mod:`serving.store.report_sums` over the day sums that
 :mod:`serving.store.rollups` keeps current; each request first folds in the leads that
-changed) instead of the whole decision log and feedback read into pandas, and
+changed), attribution too (each lead's credits summed per cohort day,
+:mod:`serving.store.rollup_attribution`), instead of the whole decision log and feedback
+read into pandas, and
 calibration one SELECT of per-band sums (:mod:`serving.store.report_calibration`).
 Sections not yet moved (:data:`PANDAS_SECTIONS`: SLA, and drift without a stored
 reference profile) still go through ``from_store``; a request that needs none of them
@@ -21,6 +23,7 @@ import pandas as pd
 
 from scoring.contract import RejectionReason
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
+from serving.reports.attribution import attribution_section
 from serving.reports.build import report_head, report_warnings
 from serving.reports.calibration import (
     P_SQL_EDGES,
@@ -32,20 +35,22 @@ from serving.reports.drift import UNIFORM_PERCENTILES, drift_from_counts
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
-from serving.reports.report_data import as_timestamp
+from serving.reports.report_data import HALF_LIFE_DAYS, as_timestamp
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
 from serving.store.report_calibration import calibration_combos
 from serving.store.report_drift import drift_counts
 from serving.store.report_sums import (
+    attribution_sums,
     funnel_sums,
     lead_period,
     rejection_sums,
     unscored_feedback,
 )
+from serving.store.rollup_attribution import ensure_half_life
 from serving.store.rollups import refresh_rollups
 
-SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration")
+SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "attribution")
 """Sections computed by SQL aggregates."""
 PANDAS_SECTIONS: tuple[str, ...] = ("sla", "drift")
 """Sections still computed from the whole log in pandas (``from_store``): drift only when
@@ -65,14 +70,21 @@ def store_report(
     reference_given: bool,
     drift_reference: Mapping[str, Any] | None = None,
     reference_name: str | None = None,
+    half_life_days: float | None = None,
 ) -> dict[str, Any]:
     """The report of ``sections``: SQL for :data:`SQL_SECTIONS`, ``pandas_inputs()`` (read
     only when needed) for the others. ``reference_given``: the served model carries a
     drift reference profile (else the report notes the first-half comparison);
     ``drift_reference`` is that profile (and ``reference_name`` its name): with it the
     drift section is counted in SQL too, without it the first half of the served
-    decisions is the reference, which only the pandas path makes."""
+    decisions is the reference, which only the pandas path makes. ``half_life_days``: the
+    attribution's time decay (setting ``attribution_half_life_days``; default 7 days)."""
     dims = check_dims(group_by)
+    half_life = HALF_LIFE_DAYS if half_life_days is None else float(half_life_days)
+    if "attribution" in sections:
+        if not half_life > 0:
+            raise ValueError("half_life_days must be positive")
+        ensure_half_life(store.engine, half_life)  # a new value: its leads are marked dirty
     refresh_rollups(store.engine)
     fast = {*SQL_SECTIONS, *(("drift",) if drift_reference is not None else ())}
     slow = [s for s in sections if s not in fast]
@@ -99,6 +111,9 @@ def store_report(
             maturity=timedelta(days=WON_MATURITY_DAYS),
         )
         report["calibration"] = calibration_from_combos(combos)
+    if "attribution" in sections:
+        credit, totals, unchanneled = attribution_sums(store.engine, lo, hi, half_life)
+        report["attribution"] = attribution_section(credit, totals, unchanneled, half_life)
     if "drift" in sections and drift_reference is not None:
         n_current, counts, percentiles = drift_counts(
             store.engine, drift_reference, UNIFORM_PERCENTILES["edges"], lo, hi

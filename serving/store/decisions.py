@@ -252,9 +252,15 @@ class DecisionStore(StoreBase):
         Timestamps are UTC-aware; ``since`` filters on ``scored_at``.
         """
         table = Decision.__table__
-        query = select(table).order_by(table.c.scored_at, table.c.id)
-        if since is not None:
-            query = query.where(table.c.scored_at >= as_utc(since))
         with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return _frame(rows, _DECISION_COLUMNS, table)
+            if since is None:
+                return decision_frame(conn)
+            return decision_frame(conn, table.c.scored_at >= as_utc(since))
+
+
+def decision_frame(conn: Connection, *where: Any) -> pd.DataFrame:
+    """The decisions matching ``where`` as :meth:`DecisionStore.decisions_for_training`
+    reads them (oldest first): the report roll-ups read a few leads' this way."""
+    table = Decision.__table__
+    query = select(table).where(*where).order_by(table.c.scored_at, table.c.id)
+    return _frame(conn.execute(query).mappings().all(), _DECISION_COLUMNS, table)

@@ -358,16 +358,9 @@ class FeedbackStore(StoreBase):
         are left out unless asked for: free text is never a feature and may hold PII.
         """
         table = Feedback.__table__
-        columns = [c for c in _FEEDBACK_COLUMNS if include_comment or c != "comment"]
-        # an implied step before the event that implied it (they share ``received_at``)
-        query = select(*(table.c[c] for c in columns)).order_by(
-            table.c.received_at, table.c.implied.desc(), table.c.id
-        )
-        if since is not None:
-            query = query.where(table.c.received_at >= as_utc(since))
+        where = () if since is None else (table.c.received_at >= as_utc(since),)
         with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return _frame(rows, columns, table)
+            return feedback_rows_frame(conn, *where, include_comment=include_comment)
 
     def count_feedback(self, *, kind: FeedbackKind | str | None = None) -> int:
         """How many feedback rows there are (of one ``kind``, if given)."""
@@ -379,3 +372,19 @@ class FeedbackStore(StoreBase):
             )
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def feedback_rows_frame(
+    conn: Connection, *where: Any, include_comment: bool = False
+) -> pd.DataFrame:
+    """The feedback matching ``where`` as :meth:`FeedbackStore.feedback_frame` reads it
+    (in order of receipt): the report roll-ups read a few leads' this way."""
+    table = Feedback.__table__
+    columns = [c for c in _FEEDBACK_COLUMNS if include_comment or c != "comment"]
+    # an implied step before the event that implied it (they share ``received_at``)
+    query = (
+        select(*(table.c[c] for c in columns))
+        .where(*where)
+        .order_by(table.c.received_at, table.c.implied.desc(), table.c.id)
+    )
+    return _frame(conn.execute(query).mappings().all(), columns, table)

@@ -93,9 +93,10 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK) -> int:
 
 def parts() -> tuple[RollupPart, ...]:
     """Every section's part of the roll-ups (imported here: they import this module)."""
+    from serving.store.rollup_attribution import AttributionPart
     from serving.store.rollup_funnel import FunnelPart
 
-    return (FunnelPart(),)
+    return (FunnelPart(), AttributionPart())
 
 
 def stored_contributions(conn: Connection, ids: Sequence[str]) -> Contributions:
