@@ -259,7 +259,9 @@ def lead_touches(data: ReportData, lead_ids: set[str]) -> tuple[pd.DataFrame, pd
         mine = mine[has_channel]
         # a CRM history's touches carry no campaign; web-analytics imports keep the UTM tag
         named = [c for c in ("campaign", "utm_campaign") if c in mine.columns]
-        campaign = mine[named].bfill(axis=1).iloc[:, 0] if named else None
+        campaign = None
+        for name in named:  # the first of them given (a column-wise bfill transposes)
+            campaign = mine[name] if campaign is None else campaign.fillna(mine[name])
         parts.append(
             pd.DataFrame(
                 {
