@@ -50,7 +50,17 @@ import serve_bench_common  # noqa: F401  (puts the repository root on sys.path)
 from serve_bench_common import log
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TARGETS = ("funnel", "rejections", "sla", "calibration", "drift", "marketing page", "queue")
+TARGETS = (
+    "funnel",
+    "rejections",
+    "sla",
+    "calibration",
+    "drift",
+    "attribution",
+    "marketing page",
+    "queue",
+)
+REPORTS = ("funnel", "rejections", "sla", "calibration", "drift", "attribution")
 CHANNELS = ("paid_search", "seo", "email", "events", "referral", "social")
 INDUSTRIES = ("software", "finance", "retail", "manufacturing", "healthcare")
 SIZES = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
@@ -62,6 +72,7 @@ CHUNK = 5_000
 def synthetic_rows(n: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``n`` decision rows (about 1.2 per lead, in time order) and their feedback rows."""
     rng = random.Random(seed)
+    touch_rng = random.Random(seed + 1)  # its own stream: the rest stays as it was
     decisions: list[dict[str, Any]] = []
     feedback: list[dict[str, Any]] = []
     step = timedelta(days=365) / max(n, 1)
@@ -78,6 +89,7 @@ def synthetic_rows(n: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[s
             "country": rng.choice(("DE", "FR", "US", "GB")),
             "seniority": rng.choice(("c_level", "director", "manager", "individual")),
             "created_at": (at - timedelta(days=2)).isoformat(),
+            "touches": _touches(touch_rng, at),
         }
         scores = 1 + (rng.random() < 0.2)
         handed = False
@@ -104,6 +116,19 @@ def synthetic_rows(n: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[s
         if handed:
             feedback.extend(_feedback(rng, lead_id, at + timedelta(minutes=5)))
     return decisions, feedback
+
+
+def _touches(rng: random.Random, at: datetime) -> list[dict[str, str]]:
+    """A lead's timeline as the decision log keeps it (0-3 touches in the 10 days before
+    its scoring, a channel and a campaign on most): what the attribution section credits."""
+    out = []
+    for _ in range(rng.randrange(4)):
+        touch = {"at": (at - timedelta(days=rng.uniform(0, 10))).isoformat(), "type": "visit"}
+        if rng.random() < 0.9:
+            touch["channel"] = rng.choice(CHANNELS)
+            touch["campaign"] = f"campaign-{rng.randrange(12)}"
+        out.append(touch)
+    return sorted(out, key=lambda t: t["at"])
 
 
 def _feedback(rng: random.Random, lead_id: str, at: datetime) -> list[dict[str, Any]]:
@@ -319,7 +344,7 @@ def time_requests(
         key = app.state.store.create_api_key(
             f"bench-reports-{secrets.token_hex(3)}", Role.MARKETING
         )
-        paths = {name: f"/v1/reports/{name}" for name in TARGETS[:5]}
+        paths = {name: f"/v1/reports/{name}" for name in REPORTS}
         clients = {name: lifespan for name in paths}
         paths["marketing page"], clients["marketing page"] = "/ui/marketing", marketing
         paths["queue"], clients["queue"] = "/ui/queue", sales

@@ -73,11 +73,18 @@ def _float(value: Any) -> float | None:
 SEGMENTS: tuple[str, ...] = ("channel", "industry", "company_size")
 
 
+PAGE_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "sla", "attribution")
+
+
 def _marketing_report(
-    store: Store, clocks: SlaClocks, now: datetime, half_life_days: float | None = None
+    store: Store,
+    clocks: SlaClocks,
+    now: datetime,
+    half_life_days: float | None = None,
+    sections: tuple[str, ...] = PAGE_SECTIONS,
 ) -> dict[str, Any]:
-    """Funnel, rejections and the SLA (judged at ``now``) from the roll-ups; the
-    attribution section still reads the whole log."""
+    """Funnel, rejections, attribution and the SLA (judged at ``now``) from the roll-ups.
+    ``sections``: the page's (the report benchmark times it without SLA too)."""
     from serving.report_sql import store_report
     from serving.reports import from_store
 
@@ -94,10 +101,11 @@ def _marketing_report(
         store,
         pandas_inputs,
         group_by=SEGMENTS,
-        sections=("funnel", "rejections", "sla", "attribution"),
+        sections=sections,
         reference_given=False,
         clocks=clocks,
         as_of=now,
+        half_life_days=half_life_days,
     )
 
 

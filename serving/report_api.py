@@ -178,6 +178,9 @@ def _section(
         reference_name=name,
         clocks=_clocks(request),
         as_of=now,
+        half_life_days=getattr(
+            getattr(request.app.state, "settings", None), "attribution_half_life_days", None
+        ),
     )
     body = report.pop(section)
     notes = [*report.pop("notes"), *body.pop("notes", [])]

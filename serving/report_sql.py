@@ -5,13 +5,14 @@ keys, rows, notes and warnings — but the funnel and rejection sections are rea
 the roll-ups (:mod:`serving.store.report_sums` and, for calibration,
 :mod:`serving.store.calibration_sums`, over the day sums that :mod:`serving.store.rollups`
 keeps current; each request first folds in the leads that changed) instead of the whole
-decision log and feedback read into pandas; the SLA section from its roll-ups
-(:mod:`serving.store.report_sla`) when the request says its moment ``as_of``, and drift
-against the served model's reference profile from its roll-up
+decision log and feedback read into pandas; attribution from each lead's credits summed
+per cohort day (:mod:`serving.store.rollup_attribution`); the SLA section from its
+roll-ups (:mod:`serving.store.report_sla`) when the request says its moment ``as_of``,
+and drift against the served model's reference profile from its roll-up
 (:mod:`serving.store.rollup_drift`, per decision day and bin). Sections not yet moved
-(:data:`PANDAS_SECTIONS`: drift without a stored reference profile, attribution) still
-go through ``from_store``; a request that needs none of them never reads the log. The
-report endpoints and the marketing page both call it.
+(:data:`PANDAS_SECTIONS`: drift without a stored reference profile) still go through
+``from_store``; a request that needs none of them never reads the log. The report
+endpoints and the marketing page both call it.
 """
 
 from __future__ import annotations
@@ -25,29 +26,32 @@ import pandas as pd
 from scoring.contract import RejectionReason
 from scoring.lifecycle import SlaClocks
 from serving.reports import SECTIONS, CostInputs, ReportData, build_report
+from serving.reports.attribution import attribution_section
 from serving.reports.build import report_head, report_warnings
 from serving.reports.calibration import WON_MATURITY_DAYS, calibration_from_sums
 from serving.reports.drift import UNIFORM_PERCENTILES, drift_from_counts
 from serving.reports.facts import check_dims
 from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
-from serving.reports.report_data import as_timestamp
+from serving.reports.report_data import HALF_LIFE_DAYS, as_timestamp
 from serving.reports.sla import sla_from_sums
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
 from serving.store.calibration_sums import calibration_sums
 from serving.store.report_sla import sla_sums
 from serving.store.report_sums import (
+    attribution_sums,
     funnel_sums,
     lead_period,
     rejection_sums,
     unscored_feedback,
 )
+from serving.store.rollup_attribution import ensure_half_life
 from serving.store.rollup_drift import drift_period_counts, use_profile
 from serving.store.rollup_sla import use_clocks
 from serving.store.rollups import refresh_rollups
 
-SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "sla")
+SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "sla", "attribution")
 """Sections computed by SQL aggregates and roll-ups (the SLA given its moment ``as_of``)."""
 PANDAS_SECTIONS: tuple[str, ...] = ("drift",)
 """Sections still computed from the whole log in pandas (``from_store``): drift only when
@@ -71,6 +75,7 @@ def store_report(
     reference_name: str | None = None,
     clocks: SlaClocks | None = None,
     as_of: datetime | None = None,
+    half_life_days: float | None = None,
 ) -> dict[str, Any]:
     """The report of ``sections``: SQL for :data:`SQL_SECTIONS`, ``pandas_inputs()`` (read
     only when needed) for the others. ``reference_given``: the served model carries a
@@ -79,12 +84,19 @@ def store_report(
     drift section is counted in SQL too, without it the first half of the served
     decisions is the reference, which only the pandas path makes. ``clocks`` (default:
     the settings' defaults, as ``from_store``) and ``as_of`` (the moment open SLA clocks
-    are judged at) are the SLA section's; without ``as_of`` it is the pandas path's."""
+    are judged at) are the SLA section's; without ``as_of`` it is the pandas path's.
+    ``half_life_days``: the attribution's time decay (setting
+    ``attribution_half_life_days``; default 7 days)."""
     dims = check_dims(group_by)
     clocks = clocks or SlaClocks()
     sla_fast = "sla" in sections and as_of is not None
     if sla_fast:
         use_clocks(store.engine, clocks)
+    half_life = HALF_LIFE_DAYS if half_life_days is None else float(half_life_days)
+    if "attribution" in sections:
+        if not half_life > 0:
+            raise ValueError("half_life_days must be positive")
+        ensure_half_life(store.engine, half_life)  # a new value: its leads are marked dirty
     refresh_rollups(store.engine)
     fast = {
         *(s for s in SQL_SECTIONS if s != "sla" or sla_fast),
@@ -112,6 +124,9 @@ def store_report(
     if sla_fast and as_of is not None:
         sums, histogram = sla_sums(store.engine, dims, lo, hi, _utc(as_of) or as_of)
         report["sla"] = sla_from_sums(sums, histogram, clocks, with_breaches=True)
+    if "attribution" in sections:
+        credit, totals, unchanneled = attribution_sums(store.engine, lo, hi, half_life)
+        report["attribution"] = attribution_section(credit, totals, unchanneled, half_life)
     if "drift" in sections and drift_reference is not None:
         edges = UNIFORM_PERCENTILES["edges"]
         use_profile(store.engine, drift_reference, edges)  # rebuilds only for a new profile

@@ -295,3 +295,32 @@ class LeadCalibration(Base):
         Index("ix_lead_calibration_cohort_at", "cohort_at"),
         Index("ix_lead_calibration_last_event_at", "last_event_at"),
     )
+
+
+class LeadAttribution(Base):
+    """A converted lead's attribution credits, as it adds them to the day sums.
+
+    ``credits`` is JSON: ``[[field, value, metric, amount], ...]`` (fields ``attr:channel``
+    / ``attr:campaign`` and :data:`TOTAL`, metrics ``attr:...``), its cohort day left to
+    its :class:`LeadRollup`. One row per lead, not one per credit: a converted lead has
+    dozens (touches × models × stages), and a million of those rows would be the refresh's
+    main cost. ``serving.store.rollup_attribution`` writes and reads it.
+    """
+
+    __tablename__ = "lead_attribution"
+
+    lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
+    credits: Mapped[str] = mapped_column(Text)
+
+
+class AttributionHalfLife(Base):
+    """A time-decay half-life (days) the roll-ups keep sums for.
+
+    The time-decay credit is not linear in the half-life, so its sums are kept per value
+    (metric ``attr:time_decay@<days>:<stage>``); a report for a half-life not listed here
+    adds it and recomputes the converted leads first (``rollup_attribution.ensure_half_life``).
+    """
+
+    __tablename__ = "attribution_half_lives"
+
+    half_life_days: Mapped[float] = mapped_column(Double, primary_key=True)

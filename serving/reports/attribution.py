@@ -35,6 +35,9 @@ campaign is credited to the campaign ``(unknown)``.
 Only the touches of converted leads are read and joined (bounded: at most all touches
 of the MQLs), in pandas: the touches live in the decision log's feature snapshots (JSON)
 or in a CRM history's touches table, neither of which a SQL ``GROUP BY`` reaches simply.
+A lead's credits depend on that lead alone (:func:`lead_credits`), so the store's report
+keeps them per lead in its roll-ups, computed by this same code when the lead changes
+(``serving.store.rollup_attribution``), and adds up day sums on each request.
 """
 
 from __future__ import annotations
@@ -70,19 +73,75 @@ def attribution_report(data: ReportData, *, half_life_days: float | None = None)
     :data:`~serving.reports.report_data.HALF_LIFE_DAYS` (7 days).
     """
     half_life_days = data.half_life_days if half_life_days is None else half_life_days
+    conversions, credits, unchanneled = lead_credits(data, half_life_days)
+    totals = credit_totals(conversions, credits)
+    sums = {dimension: group_sums(credits, dimension) for dimension in DIMENSIONS}
+    return attribution_section(sums, totals, int(unchanneled.sum()), half_life_days)
+
+
+def lead_credits(
+    data: ReportData, half_life_days: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Every lead's conversions and their touches' credits (:func:`touch_credits`), and
+    per converted lead how many of its recorded touches had no channel.
+
+    Each lead's credits depend on that lead alone: the report computes them for every
+    lead of its period at once, the roll-ups (``serving.store.rollup_attribution``) for
+    the leads that changed, and both add them up the same way (:func:`group_sums`).
+    """
     if not half_life_days > 0:
         raise ValueError("half_life_days must be positive")
     conversions = conversion_moments(data)
     touches, unchanneled = lead_touches(data, set(conversions["lead_id"]))
-    credits = touch_credits(conversions, touches, half_life_days)
-    totals = {
+    return conversions, touch_credits(conversions, touches, half_life_days), unchanneled
+
+
+def credit_totals(conversions: pd.DataFrame, credits: pd.DataFrame) -> dict[str, Any]:
+    """What every model's column adds up to: conversions per stage, the won revenue, and
+    how many touches take part."""
+    return {
         "mql": int((conversions["stage"] == "mql").sum()),
         "sql": int((conversions["stage"] == "sql").sum()),
         "won": int((conversions["stage"] == "won").sum()),
         "revenue": float(conversions.loc[conversions["stage"] == "won", "value"].sum()),
         "touches": int(credits.drop_duplicates(["lead_id", "touch"]).shape[0]),
     }
-    rows = [row for dimension in DIMENSIONS for row in _rows(credits, dimension, totals["revenue"])]
+
+
+def credit_columns(models: tuple[str, ...] = MODELS) -> list[str]:
+    """The columns of :func:`group_sums`: ``<model>.<stage>`` for each model and stage."""
+    return [f"{model}.{stage}" for model in models for stage in STAGES]
+
+
+def group_sums(credits: pd.DataFrame, dimension: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The credits added up per group of ``dimension`` (and per ``by`` columns first, e.g.
+    ``lead_id``): one column per :func:`credit_columns`, revenue weighted by the deal."""
+    stage = credits["stage"].to_numpy()
+    value = credits["value"].to_numpy()
+    frame = pd.DataFrame({name: credits[name].to_numpy() for name in (*by, dimension)})
+    for model in MODELS:
+        credit = credits[model].to_numpy()
+        frame[f"{model}.mql"] = np.where(stage == "mql", credit, 0.0)
+        frame[f"{model}.sql"] = np.where(stage == "sql", credit, 0.0)
+        frame[f"{model}.won"] = np.where(stage == "won", credit, 0.0)
+        frame[f"{model}.revenue"] = np.where(stage == "won", credit * value, 0.0)
+    sums = frame.groupby([*by, dimension], sort=True).sum()
+    return sums.rename_axis([*by, "group"]) if by else sums.rename_axis("group")
+
+
+def attribution_section(
+    sums: Mapping[str, pd.DataFrame],
+    totals: Mapping[str, Any],
+    unchanneled: int,
+    half_life_days: float,
+) -> dict[str, Any]:
+    """The section from each dimension's :func:`group_sums` (index ``group``) and the
+    :func:`credit_totals`: what the pandas path and the roll-ups both render."""
+    rows = [
+        row
+        for dimension in DIMENSIONS
+        for row in _rows(sums[dimension], dimension, totals["revenue"])
+    ]
     notes = [
         Note(
             "attribution.origin",
@@ -111,7 +170,7 @@ def attribution_report(data: ReportData, *, half_life_days: float | None = None)
         "dimensions": list(DIMENSIONS),
         "half_life_days": half_life_days,
         "u_shaped": {"first": U_ENDS, "last": U_ENDS, "middle": 1.0 - 2 * U_ENDS},
-        "total": totals,
+        "total": dict(totals),
         "rows": rows,
         "notes": notes,
     }
@@ -174,9 +233,9 @@ def conversion_moments(data: ReportData) -> pd.DataFrame:
     return out
 
 
-def lead_touches(data: ReportData, lead_ids: set[str]) -> tuple[pd.DataFrame, int]:
+def lead_touches(data: ReportData, lead_ids: set[str]) -> tuple[pd.DataFrame, pd.Series]:
     """The touches of ``lead_ids``: ``lead_id, at, channel, campaign, touch, order``, the
-    lead's own source first; and how many recorded touches had no channel."""
+    lead's own source first; and per lead how many recorded touches had no channel."""
     leads = data.leads[data.leads["lead_id"].astype(str).isin(lead_ids)]
     origin = pd.DataFrame(
         {
@@ -188,7 +247,7 @@ def lead_touches(data: ReportData, lead_ids: set[str]) -> tuple[pd.DataFrame, in
         }
     )
     recorded = data.attribution_touches if data.attribution_touches is not None else data.touches
-    unchanneled = 0
+    unchanneled = pd.Series(0, index=pd.Index([], dtype=object, name="lead_id"), dtype=int)
     parts = [origin]
     if recorded is not None and len(recorded):
         mine = recorded[recorded["lead_id"].astype(str).isin(lead_ids)]
@@ -196,11 +255,13 @@ def lead_touches(data: ReportData, lead_ids: set[str]) -> tuple[pd.DataFrame, in
             mine["channel"] if "channel" in mine.columns else pd.Series(None, index=mine.index)
         )
         has_channel = channel.notna() & (channel.astype(str) != "")
-        unchanneled = int((~has_channel).sum())
+        unchanneled = mine.loc[~has_channel, "lead_id"].astype(str).value_counts()
         mine = mine[has_channel]
         # a CRM history's touches carry no campaign; web-analytics imports keep the UTM tag
         named = [c for c in ("campaign", "utm_campaign") if c in mine.columns]
-        campaign = mine[named].bfill(axis=1).iloc[:, 0] if named else None
+        campaign = None
+        for name in named:  # the first of them given (a column-wise bfill transposes)
+            campaign = mine[name] if campaign is None else campaign.fillna(mine[name])
         parts.append(
             pd.DataFrame(
                 {
@@ -254,24 +315,17 @@ def touch_credits(
     return joined
 
 
-def _rows(credits: pd.DataFrame, dimension: str, revenue: float) -> list[dict[str, Any]]:
-    """Flat rows ``dimension, group, model, mql, sql, won, revenue, revenue_share``."""
-    if credits.empty:
+def _rows(sums: pd.DataFrame, dimension: str, revenue: float) -> list[dict[str, Any]]:
+    """Flat rows ``dimension, group, model, mql, sql, won, revenue, revenue_share`` from
+    :func:`group_sums`: the biggest groups first, by the model that spreads credit most
+    evenly (its revenue as shown, rounded, so sums added up in another order — the
+    roll-ups' — cannot reorder groups that tie)."""
+    if sums.empty:
         return []
-    stage = credits["stage"].to_numpy()
-    value = credits["value"].to_numpy()
+    key = sums["linear.revenue"].map(lambda v: _num(float(v)))
+    ordered = sums.sort_index().assign(_key=key).sort_values("_key", ascending=False, kind="stable")
     out: list[dict[str, Any]] = []
-    frame = pd.DataFrame({"group": credits[dimension].to_numpy()})
-    for model in MODELS:
-        credit = credits[model].to_numpy()
-        frame[f"{model}.mql"] = np.where(stage == "mql", credit, 0.0)
-        frame[f"{model}.sql"] = np.where(stage == "sql", credit, 0.0)
-        frame[f"{model}.won"] = np.where(stage == "won", credit, 0.0)
-        frame[f"{model}.revenue"] = np.where(stage == "won", credit * value, 0.0)
-    sums = frame.groupby("group", sort=True).sum()
-    # the biggest groups first, by the model that spreads credit most evenly
-    sums = sums.sort_values("linear.revenue", ascending=False, kind="stable")
-    for group, row in sums.iterrows():
+    for group, row in ordered.iterrows():
         for model in MODELS:
             money = float(row[f"{model}.revenue"])
             out.append(

@@ -19,10 +19,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
+from serving.reports.attribution import MODELS, STAGES, credit_columns
 from serving.reports.facts import UNKNOWN, GroupSums, natural_order
 from serving.rollup_tables import MISSING, TOTAL, LeadRollup, ReportDaySum
+from serving.store.rollup_attribution import FIELDS, TOTALS, metric
 from serving.store.rollup_funnel import FUNNEL_METRICS, REJECTION_METRICS
 from serving.store.rollups import stored_contributions
 
@@ -53,6 +56,40 @@ def rejection_sums(
     reasons = [*known_reasons, *sorted(seen - set(known_reasons))]
     names = (*REJECTION_METRICS, *(f"n_{r}" for r in reasons))
     return ordered_sums(found, dims, names, present="decisions"), reasons
+
+
+def attribution_sums(
+    engine: Engine, start: datetime | None, end: datetime | None, half_life_days: float
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], int]:
+    """The attribution's :func:`~serving.reports.attribution.group_sums` per dimension,
+    its totals and how many touches had no channel, over the leads first scored in
+    ``[start, end)`` (the time decay of ``half_life_days``, which must be kept:
+    ``rollup_attribution.ensure_half_life``)."""
+    found = period_sums(engine, list(FIELDS.values()), start, end)
+    names = {
+        f"{model}.{stage}": metric(model, stage, half_life_days)
+        for model in MODELS
+        for stage in STAGES
+    }
+    sums = {}
+    for dimension, field in FIELDS.items():
+        groups = {
+            value: [amounts.get(names[column], 0.0) for column in credit_columns()]
+            for value, amounts in found.get(field, {}).items()
+            # a group some lead credits has a linear share of a conversion; one whose
+            # leads were all erased or moved keeps a day-sum row of (about) zero
+            if sum(amounts.get(names[f"linear.{stage}"], 0.0) for stage in STAGES[:3]) > 1e-9
+        }
+        frame = pd.DataFrame.from_dict(groups, orient="index", columns=credit_columns())
+        sums[dimension] = frame.rename_axis("group")
+    total = found.get(TOTAL, {}).get(TOTAL, {})
+    amounts = {name: total.get(f"attr:{name}", 0.0) for name in TOTALS}
+    totals: dict[str, Any] = {
+        name: float(amounts[name]) if name == "revenue" else round(amounts[name])
+        for name in TOTALS
+        if name != "unchanneled"
+    }
+    return sums, totals, round(amounts["unchanneled"])
 
 
 def lead_period(

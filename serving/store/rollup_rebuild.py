@@ -116,9 +116,14 @@ def reset_rollups(engine: Engine) -> int:
 
 def rollup_table_list() -> list[Table]:
     """Every table of :mod:`serving.rollup_tables` but the dirty set and the settings the
-    roll-ups were made with (the SLA clocks, the drift profile): the sections' per-lead
-    tables are declared there too."""
-    kept = (DirtyLead, rollup_tables.SlaRollupClocks, rollup_tables.DriftRollupProfile)
+    roll-ups were made with (the SLA clocks, the drift profile, the attribution half-lives):
+    the sections' per-lead tables are declared there too."""
+    kept = (
+        DirtyLead,
+        rollup_tables.SlaRollupClocks,
+        rollup_tables.DriftRollupProfile,
+        rollup_tables.AttributionHalfLife,
+    )
     return [
         cast(Table, value.__table__)
         for value in vars(rollup_tables).values()

@@ -122,13 +122,21 @@ def _mostly_dirty(conn: Connection, chunk: int) -> bool:
 
 def parts() -> tuple[RollupPart, ...]:
     """Every section's part of the roll-ups (imported here: they import this module)."""
+    from serving.store.rollup_attribution import AttributionPart
     from serving.store.rollup_calibration import CalibrationPart
     from serving.store.rollup_drift import DriftPart
     from serving.store.rollup_funnel import FunnelPart
     from serving.store.rollup_queue import QueuePart
     from serving.store.rollup_sla import SlaPart
 
-    return (FunnelPart(), SlaPart(), DriftPart(), QueuePart(), CalibrationPart())
+    return (
+        FunnelPart(),
+        SlaPart(),
+        DriftPart(),
+        QueuePart(),
+        CalibrationPart(),
+        AttributionPart(),
+    )
 
 
 def stored_contributions(conn: Connection, ids: Sequence[str]) -> Contributions:
