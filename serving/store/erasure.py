@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from scoring.contract import as_utc
 from serving.store.base import StoreBase, lock_lead
 from serving.store.outbox_writes import delete_lead_events
+from serving.store.rollups import refresh_leads
 from serving.store.values import _text, _vocabulary
 from serving.tables import (
     LEAD_ID_LEN,
@@ -92,6 +93,7 @@ class ErasureStore(StoreBase):
             chunk = ids[start : start + _ERASE_CHUNK]
             with self._write.begin() as conn:
                 counts = _delete_rows(conn, chunk)
+                refresh_leads(conn, chunk)  # nothing of theirs left in the report roll-ups
                 done = [
                     {
                         "lead_key": lead_key(lead_id),

@@ -94,14 +94,31 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = N
             ids = _claim(conn, chunk)
             if not ids:
                 return done
-            old = stored_contributions(conn, ids)
-            leads = _rebuild_leads(conn, ids)
-            new: Contributions = defaultdict(float)
-            for part in parts():
-                for key, amount in part.rebuild(conn, ids, leads).items():
-                    new[key] += amount
-            add_sums(conn, {k: new.get(k, 0.0) - old.get(k, 0.0) for k in old.keys() | new.keys()})
+            _recompute(conn, ids)
         done += len(ids)
+
+
+def refresh_leads(conn: Connection, ids: Sequence[str]) -> None:
+    """Bring the roll-ups of ``ids`` up to date in ``conn``'s transaction, dirty or not.
+
+    The erasure calls it after deleting the leads' rows: their ids must not stay behind
+    in the roll-ups, not even in the dirty set the triggers just wrote them to.
+    """
+    lock_rollups(conn)
+    t = cast(Table, DirtyLead.__table__)
+    conn.execute(delete(t).where(t.c.lead_id.in_(ids)))
+    _recompute(conn, ids)
+
+
+def _recompute(conn: Connection, ids: Sequence[str]) -> None:
+    """Every part's rows of ``ids`` from the log, and the day sums moved by the change."""
+    old = stored_contributions(conn, ids)
+    leads = _rebuild_leads(conn, ids)
+    new: Contributions = defaultdict(float)
+    for part in parts():
+        for key, amount in part.rebuild(conn, ids, leads).items():
+            new[key] += amount
+    add_sums(conn, {k: new.get(k, 0.0) - old.get(k, 0.0) for k in old.keys() | new.keys()})
 
 
 def lock_rollups(conn: Connection) -> None:
