@@ -52,8 +52,9 @@ def test_score_returns_calibrated_stages_decision_and_reasons(client: TestClient
     body = response.json()
     assert 0 < body["p_won"] <= body["p_sql"] < 1
     assert body["decision"] in {"hand_to_sales", "nurture", "disqualify"}
+    # each of the three is rounded to 6 decimals on its own: up to 1.5e-6 apart
     assert math.isclose(
-        body["distance_to_threshold"], body["p_won"] - body["threshold"], abs_tol=1e-6
+        body["distance_to_threshold"], body["p_won"] - body["threshold"], abs_tol=1.5e-6
     )
     assert 0 <= body["fit_score"] <= 100 and 0 <= body["engagement_score"] <= 100
     assert body["model"] == {"name": "leadscore", "version": "1"}
