@@ -23,13 +23,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.engine import Connection
 
 from serving.reports.facts import UNKNOWN, GroupSums
-from serving.rollup_tables import MISSING, TOTAL, LeadRollup, LeadSlaDue
+from serving.rollup_tables import MISSING, TOTAL, LeadRollup, LeadSlaDue, ReportDaySum
 from serving.store.report_sums import (
     PerField,
     _partial_ranges,
@@ -38,7 +38,7 @@ from serving.store.report_sums import (
     ordered_sums,
     period_sums,
 )
-from serving.store.rollup_sla import BINS, COUNTS, SLA, SLA_TOTAL
+from serving.store.rollup_sla import BINS, COUNTS, SLA, SLA_MONTH, SLA_TOTAL
 from serving.store.sla_hist import period_counts, quantile
 
 QUANTILES: dict[str, tuple[str, float]] = {
@@ -62,7 +62,7 @@ def sla_sums(
 ) -> tuple[GroupSums, list[int]]:
     """The SLA section's sums per group as of ``as_of`` over the leads first scored in
     ``[start, end)``, and its response-time histogram."""
-    found = period_sums(engine, [SLA_TOTAL, *(SLA + d for d in dims)], start, end)
+    found = _month_and_day_sums(engine, [SLA_TOTAL, *(SLA + d for d in dims)], start, end)
     sums: PerField = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
     for field, values in found.items():
         if field == SLA_TOTAL or field.removeprefix(SLA) in dims:
@@ -81,6 +81,55 @@ def sla_sums(
     if not round(total.get("leads", 0)):  # the pandas path's zeros for no leads at all
         ordered[0][2].update(dict.fromkeys(QUANTILES, 0))
     return ordered, [round(total.get(f"hist_{i}", 0)) for i in range(BINS)]
+
+
+def _month_and_day_sums(
+    engine: Engine, fields: Sequence[str], start: datetime | None, end: datetime | None
+) -> PerField:
+    """:func:`~serving.store.report_sums.period_sums` of ``fields``, the whole months of
+    the period read from their month sums (:data:`SLA_MONTH`), the rest as before."""
+    lo, hi = _whole_months(start, end)
+    if lo is not None and hi is not None and lo >= hi:
+        return period_sums(engine, fields, start, end)
+    out: PerField = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+    pieces = [(start, lo)] if start is not None and lo is not None and start < lo else []
+    pieces += [(hi, end)] if end is not None and hi is not None and hi < end else []
+    for a, b in pieces:
+        for field, values in period_sums(engine, fields, a, b).items():
+            for value, metrics in values.items():
+                for metric, amount in metrics.items():
+                    out[field][value][metric] += amount
+    s = ReportDaySum.__table__
+    months = {SLA_MONTH + f.removeprefix(SLA): f for f in fields}
+    query = (
+        select(s.c.field, s.c.value, s.c.metric, func.sum(s.c.amount))
+        .where(
+            and_(
+                s.c.field.in_(months),
+                *(() if lo is None else (s.c.day >= lo.date(),)),
+                *(() if hi is None else (s.c.day < hi.date(),)),
+            )
+        )
+        .group_by(s.c.field, s.c.value, s.c.metric)
+    )
+    with engine.connect() as conn:
+        for field, value, metric, amount in conn.execute(query):
+            out[months[field]][value][metric] += float(amount or 0.0)
+    return out
+
+
+def _whole_months(
+    start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The first and the end of the UTC months lying wholly inside ``[start, end)`` (open
+    ends: None): ``[lo, hi)``, empty when ``lo >= hi``."""
+    lo = hi = None
+    if start is not None:
+        first = start.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        lo = first if first == start else (first + timedelta(days=32)).replace(day=1)
+    if end is not None:
+        hi = end.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return lo, hi
 
 
 def _not_yet_due(

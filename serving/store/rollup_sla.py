@@ -58,6 +58,9 @@ SLA = "sla:"
 """The namespace of the SLA section's fields and metrics in the day sums."""
 SLA_TOTAL = f"{SLA}{TOTAL}"
 """The SLA section's total field (its single value is :data:`TOTAL`)."""
+SLA_MONTH = "slam:"
+"""The namespace of the same sums per cohort month (``day``: the month's first day), so
+a long period reads a dozen rows per group and metric instead of one per day."""
 FACTS: dict[str, str] = {
     "handed_over": "mql",
     "decided": "decided",
@@ -163,8 +166,9 @@ def _hours(value: Any) -> float | None:
 def _sums(
     leads: Mapping[str, Mapping[str, Any]], metrics: Iterable[Mapping[str, Any]]
 ) -> Contributions:
-    """Each metric row under its lead's ``sla:`` keys (a histogram bin: the total only; a
-    time's bucket: under the day and month histograms of each key, :func:`hist_keys`)."""
+    """Each metric row under its lead's ``sla:`` keys and the same keys of its month
+    (:data:`SLA_MONTH`; a histogram bin: the total only; a time's bucket: under the day and
+    month histograms of each key, :func:`hist_keys`)."""
     keys = {
         lead_id: [(day, SLA + field, value) for day, field, value in lead_keys(lead)]
         for lead_id, lead in leads.items()
@@ -179,6 +183,8 @@ def _sums(
             continue
         for day, field, value in found[:1] if metric.startswith("hist_") else found:
             out[(day, field, value, SLA + metric)] += float(row["amount"])
+            month = (day.replace(day=1), SLA_MONTH + field.removeprefix(SLA), value)
+            out[(*month, SLA + metric)] += float(row["amount"])
     return out
 
 
