@@ -19,7 +19,7 @@ These tables hold what the reports group instead, kept current incrementally:
   (``serving.store.rollup_queue``).
 
 The SLA section's part (``serving.store.rollup_sla``, migration 0011) keeps its own
-per-lead rows: :class:`LeadSla` (response and decision times, for quantiles),
+per-lead rows: :class:`LeadSla` (response and decision times),
 :class:`LeadSlaMetric` (its ``sla:`` contributions), :class:`SlaHistogram` (the times
 per day and month as bucket counts), :class:`LeadSlaDue` (clocks still open, by when they
 run out) and :class:`SlaRollupClocks` (the windows they were made with).
@@ -103,8 +103,9 @@ class ReportDaySum(Base):
 
 
 class LeadSla(Base):
-    """One MQL's response and decision times, in hours (the SLA section's medians and
-    p90s: quantiles cannot be summed, so a report reads these rows for its period)."""
+    """One MQL's response and decision times, in hours: what its buckets in
+    :class:`SlaHistogram` came from, and what a report bins itself for the leads of its
+    partial first and last day."""
 
     __tablename__ = "lead_sla"
 

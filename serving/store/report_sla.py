@@ -1,7 +1,8 @@
-"""The SLA section's sums read from the roll-ups: day sums, open clocks, per-lead times.
+"""The SLA section's sums read from the roll-ups: month and day sums, open clocks, histograms.
 
 :mod:`serving.store.rollup_sla` keeps the section's per-lead counts summed per cohort
-day and group field. A report for a period reads them as the funnel does
+day and per cohort month, by group field. A report for a period reads its whole months
+from the month sums and the rest as the funnel does
 (:func:`~serving.store.report_sums.period_sums`), then what depends on its own moment
 ``as_of`` and cannot be summed ahead:
 
@@ -48,7 +49,7 @@ QUANTILES: dict[str, tuple[str, float]] = {
     "decision_hours_p90": ("decision_hours", 0.9),
 }
 """The section's quantiles: ``name -> (time, quantile)``, linear between order
-statistics (pandas' ``median`` and ``quantile``, PostgreSQL's ``percentile_cont``)."""
+statistics as pandas' ``median`` and ``quantile`` (here between estimated ones)."""
 Key = tuple[str | None, str | None]
 """``(field, group)`` of a section row; ``(None, None)`` is the total."""
 
