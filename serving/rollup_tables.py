@@ -19,9 +19,10 @@ These tables hold what the reports group instead, kept current incrementally:
   (``serving.store.rollup_queue``).
 
 The SLA section's part (``serving.store.rollup_sla``, migration 0011) keeps its own
-per-lead rows: :class:`LeadSla` (response and decision times, for quantiles),
-:class:`LeadSlaMetric` (its ``sla:`` contributions), :class:`LeadSlaDue` (clocks still
-open, by when they run out) and :class:`SlaRollupClocks` (the windows they were made with).
+per-lead rows: :class:`LeadSla` (response and decision times),
+:class:`LeadSlaMetric` (its ``sla:`` contributions), :class:`SlaHistogram` (the times
+per day and month as bucket counts), :class:`LeadSlaDue` (clocks still open, by when they
+run out) and :class:`SlaRollupClocks` (the windows they were made with).
 
 ``serving.store.rollups.refresh_rollups`` recomputes the dirty leads and moves the day
 sums by the difference; migration 0009 marks every existing lead dirty, so the first
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Double, Index, Integer, String, Text
+from sqlalchemy import Date, Double, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from serving.tables import CATEGORY_LEN, ID_LEN, LEAD_ID_LEN, MODEL_VERSION_LEN, NAME_LEN, Base
@@ -102,14 +103,35 @@ class ReportDaySum(Base):
 
 
 class LeadSla(Base):
-    """One MQL's response and decision times, in hours (the SLA section's medians and
-    p90s: quantiles cannot be summed, so a report reads these rows for its period)."""
+    """One MQL's response and decision times, in hours: what its buckets in
+    :class:`SlaHistogram` came from, and what a report bins itself for the leads of its
+    partial first and last day."""
 
     __tablename__ = "lead_sla"
 
     lead_id: Mapped[str] = mapped_column(String(LEAD_ID_LEN), primary_key=True)
     response_hours: Mapped[float | None] = mapped_column(Double)
     decision_hours: Mapped[float | None] = mapped_column(Double)
+
+
+class SlaHistogram(Base):
+    """The SLA section's response or decision times of one cohort day (``span`` ``day``)
+    or month (``month``, ``day`` its first day) with one value of one group field, as
+    counts per bucket of :mod:`serving.store.sla_hist`'s grid: a period's medians and
+    p90s come from the summed counts, not from every lead's time (migration 0015)."""
+
+    __tablename__ = "sla_histograms"
+
+    span: Mapped[str] = mapped_column(String(8), primary_key=True)
+    field: Mapped[str] = mapped_column(String(FIELD_LEN), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    time: Mapped[str] = mapped_column(String(METRIC_LEN), primary_key=True)
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
+    """Little-endian int32 pairs ``(bucket, count)``, buckets ascending, no zero counts."""
+
+    # a refresh reads and rewrites the rows of the days its leads touch
+    __table_args__ = (Index("ix_sla_histograms_day", "day"),)
 
 
 class LeadSlaMetric(Base):

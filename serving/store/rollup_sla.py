@@ -7,9 +7,11 @@ clocks) and keeps what the SLA section adds up:
 * :class:`~serving.rollup_tables.LeadSlaMetric` — its counts under the section's names
   (``handed_over``, ``within_8h``, ``rejections``, ``breach_<rule>``, ...), summed per
   cohort day and group field into the day sums under ``sla:`` fields and metrics, and its
-  response-time histogram bin (``hist_<i>``, in the total only);
-* :class:`~serving.rollup_tables.LeadSla` — its response and decision times, for the
-  medians and p90s a report computes over its period (quantiles cannot be summed);
+  response-time histogram bin (``hist_<i>``, in the total only), and the grid buckets of
+  its times (``hb_<time>:<bucket>``), counted into :class:`~serving.rollup_tables.
+  SlaHistogram` per day and month (:mod:`serving.store.sla_hist`);
+* :class:`~serving.rollup_tables.LeadSla` — its response and decision times (a report
+  bins those of its partial first and last day itself);
 * :class:`~serving.rollup_tables.LeadSlaDue` — the clocks still waiting for their event
   at the end of time, with when each runs out. The breaches depend on the report's
   moment: the sums count every such clock as breached, and a report takes back the few
@@ -50,11 +52,15 @@ from serving.store.decisions import decision_frame
 from serving.store.engine import _writer
 from serving.store.feedback import feedback_frame
 from serving.store.rollups import Contributions, lead_keys, lock_rollups, rollup_leads
+from serving.store.sla_hist import BUCKET, TIMES, bucket_metrics, hist_keys
 
 SLA = "sla:"
 """The namespace of the SLA section's fields and metrics in the day sums."""
 SLA_TOTAL = f"{SLA}{TOTAL}"
 """The SLA section's total field (its single value is :data:`TOTAL`)."""
+SLA_MONTH = "slam:"
+"""The namespace of the same sums per cohort month (``day``: the month's first day), so
+a long period reads a dozen rows per group and metric instead of one per day."""
 FACTS: dict[str, str] = {
     "handed_over": "mql",
     "decided": "decided",
@@ -127,6 +133,7 @@ def _lead_rows(
         if hours[0] is not None:
             found = response_histogram(np.asarray([hours[0]], dtype=float))
             counts.update({f"hist_{i}": n for i, n in enumerate(found) if n})
+        counts.update(bucket_metrics(dict(zip(TIMES, hours, strict=True))))
         metrics += [
             {"lead_id": lead_id, "metric": name, "amount": float(n)}
             for name, n in counts.items()
@@ -159,7 +166,9 @@ def _hours(value: Any) -> float | None:
 def _sums(
     leads: Mapping[str, Mapping[str, Any]], metrics: Iterable[Mapping[str, Any]]
 ) -> Contributions:
-    """Each metric row under its lead's ``sla:`` keys (a histogram bin: the total only)."""
+    """Each metric row under its lead's ``sla:`` keys and the same keys of its month
+    (:data:`SLA_MONTH`; a histogram bin: the total only; a time's bucket: under the day and
+    month histograms of each key, :func:`hist_keys`)."""
     keys = {
         lead_id: [(day, SLA + field, value) for day, field, value in lead_keys(lead)]
         for lead_id, lead in leads.items()
@@ -167,8 +176,15 @@ def _sums(
     out: Contributions = defaultdict(float)
     for row in metrics:
         metric, found = row["metric"], keys.get(row["lead_id"], ())
+        if metric.startswith(BUCKET):
+            for day, field, value in found:
+                for key in hist_keys(day, field.removeprefix(SLA), value, metric):
+                    out[key] += float(row["amount"])
+            continue
         for day, field, value in found[:1] if metric.startswith("hist_") else found:
             out[(day, field, value, SLA + metric)] += float(row["amount"])
+            month = (day.replace(day=1), SLA_MONTH + field.removeprefix(SLA), value)
+            out[(*month, SLA + metric)] += float(row["amount"])
     return out
 
 

@@ -43,6 +43,7 @@ from serving.rollup_tables import (
 )
 from serving.store.engine import _writer
 from serving.store.report_leads import lead_rows
+from serving.store.sla_hist import add_histograms, is_hist
 from serving.tables import Feedback
 
 CHUNK = 5_000
@@ -215,11 +216,13 @@ def rollup_leads(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, An
 
 
 def add_sums(conn: Connection, deltas: Mapping[tuple[date, str, str, str], float]) -> None:
-    """Add ``deltas`` to the day sums (an upsert; rows that reach zero stay, as zero)."""
+    """Add ``deltas`` to the day sums (an upsert; rows that reach zero stay, as zero); the
+    SLA histograms' counts (:func:`~serving.store.sla_hist.is_hist` fields) to theirs."""
+    add_histograms(conn, {key: n for key, n in deltas.items() if is_hist(key[1])})
     rows = [
         {"day": day, "field": field, "value": value, "metric": metric, "amount": amount}
         for (day, field, value, metric), amount in deltas.items()
-        if amount
+        if amount and not is_hist(field)
     ]
     if not rows:
         return

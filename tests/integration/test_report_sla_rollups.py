@@ -29,6 +29,11 @@ from tests.integration.test_report_sql_parity import START, _same, _seed
 GROUPINGS = [list(GROUPABLE), []]
 LAST = START + timedelta(hours=7 * 120)
 """About the last handoff of the seeded log (120 leads, one every 7 hours)."""
+AROUND_A_MONTH = {
+    "start": START - timedelta(days=19, hours=3),
+    "end": START + timedelta(days=33, hours=3),
+}
+"""A whole month (read from its month sums) with days and part-days on either side."""
 MOMENTS = [
     LAST + timedelta(hours=3),  # the last handoffs' clocks still running
     LAST + timedelta(hours=20),  # some decision clocks out, first-contact ones not
@@ -76,7 +81,7 @@ def _never() -> Any:
 
 def test_sla_rollups_equal_the_pandas_section(store: Store) -> None:
     _seed(store, leads=120)
-    served = _check(store)
+    served = _check(store, periods=[*PERIODS, AROUND_A_MONTH])
     # the seeded log shows what the section is about, so equality means something
     total = served["total"]
     assert total["handed_over"] > 20 and total["decided"] > 10 and total["rejections"] > 3

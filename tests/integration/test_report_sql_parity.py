@@ -22,11 +22,15 @@ from scoring.drift import reference_profile
 from serving.report_sql import store_report
 from serving.reports import GROUPABLE, CostInputs, build_report, from_store
 from serving.storage import Store
+from serving.store.report_sla import QUANTILES
+from serving.store.sla_hist import error_bound
 from serving.tables import Feedback
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 CHANNELS = ("paid_search", "seo", "email", "events", None)
 SIZES = ("5000+", "1-10", "51-200", "11-50", None)
+QUANTILE_NAMES = tuple(f".{name}" for name in QUANTILES)
+"""The SLA section's quantiles: estimated from histograms, compared within their bound."""
 REASONS = ("no_budget", "not_icp", "too_early", "no_response", "competitor_won", "other")
 
 
@@ -118,8 +122,12 @@ def _story(rng: random.Random, at: datetime) -> list[dict[str, Any]]:
 
 
 def _same(a: Any, b: Any, where: str = "") -> None:
-    """Equal JSON, floats to 1e-12 (SQL adds amounts in another order than pandas)."""
-    if isinstance(a, float) or isinstance(b, float):
+    """Equal JSON, floats to 1e-12 (SQL adds amounts in another order than pandas); the
+    SLA section's medians and p90s (``a`` from the histograms) within their stated bound,
+    plus the section's rounding to 4 decimals."""
+    if where.endswith(QUANTILE_NAMES) and a is not None and b is not None:
+        assert abs(a - b) <= error_bound(b) + 1e-4, f"{where}: {a} != {b}"
+    elif isinstance(a, float) or isinstance(b, float):
         assert isinstance(a, int | float) and isinstance(b, int | float), where
         assert math.isclose(a, b, rel_tol=1e-12), f"{where}: {a} != {b}"
     elif isinstance(a, dict):
