@@ -15,7 +15,9 @@ then times, on the thread that does the work (``time.thread_time``):
   triggers, the commit), in batches of ``--batch`` rows;
 * ``log``: the whole path through a running :class:`DecisionLog` (queue, writer thread,
   flush), as the process's CPU time while the caller only waits (SQLite's own work, which
-  runs without the GIL, included).
+  runs without the GIL, included);
+* ``app`` (with ``--app N``): process CPU per single-lead request through the whole app
+  in-process, the log included.
 
 ``build``, ``prepare`` and ``bind`` are Python holding the GIL; most of ``sql`` is the
 database driver's and SQLite's C code, which lets the GIL go while it works.
@@ -61,6 +63,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--db", default=None, help="database URL (default: a new SQLite file)")
     parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument(
+        "--app",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also send N single-lead requests through the app in-process (TestClient)",
+    )
     parser.add_argument("--batch", type=int, default=16, help="rows per insert (≈ c=16)")
     return parser.parse_args()
 
@@ -144,7 +153,41 @@ def main() -> int:
         print("log     ", _per_row(total, n), "(writer, whole path, process CPU)")
         log.close()
         engine.dispose()
+        if args.app:
+            _through_the_app(args.home, Path(tmp), payloads, args.app)
     return 0
+
+
+def _through_the_app(home: Path, tmp: Path, payloads: list[dict[str, Any]], n: int) -> None:
+    """CPU per ``POST /v1/score?reasons=3`` through the app (every thread of the process:
+    scoring, the decision log's writer, the test client's), the log flushed at the end."""
+    from fastapi.testclient import TestClient
+
+    from scoring.settings import Settings
+    from serving.app import create_app
+
+    key = "dlbench-" + "k" * 32
+    settings = Settings(
+        home=home,
+        database_url=f"sqlite:///{tmp}/app.db",
+        bootstrap_admin_key=key,
+        model_poll_seconds=0,
+        rollup_refresh_seconds=0,
+    )
+    headers = {"X-API-Key": key}
+    bodies = [payloads[i % len(payloads)] for i in range(n)]
+    app = create_app(settings)
+    with TestClient(app) as client:
+        for body in bodies[:200]:  # warm-up
+            client.post("/v1/score?reasons=3", json=body, headers=headers)
+        app.state.decision_log.flush()
+        gc.collect()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for body in bodies:
+            assert client.post("/v1/score?reasons=3", json=body, headers=headers).is_success
+        app.state.decision_log.flush()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print("app     ", _per_row(cpu, n), f"CPU per request, {_per_row(wall, n)} wall")
 
 
 def _submit(
