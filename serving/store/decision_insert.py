@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -117,17 +118,21 @@ def insert_decisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
     # around every statement it steps, and taking it back from a busy serving thread
     # waits for that thread's switch interval — once per row with executemany. Chunks
     # of power-of-two sizes keep the statements few, so SQLite's statement cache holds them.
+    most = _sqlite_chunk(conn.connection.driver_connection)
     start = 0
     while start < len(values):
-        size = min(_SQLITE_CHUNK, 1 << ((len(values) - start).bit_length() - 1))
+        size = min(most, 1 << ((len(values) - start).bit_length() - 1))
         chunk = values[start : start + size]
         conn.exec_driver_sql(_sqlite_insert(size), tuple(v for row in chunk for v in row))
         start += size
 
 
-_SQLITE_CHUNK = 1 << ((32_766 // len(COLUMNS)).bit_length() - 1)
-"""Rows per statement: the largest power of two within SQLite's limit on bound
-parameters per statement (32,766 since 3.32)."""
+def _sqlite_chunk(raw: Any) -> int:
+    """Rows per statement: the largest power of two within the connection's limit on
+    bound parameters (32,766 since SQLite 3.32, 999 before: a system SQLite may be old),
+    and at most 1,024 (the statement's text stays well under SQLite's 1 MB)."""
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return int(min(1024, 1 << ((limit // len(COLUMNS)).bit_length() - 1)))
 
 
 @functools.cache
