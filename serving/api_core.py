@@ -253,7 +253,9 @@ async def readyz(
 
     Anyone (a load balancer) gets the status, version and source; why the last
     load failed names internal paths and the registry's address, so only an admin
-    key sees ``error``. No key is needed, and a wrong one is not refused here.
+    key sees ``error``. No key is needed, and a wrong one is not refused here. When
+    answered decisions could not be stored, ``decision_log_failed_rows`` says how many
+    (since this process started; also ``leadscore_decision_log_failed_rows_total``).
     """
     manager: ModelManager = request.app.state.models
     admin = caller is not None and caller.role is Role.ADMIN
@@ -266,6 +268,9 @@ async def readyz(
         code = status.HTTP_200_OK
     if admin and manager.last_error:
         body["error"] = manager.last_error
+    failed = request.app.state.decision_log.failed_rows
+    if failed:  # answered, but not in the log: the operator must know (docs/deployment.md)
+        body["decision_log_failed_rows"] = failed
     return JSONResponse(body, status_code=code)
 
 

@@ -61,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             store.ensure_api_key, settings.bootstrap_admin_key, "bootstrap-admin", Role.ADMIN
         )
     app.state.store = store
-    app.state.decision_log = DecisionLog(store)
+    app.state.decision_log = DecisionLog(store, on_failed=app.state.metrics.decision_log_failed.inc)
     app.state.decision_log.start()
     manager = ModelManager(settings)
     app.state.models = manager

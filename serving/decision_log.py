@@ -6,23 +6,32 @@ thread that writes them in batches (one transaction per batch; after the first r
 batch it lingers up to ``wait_seconds`` for more, unless a reader is waiting). Readers
 that need the newest decision (``GET /v1/leads/{id}/decision``, feedback linking) call
 :meth:`DecisionLog.flush` first. At shutdown the queue is drained.
+
+The writer shares the GIL with the serving thread, so what it does per row is kept
+small: the row is built clean (no second cleaning pass in the store) and inserted as
+plain tuples (``serving.store.decision_insert``). A batch that cannot be stored is
+counted (``failed_rows``, the ``on_failed`` hook: a metric and ``/readyz``), never lost
+silently; only a killed process loses its unwritten rows (``docs/deployment.md``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 import pandas as pd
 
-from scoring.contract import as_utc
+from scoring.contract import PII_COLUMNS, as_utc
 from scoring.model import LeadScorer, Scores
 from serving.score_answer import _rounded, build_results
 from serving.storage import Store
+from serving.store.jsonclean import _clean, _Cleaned
 
 log = logging.getLogger("leadscore.decisions")
 
@@ -37,7 +46,18 @@ _Item = tuple[int, Callable[[], list[Mapping[str, Any]]]] | _Identities | thread
 
 
 class DecisionLog:
-    def __init__(self, store: Store, max_batch: int = 5_000, wait_seconds: float = 0.02) -> None:
+    """The writer of one process. ``failed_rows`` counts answered decisions it could not
+    store (built or written); each failure is also passed to ``on_failed`` (the
+    ``leadscore_decision_log_failed_rows_total`` metric), and ``/readyz`` shows the count.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = 5_000,
+        wait_seconds: float = 0.02,
+        on_failed: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
@@ -45,6 +65,7 @@ class DecisionLog:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self.failed_rows = 0
+        self._on_failed = on_failed
 
     def start(self) -> None:
         self._thread.start()
@@ -126,7 +147,7 @@ class DecisionLog:
         try:
             return make_rows()
         except Exception as exc:  # never log the rows: they hold lead data
-            self.failed_rows += count
+            self._failed(count)
             log.error("could not build %d decisions: %s", count, exc.__class__.__name__)
             return []
 
@@ -134,8 +155,16 @@ class DecisionLog:
         try:
             self.store.record_decisions(batch)
         except Exception as exc:  # never log the rows: they hold lead data
-            self.failed_rows += len(batch)
+            self._failed(len(batch))
             log.error("could not store %d decisions: %s", len(batch), exc.__class__.__name__)
+
+    def _failed(self, count: int) -> None:
+        self.failed_rows += count
+        if self._on_failed is not None:
+            try:
+                self._on_failed(count)
+            except Exception:  # the count above stands; the writer must go on
+                log.exception("could not count %d failed decisions", count)
 
     def _write_identities(self, rows: list[Mapping[str, Any]]) -> None:
         try:
@@ -183,11 +212,14 @@ def build_rows(
     request_id: str,
     scored_at: datetime,
 ) -> list[dict[str, Any]]:
-    """The decision-log row for each scored lead, from its API answer in ``results``."""
+    """The decision-log row for each scored lead, from its API answer in ``results``.
+
+    The feature snapshot is built clean (``serving.store.jsonclean._Cleaned``: each value
+    as ``_clean`` would make it, personal-data columns left out), so the store does not
+    walk it again: this runs on the log's thread, which shares the GIL with scoring.
+    """
     rows: list[dict[str, Any]] = []
-    input_columns = scorer.spec.input_columns
-    touch_columns = scorer.spec.computed_columns  # the touch and time features, by name
-    positions = [scorer.feature_names.index(c) for c in touch_columns]
+    input_columns, touch_columns, positions = _layout(scorer)
     # Python's round, not numpy's: np.round(x, 6) can land one ulp away from round(x, 6),
     # and retraining reads these values back — the same lead must give the same row.
     touch_values = (
@@ -196,18 +228,23 @@ def build_rows(
     for i, record in enumerate(records):
         result = results[i]
         rejection = scores.likely_rejection[i]
-        features: dict[str, Any] = {c: record.get(c) for c in input_columns}
-        features["created_at"] = record.get("created_at")
-        features["as_of"] = as_of[i]
-        features["touches"] = _timeline(record["touches"], as_of[i])
+        moment = as_of[i]
+        features = _Cleaned({c: _clean(record.get(c)) for c in input_columns})
+        features["created_at"] = _clean(record.get("created_at"))
+        features["as_of"] = _clean(moment)
+        features["touches"] = _timeline(record["touches"], moment)
         if touch_values is not None:
-            features.update(zip(touch_columns, touch_values[i], strict=True))
+            # _rounded gives None for NaN; an infinity is null in JSON too
+            features.update(
+                (c, v if v is None or isfinite(v) else None)
+                for c, v in zip(touch_columns, touch_values[i], strict=True)
+            )
         rows.append(
             {
                 "request_id": request_id,
                 "lead_id": record["lead_id"],
                 "scored_at": scored_at,
-                "as_of": as_of[i],
+                "as_of": moment,
                 "model_name": model_name,
                 "model_version": model_version,
                 "features": features,
@@ -228,6 +265,29 @@ def build_rows(
     return rows
 
 
+def _layout(scorer: LeadScorer) -> tuple[list[str], list[str], list[int]]:
+    """The snapshot's input columns (personal data left out), its touch-feature columns
+    and their positions in the scorer's matrix: once per model, not once per row."""
+    return _layout_of(
+        tuple(scorer.spec.input_columns),
+        tuple(scorer.spec.computed_columns),
+        tuple(scorer.feature_names),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _layout_of(
+    input_columns: tuple[str, ...], touch_columns: tuple[str, ...], names: tuple[str, ...]
+) -> tuple[list[str], list[str], list[int]]:
+    kept = [c for c in input_columns if c not in PII_COLUMNS and c not in _SNAPSHOT_KEYS]
+    touches = [c for c in touch_columns if c not in PII_COLUMNS]
+    return kept, touches, [names.index(c) for c in touches]
+
+
+_SNAPSHOT_KEYS = frozenset({"created_at", "as_of", "touches"})
+"""Keys the snapshot sets itself, after the input columns (as it always has)."""
+
+
 TIMELINE_TOUCHES = 50
 
 
@@ -245,13 +305,14 @@ def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, 
         for at in (t["at"],)
     ]
     before = sorted(t for t in stamped if t[0] < as_of)[-TIMELINE_TOUCHES:]
-    # channel and campaign only when sent: the attribution report credits them
+    # channel and campaign only when sent: the attribution report credits them; the
+    # texts cleaned here, as the snapshot is (``build_rows``)
     return [
         {
             "at": as_utc(at).isoformat(),
-            "type": kind,
-            **({"channel": channel} if channel else {}),
-            **({"campaign": campaign} if campaign else {}),
+            "type": _clean(kind),
+            **({"channel": _clean(channel)} if channel else {}),
+            **({"campaign": _clean(campaign)} if campaign else {}),
         }
         for at, kind, channel, campaign in before
     ]

@@ -69,6 +69,11 @@ class Metrics:
             ["rule"],
             registry=self.registry,
         )
+        self.decision_log_failed = Counter(
+            "leadscore_decision_log_failed_rows_total",
+            "Answered decisions the decision log could not store (see /readyz)",
+            registry=self.registry,
+        )
         self.drift_psi = Gauge(
             "leadscore_drift_psi",
             "Population stability index against the training data, by feature",

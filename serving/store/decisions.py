@@ -8,12 +8,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from scoring.contract import HandoffDecision, RejectionReason, as_utc
 from serving.store.base import StoreBase
-from serving.store.jsonclean import _canonical_dumps, _clean, _decision_id, _JSONText, _sha256
+from serving.store.decision_insert import driver_value, insert_decisions, last_logged_at
+from serving.store.jsonclean import (
+    _canonical_dumps,
+    _clean,
+    _Cleaned,
+    _decision_id,
+    _JSONText,
+    _sha256,
+)
 from serving.store.outbox_writes import decision_events
 from serving.store.values import (
     _frame,
@@ -56,7 +64,8 @@ class DecisionStore(StoreBase):
     """Decisions: :meth:`record_decisions` (the decision log's writer) and the reads."""
 
     def record_decisions(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Append scored leads to the decision log: one transaction, one executemany.
+        """Append scored leads to the decision log: one transaction, one driver call
+        (:func:`serving.store.decision_insert.insert_decisions`).
 
         Each row needs ``lead_id, model_name, model_version, features, p_won, fit_score,
         engagement_score, decision, threshold``; ``id``, ``request_id`` (one per call),
@@ -86,7 +95,7 @@ class DecisionStore(StoreBase):
             # the events these decisions cause, in the same transaction (before the
             # insert: each row is compared with the lead's decision before it)
             events = decision_events(conn, prepared, now)
-            conn.execute(insert(Decision.__table__), prepared)
+            insert_decisions(conn, prepared)
         return events
 
     def _log_moment(self, conn: Connection) -> datetime:
@@ -98,11 +107,8 @@ class DecisionStore(StoreBase):
         ``(logged_at, id)`` never sees a row appear behind its cursor (``decisions_since``).
         """
         if conn.dialect.name == "postgresql":
-            conn.execute(
-                select(func.pg_advisory_xact_lock(func.hashtext("leadscore-decision-log")))
-            )
-        table = Decision.__table__
-        last = conn.execute(select(func.max(table.c.logged_at))).scalar()
+            driver_value(conn, "SELECT pg_advisory_xact_lock(hashtext('leadscore-decision-log'))")
+        last = last_logged_at(conn)
         now = self._now()
         return max(now, last + _TICK) if last is not None else now
 
@@ -117,7 +123,8 @@ class DecisionStore(StoreBase):
         raw_features = row["features"]
         if not isinstance(raw_features, Mapping):
             raise ValueError("features must be a mapping")
-        features = _clean(raw_features)
+        # rows from ``build_rows`` come clean already (see ``_Cleaned``)
+        features = raw_features if type(raw_features) is _Cleaned else _clean(raw_features)
         features_text = _canonical_dumps(features)
         reasons = row.get("reasons")
         if reasons is None:

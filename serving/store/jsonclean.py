@@ -95,6 +95,17 @@ def _clean(value: Any) -> Any:
     return _jsonable(_strip_pii(value))
 
 
+class _Cleaned(dict[str, Any]):
+    """A mapping its maker built already clean: what :func:`_clean` would return for it.
+
+    The decision log's rows (``serving.decision_log.build_rows``) make their feature
+    snapshot this way, value by value; the store then serialises it as it is instead of
+    walking it a second time (a tenth of a row's cost on the writer's thread).
+    """
+
+    __slots__ = ()
+
+
 class _JSONText(str):
     """JSON text made by :func:`_canonical_dumps`; the engine stores it as it is.
 

@@ -18,6 +18,7 @@ from sqlalchemy import Table, and_, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from serving.outbox.events import LEAD_EVENTS, lead_events, new_event_id
+from serving.store.decision_insert import driver_value
 from serving.tables import Decision, OutboxDelivery, WebhookSubscription
 from serving.tables import OutboxEvent as OutboxEventRow
 
@@ -116,6 +117,11 @@ def decision_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: da
     On PostgreSQL a transaction-scoped advisory lock makes batches from several server
     processes compare with each other one at a time (SQLite's write lock already does).
     """
+    # most deployments subscribe to nothing: ask that first, in raw SQL (this runs in every
+    # batch of the decision log, whose thread shares the GIL with scoring)
+    active = f"SELECT 1 FROM {_SUBS.name} WHERE deleted_at IS NULL LIMIT 1"
+    if driver_value(conn, active) is None:
+        return 0
     subs = subscribers(conn, LEAD_EVENTS)
     if not subs:
         return 0

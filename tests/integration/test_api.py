@@ -466,6 +466,7 @@ def test_decision_log_rounds_features_as_python_does(client: TestClient) -> None
     """
     from serving.decision_log import build_rows, now
     from serving.schemas import ScoreRequest
+    from serving.store.jsonclean import _clean
 
     scorer = client.app.state.models.current.scorer
     request = ScoreRequest.model_validate({**LEAD, "as_of": "2026-04-01T09:00:00Z"})
@@ -479,3 +480,5 @@ def test_decision_log_rounds_features_as_python_does(client: TestClient) -> None
     (row,) = build_rows(scorer, records, as_of, scores, [result], "m", "1", "r", now())
     stored = [row["features"][name] for name in scorer.feature_names[-n_touch:]]
     assert stored == [round(v, 6) for v in halfway.tolist()]
+    # built clean, so the store takes it as it is: the same as cleaning it would give
+    assert row["features"] == _clean(dict(row["features"]))

@@ -1,11 +1,18 @@
-"""The decision log writer: batched in the background, nothing lost at flush or close."""
+"""The decision log writer: batched in the background, nothing lost at flush or close,
+and what it could not store flagged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
 
 from serving.decision_log import DecisionLog
 from serving.storage import Store
+from tests.model_fixtures import admin_headers
+from tests.payloads import LEAD, PII
 
 
 def _row(i: int) -> dict[str, Any]:
@@ -60,3 +67,24 @@ def test_a_row_that_cannot_be_built_is_counted_not_raised(store: Store) -> None:
         assert list(store.decisions_for_training()["lead_id"]) == ["lead-9"]
     finally:
         log.close()
+
+
+def test_an_answered_decision_that_was_not_stored_is_flagged(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer has gone out; the store refuses the row: ``/readyz`` and ``/metrics``
+    say so (no personal data in either), and the writer carries on."""
+    client = make_client()
+
+    def refuse(rows: Sequence[Mapping[str, Any]]) -> int:
+        raise RuntimeError("database is gone")
+
+    monkeypatch.setattr(client.app.state.store, "record_decisions", refuse)
+    response = client.post("/v1/score", json=LEAD, headers=admin_headers())
+    assert response.status_code == 200, response.text
+    client.app.state.decision_log.flush()
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["decision_log_failed_rows"] == 1
+    metrics = client.get("/metrics").text
+    assert "leadscore_decision_log_failed_rows_total 1.0" in metrics
+    assert not any(value in metrics for value in PII.values())
