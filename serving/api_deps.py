@@ -33,11 +33,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     },
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid input; `detail` names each field"},
+    503: {
+        "model": ErrorResponse,
+        "description": "the database is busy or unreachable; try again after `Retry-After` seconds",
+    },
 }
-"""Answers any route may give: the key check (401/403/429), the body limit and validation."""
+"""Answers any route may give: the key check (401/403/429), the body limit, validation,
+and a database that cannot answer now."""
 
 NO_MODEL: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "no model loaded yet (see `/readyz`)"},
+    503: {
+        "model": ErrorResponse,
+        "description": "no model loaded yet (see `/readyz`), or the database is busy",
+    },
 }
 """What a route that needs the served model answers before one is loaded."""
 

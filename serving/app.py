@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from scoring.lifecycle import SlaClocks
 from scoring.settings import Settings
@@ -145,6 +146,18 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     )
 
 
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After`` when the database cannot answer now: SQLite locked past its
+    busy timeout by a long write (a roll-up refresh), a PostgreSQL connection lost. Nothing
+    the request carried was accepted, so the client may send it again."""
+    log.error("database busy or unreachable on %s: %s", request.url.path, exc.__class__.__name__)
+    return JSONResponse(
+        {"detail": "the database is busy or unreachable; try again shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled %s on %s", exc.__class__.__name__, request.url.path)
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -175,6 +188,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = now) -> FastA
         ObservabilityMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)
     app.include_router(scoring_router(settings))  # /v1/score, /v1/score/batch
     app.include_router(core_router)  # leads, feedback, model, admin, ops

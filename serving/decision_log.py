@@ -11,7 +11,9 @@ The writer shares the GIL with the serving thread, so what it does per row is ke
 small: the row is built clean (no second cleaning pass in the store) and inserted as
 plain tuples (``serving.store.decision_insert``). A batch that cannot be stored is
 counted (``failed_rows``, the ``on_failed`` hook: a metric and ``/readyz``), never lost
-silently; only a killed process loses its unwritten rows (``docs/deployment.md``).
+silently; a database that is busy (SQLite locked by a long roll-up refresh) or unreachable
+is waited for up to ``retry_seconds`` before a batch counts as failed. Only a killed
+process loses its unwritten rows (``docs/deployment.md``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from math import isfinite
@@ -57,8 +60,10 @@ class DecisionLog:
         max_batch: int = 5_000,
         wait_seconds: float = 0.02,
         on_failed: Callable[[int], None] | None = None,
+        retry_seconds: float = 600.0,
     ) -> None:
         self.store = store
+        self.retry_seconds = retry_seconds
         self.max_batch = max_batch
         self.wait_seconds = wait_seconds
         self._queue: queue.Queue[_Item] = queue.Queue()
@@ -153,10 +158,39 @@ class DecisionLog:
 
     def _write(self, batch: list[Mapping[str, Any]]) -> None:
         try:
-            self.store.record_decisions(batch)
+            self._retrying(self.store.record_decisions, batch)
         except Exception as exc:  # never log the rows: they hold lead data
             self._failed(len(batch))
             log.error("could not store %d decisions: %s", len(batch), exc.__class__.__name__)
+
+    def _retrying(self, write: Callable[[list[Mapping[str, Any]]], Any], rows: list[Any]) -> None:
+        """``write(rows)``, again after a pause while the database says it is busy or gone.
+
+        A SQLite database is locked for as long as another writer's transaction runs (a
+        roll-up refresh of a few thousand leads can outlast the busy timeout), and a
+        PostgreSQL connection can drop; the batch is one transaction, so trying it again
+        stores it once. Only after ``retry_seconds`` of that, or at once for any other
+        error (a row the database refuses), is the batch given up and counted.
+        """
+        from sqlalchemy.exc import OperationalError
+
+        deadline = time.monotonic() + self.retry_seconds
+        pause = 0.05
+        while True:
+            try:
+                write(rows)
+                return
+            except OperationalError as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning(
+                    "database busy or unreachable (%s); retrying %d rows in %.2f s",
+                    exc.__class__.__name__,
+                    len(rows),
+                    pause,
+                )
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def _failed(self, count: int) -> None:
         self.failed_rows += count
@@ -168,7 +202,7 @@ class DecisionLog:
 
     def _write_identities(self, rows: list[Mapping[str, Any]]) -> None:
         try:
-            self.store.record_identities(rows)
+            self._retrying(self.store.record_identities, rows)
         except Exception as exc:  # never log the rows: they are personal data
             log.error("could not store %d lead identities: %s", len(rows), exc.__class__.__name__)
 

@@ -88,3 +88,50 @@ def test_an_answered_decision_that_was_not_stored_is_flagged(
     metrics = client.get("/metrics").text
     assert "leadscore_decision_log_failed_rows_total 1.0" in metrics
     assert not any(value in metrics for value in PII.values())
+
+
+def test_a_busy_database_is_waited_for_and_nothing_is_lost(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite stays locked while a long roll-up refresh writes (longer than its busy
+    timeout); PostgreSQL connections drop. The batch is tried again, stored once, and
+    not counted as failed."""
+    from sqlalchemy.exc import OperationalError
+
+    real = store.record_decisions
+    refusals = iter(range(3))
+
+    def busy_then_real(rows: Sequence[Mapping[str, Any]]) -> int:
+        if next(refusals, None) is not None:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real(rows)
+
+    monkeypatch.setattr(store, "record_decisions", busy_then_real)
+    log = DecisionLog(store, wait_seconds=0.01)
+    log.start()
+    try:
+        log.submit_lazy(2, lambda: [_row(1), _row(2)])
+        log.flush()
+        assert log.failed_rows == 0
+        assert sorted(store.decisions_for_training()["lead_id"]) == ["lead-1", "lead-2"]
+    finally:
+        log.close()
+
+
+def test_a_database_busy_for_longer_than_the_budget_is_counted(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def always_busy(rows: Sequence[Mapping[str, Any]]) -> int:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(store, "record_decisions", always_busy)
+    log = DecisionLog(store, wait_seconds=0.01, retry_seconds=0.3)
+    log.start()
+    try:
+        log.submit_lazy(2, lambda: [_row(1), _row(2)])
+        log.flush()
+        assert log.failed_rows == 2
+    finally:
+        log.close()
