@@ -99,3 +99,14 @@ def test_the_summary_says_every_target_met_or_not_in_one_line() -> None:
     assert line.startswith("summary: 1 of 2 targets met")
     assert "≥ 10× mlflow models serve (c=16): not met" in line and "p99 ≤ 5 ms: met" in line
     assert "\n" not in line and "*" not in line
+
+
+def test_a_target_not_measured_in_the_run_is_named_but_not_judged() -> None:
+    line = summary_line(
+        [
+            ("worker RSS after warm-up ≤ 300 MiB", "350 MiB", "**not met**"),
+            ("worker RSS after an hour of mixed load ≤ 400 MiB", "no soak", "not measured"),
+        ]
+    )
+    assert line.startswith("summary: 0 of 1 targets met")
+    assert line.endswith("not measured: worker RSS after an hour of mixed load ≤ 400 MiB")
