@@ -364,7 +364,7 @@ def machine_info() -> dict[str, str]:
         for p in ("lightgbm", "fastapi", "pydantic", "uvicorn", "mlflow", "numpy")
     )
     return {
-        "date": dt.date.today().isoformat(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "code": code_version(),
         "cpus": str(len(os.sched_getaffinity(0))),
         "cpu": cpu,
