@@ -77,6 +77,18 @@ def soak(
         if status != 200:
             result.errors[kind] = result.errors.get(kind, 0) + 1
 
+    async def send(conn: Connection, kind: str, request: bytes) -> Connection:
+        """Send one request; a connection the server dropped counts as an error (status
+        0) and is replaced, so that one failure is reported instead of ending the soak."""
+        try:
+            status, _ = await conn.send(request)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            conn.close()
+            count(kind, 0)
+            return await Connection.open(server.port)
+        count(kind, status)
+        return conn
+
     async def scorer(k: int, deadline: float) -> None:
         conn = await Connection.open(server.port)
         i = k * 7919
@@ -90,8 +102,7 @@ def soak(
                     reasons = i % 2 == 1
                     pool = singles[reasons]
                     kind, request = f"single, reasons={reasons}", pool[i % len(pool)]
-                status, _ = await conn.send(request)
-                count(kind, status)
+                conn = await send(conn, kind, request)
                 await asyncio.sleep(SOAK_THINK_SECONDS)
         finally:
             conn.close()
@@ -102,8 +113,7 @@ def soak(
             conn = await Connection.open(server.port)
             try:
                 for request, path in zip(reports, REPORT_PATHS, strict=True):
-                    status, _ = await conn.send(request)
-                    count(f"report {path.rsplit('/', 1)[1]}", status)
+                    conn = await send(conn, f"report {path.rsplit('/', 1)[1]}", request)
             finally:
                 conn.close()
 
