@@ -26,8 +26,13 @@ What it does, all on 127.0.0.1 and inside one temporary folder:
    in requests and starts with a short warm-up that is not counted.
 4. Reports single-lead throughput and p50/p95/p99 at concurrency 1 and 16 with and
    without reasons, the latency of a 1,000-lead batch with and without reasons, the
-   server's CPU time per request and its resident memory, and the targets met or not.
-5. Stops both servers (their whole process groups) and removes the folder.
+   server's CPU time per request and its resident memory, and the targets met or not
+   (issue 15's, each judged on figures of this run).
+5. Scores the same 1,000-lead batch in this process (the served model, the API's own
+   scoring call; :mod:`serve_bench_inprocess`): the yardstick of the batch target.
+6. With ``--soak SECONDS``, then runs a steady mixed load for that long and samples the
+   worker's memory (:mod:`serve_bench_soak`); off by default.
+7. Stops both servers (their whole process groups) and removes the folder.
 
 The leads are the 1,000 most recent MQLs of the synthetic history, each with its own
 touches up to its MQL moment, scored as of that moment. The MLflow pyfunc returns no
@@ -64,6 +69,8 @@ from serve_bench_common import (
     TOP_REASONS,
     log,
 )
+from serve_bench_inprocess import body_of
+from serve_bench_inprocess import measure as in_process
 from serve_bench_load import batch_load, http_request, load, ok_status
 from serve_bench_payloads import (
     dumps,
@@ -85,6 +92,7 @@ from serve_bench_processes import (
     wait_ready,
 )
 from serve_bench_report import Report, machine_info, summary_line, write_docs
+from serve_bench_soak import soak
 
 from scoring.features import FeatureSpec
 
@@ -100,6 +108,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-runs", type=int, default=10, help="timed runs per batch row")
     parser.add_argument(
         "--home", type=Path, help="reuse this LEADSCORE_HOME (trained once) instead of a temp one"
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then this long a steady mixed load on leadscore, its memory sampled (default off)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(
@@ -203,12 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers: list[Server] = []
     log(f"working folder {work}, LEADSCORE_HOME {home}")
     try:
-        key = _champion_and_key(args, env, home, work)
+        keys = _champion_and_keys(args, env, home, work)
         servers += _start_servers(args, env, home, work, ports)
         for server in servers:
             wait_ready(server, timeout=300)
             log(f"{server.name} ready on port {server.port} (pid {server.worker_pid()})")
         by_name = {s.name: s for s in servers}
+        at_ready = {s.name: rss_mib(s.worker_pid())[0] for s in servers}
 
         model = model_summary(home)
         history = history_folder(home)
@@ -217,16 +233,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             history = synthetic_history(work / "leads", 3 * BATCH_SIZE)
         records = load_leads(history, BATCH_SIZE)
         spec = FeatureSpec.from_dict(model["spec"])
-        report = Report(machine_info(), model, args)
+        report = Report(machine_info(), model, args, rss_ready=at_ready)
         report.loads.append(os.getloadavg()[0])
-        auth = {"X-API-Key": key}
+        auth = {"X-API-Key": keys["scorer"]}
         bodies = _Bodies.build(ports, auth, records, spec)
         if len(by_name) == 2:
             report.same_model = same_model(ports, auth, records[:50], spec)
             log(report.same_model)
         _run_singles(report, by_name, bodies, args)
         _run_batches(report, by_name, bodies, args, len(records))
+        if "leadscore" in by_name:  # the yardstick of the batch target, the server idle
+            batch_body = body_of(bodies.ls_batch[False][0])
+            report.in_process = in_process(home, batch_body, args.batch_runs)
+            report.loads.append(os.getloadavg()[0])
         _note_memory(report, by_name)
+        if args.soak > 0 and "leadscore" in by_name:
+            report.soak = soak(
+                by_name["leadscore"],
+                {r > 0: bodies.ls_single[r] for r in (0, TOP_REASONS)},
+                {flag: bodies.ls_batch[flag][0] for flag in (False, True)},
+                {"X-API-Key": keys["marketing"]},
+                args.soak,
+            )
+            report.loads += report.soak.loads
         text = report.markdown()
         print(text)
         if args.write_docs:
@@ -243,8 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _champion_and_key(args: argparse.Namespace, env: dict[str, str], home: Path, work: Path) -> str:
-    """Train and register a champion (unless ``home`` has one), then make a scorer key."""
+def _champion_and_keys(
+    args: argparse.Namespace, env: dict[str, str], home: Path, work: Path
+) -> dict[str, str]:
+    """Train and register a champion (unless ``home`` has one), then make a scorer key
+    (and a marketing one, which reads the soak's reports)."""
     if not (home / "mlflow.db").exists():
         log(f"training a champion on {args.leads:,} synthetic leads (leadscore demo)")
         t0 = time.perf_counter()
@@ -256,13 +288,18 @@ def _champion_and_key(args: argparse.Namespace, env: dict[str, str], home: Path,
             timeout=1800,
         )
         log(f"trained and registered in {time.perf_counter() - t0:.0f}s")
-    return run(
-        [str(BIN / "leadscore"), "keys", "create", f"bench-{os.getpid()}", "--role", "scorer"],
-        env,
-        work,
-        work / "keys.log",
-        timeout=120,
-    ).split()[-1]
+    roles = ("scorer", "marketing") if args.soak > 0 else ("scorer",)
+    create = [str(BIN / "leadscore"), "keys", "create"]
+    return {
+        role: run(
+            [*create, f"bench-{role}-{os.getpid()}", *_opts(role=role)],
+            env,
+            work,
+            work / f"keys-{role}.log",
+            timeout=120,
+        ).split()[-1]
+        for role in roles
+    }
 
 
 def _start_servers(

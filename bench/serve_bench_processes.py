@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import serve_bench_common  # noqa: F401  (puts the repository root on sys.path)
-from serve_bench_common import BIN, HOST
+from serve_bench_common import BIN, HOST, ROOT
 
 # --- processes --------------------------------------------------------------------------
 
@@ -31,9 +31,15 @@ def free_port() -> int:
 
 
 def base_env(home: Path) -> dict[str, str]:
-    """The caller's environment without leadscore/MLflow settings, pointed at ``home``."""
+    """The caller's environment without leadscore/MLflow settings, pointed at ``home``.
+
+    ``PYTHONPATH`` starts with this checkout, so that the servers run the code of the tree
+    the benchmark is in (a git worktree beside the one the virtual environment was
+    installed from in editable mode would otherwise measure the other tree's code).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSCORE_", "MLFLOW_"))}
     env["LEADSCORE_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     return env

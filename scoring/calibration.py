@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold
 
 Method = Literal["platt", "isotonic"]
 EPS = 1e-6
@@ -63,7 +59,14 @@ class Calibrator:
 
 
 def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: Method) -> Calibrator:
-    """Fit one calibrator of the given kind on (raw margin, 0/1 label) pairs."""
+    """Fit one calibrator of the given kind on (raw margin, 0/1 label) pairs.
+
+    scikit-learn's estimators are imported here, not at the top: only training fits a
+    calibrator, and the server, which only applies one, is spared their memory.
+    """
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
     raw = np.asarray(raw, dtype=float)
     y = np.asarray(y, dtype=int)
     if method == "platt":
@@ -84,6 +87,9 @@ def choose_calibrator(
     Returns the chosen calibrator and the out-of-fold log loss of each candidate, so
     the choice can be logged and questioned.
     """
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
     raw = np.asarray(raw, dtype=float)
     y = np.asarray(y, dtype=int)
     n_splits = int(min(folds, np.bincount(y, minlength=2).min()))

@@ -33,8 +33,8 @@ from scoring.features import FeatureSpec, _as_bool, category_key
 from scoring.model import LeadScorer
 from scoring.policy import BANDS
 from scoring.reason_text import in_language
+from scoring.registry_client import SCORER_ARTIFACT as SCORER_ARTIFACT
 
-SCORER_ARTIFACT = "scorer"
 PYFUNC_TIME_COLUMNS: tuple[str, ...] = ("created_at", "mql_at", "as_of")
 """Timestamps a pyfunc row carries; ``as_of`` (else ``mql_at``) is the scoring moment."""
 

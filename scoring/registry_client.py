@@ -18,11 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoring.pyfunc import SCORER_ARTIFACT
 from scoring.settings import Settings
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+SCORER_ARTIFACT = "scorer"
+"""The pyfunc artifact that holds the scorer folder. Defined here, not in
+:mod:`scoring.pyfunc` (which re-exports it), so that reading the registry does not
+import ``mlflow.pyfunc`` and the scorer's pyfunc wrapper: the server never needs them."""
 
 CHAMPION = "champion"
 """The alias of the served version: the server loads it, promotion moves it."""

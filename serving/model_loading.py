@@ -284,6 +284,11 @@ class ModelManager:
             "MLFLOW_HTTP_REQUEST_TIMEOUT",
             str(max(1, math.ceil(self.settings.registry_timeout_seconds))),
         )
+        # MLflow's client is imported here, before any registry deadline runs: importing
+        # it takes seconds on a busy machine, which is not the registry being slow
+        # (scoring.registry_client imports it lazily, so the server skips mlflow.pyfunc).
+        import mlflow  # noqa: F401
+
         self.cache.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(self.cache)
         self.startup = True

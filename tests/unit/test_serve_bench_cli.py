@@ -15,7 +15,11 @@ sys.path.insert(0, str(BENCH))
 
 import serve_bench  # noqa: E402
 import serve_bench_payloads  # noqa: E402
-from serve_bench_report import summary_line  # noqa: E402
+from serve_bench_inprocess import InProcess  # noqa: E402
+from serve_bench_load import LoadResult  # noqa: E402
+from serve_bench_processes import CpuMeter  # noqa: E402
+from serve_bench_report import Report, summary_line  # noqa: E402
+from serve_bench_soak import SoakResult  # noqa: E402
 
 
 def test_ports_are_options_and_the_access_log_stays_off() -> None:
@@ -99,3 +103,33 @@ def test_the_summary_says_every_target_met_or_not_in_one_line() -> None:
     assert line.startswith("summary: 1 of 2 targets met")
     assert "≥ 10× mlflow models serve (c=16): not met" in line and "p99 ≤ 5 ms: met" in line
     assert "\n" not in line and "*" not in line
+
+
+def test_a_target_not_measured_in_the_run_is_named_but_not_judged() -> None:
+    line = summary_line(
+        [
+            ("worker RSS after warm-up ≤ 300 MiB", "350 MiB", "**not met**"),
+            ("worker RSS after an hour of mixed load ≤ 400 MiB", "no soak", "not measured"),
+        ]
+    )
+    assert line.startswith("summary: 0 of 1 targets met")
+    assert line.endswith("not measured: worker RSS after an hour of mixed load ≤ 400 MiB")
+
+
+def test_batch_and_memory_targets_are_judged_on_the_same_run() -> None:
+    """The batch against its in-process cost, the soak's memory and its length said."""
+    args = serve_bench.parse_args(["--soak", "900"])
+    report = Report({}, {}, args, rss_ready={"leadscore": 350.0})
+    cpu = CpuMeter(1, wall=1.0, server=0.5, client=0.1, machine=1.0)
+    report.batches.append(LoadResult("leadscore", "without reasons", 1, [100.0] * 5, 1, 0, cpu))
+    report.in_process = InProcess({False: [40.0, 60.0, 50.0], True: [200.0]})
+    report.rss["leadscore"] = (360.0, 900.0)
+    report.soak = SoakResult(900, 903, samples=[(0, 380.0), (450, 420.0), (903, 390.0)])
+    rows = {name.split(":")[0]: (measured, verdict) for name, measured, verdict in report.targets()}
+    measured, verdict = rows["batch of 1,000 leads without reasons"]
+    assert "= 2.00×" in measured and verdict == "met"  # 100 ms vs a 50 ms median
+    assert rows["worker RSS after warm-up ≤ 300 MiB"][1] == "**not met**"
+    measured, verdict = rows["worker RSS after an hour of mixed load ≤ 400 MiB"]
+    assert "390 MiB at the end, 420 MiB peak" in measured
+    assert verdict == "**not met** over 15 min only, not an hour"  # the peak is over
+    assert "ran 15.1 min" in "\n".join(report._soak_lines())
