@@ -135,3 +135,22 @@ def test_a_database_busy_for_longer_than_the_budget_is_counted(
         assert log.failed_rows == 2
     finally:
         log.close()
+
+
+def test_a_database_that_cannot_answer_gives_503_with_retry_after(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite locked past its busy timeout (a long roll-up refresh), a lost PostgreSQL
+    connection: the client is told to come back, not handed a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    client = make_client()
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(client.app.state.store, "decisions_since", locked)
+    response = client.get("/v1/decisions", headers=admin_headers())
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "5"
+    assert "busy" in response.json()["detail"]
