@@ -61,8 +61,11 @@ def fit_baseline(result: TrainResult, spec: FeatureSpec, label: str = "y_won") -
     frame, split = result.frame, result.split
     if label not in frame:
         return {}
-    train_rows = frame[split.isin(["train", "valid"]) & frame[label].notna()]
-    test_rows = frame[(split == "test") & frame[label].notna()]
+    # only the columns the baseline reads: the row copies are ~0.1 GB smaller at 1M leads
+    read = (*spec.categorical, *spec.ordinal, *spec.boolean, *spec.numeric_columns, label)
+    columns = [c for c in read if c in frame.columns]
+    train_rows = frame.loc[split.isin(["train", "valid"]) & frame[label].notna(), columns]
+    test_rows = frame.loc[(split == "test") & frame[label].notna(), columns]
     if train_rows[label].nunique() < 2 or test_rows.empty:
         return {}
     model = baseline_model(spec).fit(train_rows, train_rows[label].astype(int))
