@@ -102,8 +102,16 @@ def train_cmd(
         history, source = load_history(data, leads=leads, months=months, seed=seed)
         progress(f"data: {source}, {len(history.leads):,} leads")
         config = TrainConfig(seed=seed, label_rules=label_rules, policy=policy)  # type: ignore[arg-type]
+    # handed over: the tables are let go once the features are built (training.pipeline)
     outcome = run_training(
-        history, settings, config, spec=spec, data_source=source, progress=progress, force=force
+        history,
+        settings,
+        config,
+        spec=spec,
+        data_source=source,
+        progress=progress,
+        force=force,
+        keep_history=False,
     )
     typer.echo(json.dumps(outcome.result.info["evaluation"].get("won", {}), indent=1))
     if outcome.registration is None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -34,9 +33,12 @@ from scoring.contract import (
     TouchType,
 )
 
+# re-exported: they lived here, and scoring.model and the tests import them from here
+from scoring.timestamps import NAT as NAT
+from scoring.timestamps import _to_ns as _to_ns
+
 OTHER = "__other__"
 DAY_NS = 86_400 * 10**9
-NAT = np.iinfo(np.int64).min
 
 TOUCH_WEIGHTS: dict[str, float] = {
     TouchType.PAGE_VIEW: 0.2,
@@ -140,48 +142,6 @@ class FeatureSpec:
         )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NS_BOUNDS = (pd.Timestamp.min.value, pd.Timestamp.max.value)
-
-
-def _to_ns(values: Any) -> np.ndarray:
-    """Timestamps (anything pandas parses, tz-aware or UTC-naive) as int64 ns since epoch."""
-    if isinstance(values, list):
-        fast = _datetimes_to_ns(values)
-        if fast is not None:
-            return fast
-    stamps = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    if isinstance(stamps, pd.Timestamp):
-        return np.array([stamps.value], dtype=np.int64)
-    index = pd.DatetimeIndex(stamps).as_unit("ns")
-    out = index.asi8.copy()
-    out[index.isna()] = NAT
-    return out
-
-
-def _datetimes_to_ns(values: list[Any]) -> np.ndarray | None:
-    """:func:`_to_ns` without pandas for what a request holds: ``datetime`` objects and None.
-
-    Returns None (use pandas) as soon as a value is anything else — a string, a
-    ``pd.Timestamp`` (it carries nanoseconds) — or outside pandas' nanosecond range.
-    A single request costs microseconds here instead of ~0.3 ms per ``pd.to_datetime``.
-    """
-    out = np.empty(len(values), dtype=np.int64)
-    low, high = _NS_BOUNDS
-    for i, value in enumerate(values):
-        if value is None:
-            out[i] = NAT
-            continue
-        if type(value) is not datetime:
-            return None
-        delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
-        ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
-        if not low <= ns <= high:
-            return None
-        out[i] = ns
-    return out
-
-
 _TOUCH_TYPE_CODE: dict[str, int] = {t: i for i, t in enumerate(TOUCH_TYPES)}
 
 
@@ -199,36 +159,67 @@ def touch_features(
     passes, looked up in Arrow). Touches at or after ``as_of``, or more than a year
     before it, are ignored: the scoring moment decides what the model may know.
     """
-    n_leads = len(as_of_ns)
-    out: dict[str, np.ndarray] = {}
-    pos = np.asarray(touch_lead_pos, dtype=np.int64)
-    at = np.asarray(touch_at_ns, dtype=np.int64)
-    type_code = _touch_type_codes(touch_type)
-    valid = (at != NAT) & (pos >= 0)
-    age = np.full(len(at), np.nan)
-    age[valid] = (as_of_ns[pos[valid]] - at[valid]) / DAY_NS
-    keep = valid & (age > 0) & (age <= LOOKBACK_DAYS)
-    pos, age, type_code = pos[keep], age[keep], type_code[keep]
+    totals = _TouchTotals(as_of_ns)
+    totals.add(touch_lead_pos, touch_at_ns, touch_type)
+    return totals.features()
 
-    known = type_code >= 0
-    counts = np.zeros((n_leads, len(TOUCH_TYPES)))
-    np.add.at(counts, (pos[known], type_code[known]), 1.0)
-    for j, name in enumerate(TOUCH_TYPES):
-        out[f"n_{name}"] = counts[:, j]
 
-    out["n_touches_14d"] = np.bincount(pos[age <= 14], minlength=n_leads).astype(float)
-    out["n_touches_90d"] = np.bincount(pos[age <= 90], minlength=n_leads).astype(float)
-    weights = np.array([TOUCH_WEIGHTS[t] for t in TOUCH_TYPES])
-    w = np.where(known, weights[np.clip(type_code, 0, None)], 0.0) * np.power(
-        0.5, age / HALF_LIFE_DAYS
-    )
-    out["engagement_recency"] = np.bincount(pos, weights=w, minlength=n_leads)
-    out["days_since_last_touch"] = _group_min(pos, age, n_leads)
-    out["days_since_first_touch"] = -_group_min(pos, -age, n_leads)
-    for name in ("demo_request", "pricing_page_view"):
-        sel = type_code == _TOUCH_TYPE_CODE[name]
-        out[f"days_since_{name}"] = _group_min(pos[sel], age[sel], n_leads)
-    return out
+class _TouchTotals:
+    """:func:`touch_features` a batch of touches at a time: every column is a count, a
+    running sum or a running minimum per lead, each updated touch by touch in order, so
+    the result is the same (bit for bit) however the touches are batched — and ten
+    million touches need not be in memory as arrays at once."""
+
+    def __init__(self, as_of_ns: np.ndarray) -> None:
+        n = len(as_of_ns)
+        self.as_of_ns = as_of_ns
+        self.counts = np.zeros((n, len(TOUCH_TYPES)))
+        self.recent = {days: np.zeros(n, dtype=np.int64) for days in (14, 90)}
+        self.recency = np.zeros(n)
+        self.nearest = {key: np.full(n, np.inf) for key in ("last", "-first", *_SINCE)}
+
+    def add(
+        self, touch_lead_pos: np.ndarray, touch_at_ns: np.ndarray, touch_type: np.ndarray
+    ) -> None:
+        n_leads = len(self.as_of_ns)
+        pos = np.asarray(touch_lead_pos, dtype=np.int64)
+        at = np.asarray(touch_at_ns, dtype=np.int64)
+        type_code = _touch_type_codes(touch_type)
+        valid = (at != NAT) & (pos >= 0)
+        age = np.full(len(at), np.nan)
+        age[valid] = (self.as_of_ns[pos[valid]] - at[valid]) / DAY_NS
+        keep = valid & (age > 0) & (age <= LOOKBACK_DAYS)
+        pos, age, type_code = pos[keep], age[keep], type_code[keep]
+        known = type_code >= 0
+        np.add.at(self.counts, (pos[known], type_code[known]), 1.0)
+        for days, total in self.recent.items():
+            total += np.bincount(pos[age <= days], minlength=n_leads)
+        weights = np.array([TOUCH_WEIGHTS[t] for t in TOUCH_TYPES])
+        w = np.where(known, weights[np.clip(type_code, 0, None)], 0.0) * np.power(
+            0.5, age / HALF_LIFE_DAYS
+        )
+        # np.add.at adds touch by touch in order from 0.0, as np.bincount(weights=) does
+        np.add.at(self.recency, pos, w)
+        np.minimum.at(self.nearest["last"], pos, age)
+        np.minimum.at(self.nearest["-first"], pos, -age)
+        for name in _SINCE:
+            sel = type_code == _TOUCH_TYPE_CODE[name]
+            np.minimum.at(self.nearest[name], pos[sel], age[sel])
+
+    def features(self) -> dict[str, np.ndarray]:
+        out = {f"n_{name}": self.counts[:, j] for j, name in enumerate(TOUCH_TYPES)}
+        out["n_touches_14d"] = self.recent[14].astype(float)
+        out["n_touches_90d"] = self.recent[90].astype(float)
+        out["engagement_recency"] = self.recency
+        nearest = {k: np.where(np.isinf(v), np.nan, v) for k, v in self.nearest.items()}
+        out["days_since_last_touch"] = nearest["last"]
+        out["days_since_first_touch"] = -nearest["-first"]
+        for name in _SINCE:
+            out[f"days_since_{name}"] = nearest[name]
+        return out
+
+
+_SINCE = ("demo_request", "pricing_page_view")
 
 
 def _touch_type_codes(touch_type: np.ndarray) -> np.ndarray:
@@ -243,13 +234,6 @@ def _touch_type_codes(touch_type: np.ndarray) -> np.ndarray:
     )
 
 
-def _group_min(pos: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    result = np.full(n, np.inf)
-    np.minimum.at(result, pos, values)
-    result[np.isinf(result)] = np.nan
-    return result
-
-
 def lead_time_features(created_at_ns: np.ndarray, as_of_ns: np.ndarray) -> dict[str, np.ndarray]:
     """Lead age at the scoring moment and the calendar month (seasonality)."""
     age = np.where(created_at_ns == NAT, np.nan, (as_of_ns - created_at_ns) / DAY_NS)
@@ -260,6 +244,9 @@ def lead_time_features(created_at_ns: np.ndarray, as_of_ns: np.ndarray) -> dict[
     return {"lead_age_days": age, "month_of_year": month}
 
 
+_TOUCH_BATCH = 1_000_000
+
+
 def frame_features(
     leads: pd.DataFrame, touches: pd.DataFrame | None, as_of: pd.Series | Sequence[Any]
 ) -> pd.DataFrame:
@@ -268,14 +255,21 @@ def frame_features(
     ``as_of`` holds one scoring moment per lead (typically ``leads["mql_at"]``).
     """
     as_of_ns = _to_ns(as_of)
-    result = leads.reset_index(drop=True).copy()
+    # pandas copies on write: the result shares the leads' columns until one is changed
+    # (a deep copy here was ~0.25 GB for a million leads, beside the leads themselves)
+    result = leads.reset_index(drop=True)
     if touches is not None:
         if leads["lead_id"].duplicated().any():
             raise ValueError("frame_features needs unique lead_id values")
-        # Arrow look-ups: a million leads' ten million touches, no Python string per cell
-        pos = positions_in(touches["lead_id"], leads["lead_id"])
-        codes = positions_in(touches["type"], TOUCH_TYPES)
-        agg = touch_features(pos, _to_ns(touches["at"]), codes, as_of_ns)
+        # Arrow look-ups: a million leads' ten million touches, no Python string per cell,
+        # a million touches at a time (the same columns: see _TouchTotals)
+        totals = _TouchTotals(as_of_ns)
+        for start in range(0, len(touches), _TOUCH_BATCH):
+            batch = touches.iloc[start : start + _TOUCH_BATCH]
+            pos = positions_in(batch["lead_id"], leads["lead_id"])
+            codes = positions_in(batch["type"], TOUCH_TYPES)
+            totals.add(pos, _to_ns(batch["at"]), codes)
+        agg = totals.features()
         agg.update(lead_time_features(_to_ns(leads["created_at"]), as_of_ns))
         result = pd.concat([result, pd.DataFrame(agg)], axis=1)
     return result

@@ -66,6 +66,7 @@ def _fit_linear(
     design = basis.one_hot(matrix)
     clf = _logistic(l2_c, start).fit(design, np.asarray(y, dtype=int), sample_weight=weight)
     coef = basis.monotone(clf.coef_[0], design)
+    del design  # ~0.25 GB at a million rows: not alive beside the centring's temporaries
     model = LinearModel.from_coefficients(
         basis, coef, float(clf.intercept_[0]), matrix, l2_c, weight
     )
@@ -112,23 +113,12 @@ def fit_linear_stage(
     sampled = len(rows) < len(y_tr)
     search_weight = None if sample_weight is None else sample_weight[rows]
     search_matrix = train_matrix[rows] if sampled else train_matrix
-    best: tuple[LevelBasis, float, dict[str, Any], Start] | None = None
-    for bins, slopes in itertools.product(config.linear_bins, config.linear_slopes):
-        basis = linear_basis(basis_rows, encoder, bins, slopes)
-        design, valid_design = basis.one_hot(search_matrix), basis.one_hot(valid_matrix)
-        # weakest penalty last, each fit starting from the previous one's coefficients
-        clf = LogisticRegression(max_iter=2000, warm_start=True)
-        for c in sorted(config.linear_c_grid):
-            clf.set_params(C=c).fit(design, y_tr[rows], sample_weight=search_weight)
-            coef = basis.monotone(clf.coef_[0], design)
-            p = expit(valid_design @ coef + clf.intercept_[0])
-            figures = {**_validation_scores(y_valid, p), "bins": bins, "slopes": slopes}
-            if best is None or figures["val_log_loss"] < best[2]["val_log_loss"]:
-                best = (basis, c, figures, (clf.coef_.copy(), clf.intercept_.copy()))
-    if best is None:
-        raise ValueError("linear_bins and linear_c_grid must not be empty")
+    best = _search_grid(
+        basis_rows, encoder, search_matrix, y_tr[rows], valid_matrix, y_valid, config, search_weight
+    )
     if not sampled:
         return best
+    del search_matrix  # the sample's rows: not alive beside the refit's design
     basis, c, figures, start = best
     model, start = _fit_linear(basis, train_matrix, y_tr, c, sample_weight, start)
     p = expit(model.raw(valid_matrix))
@@ -139,6 +129,37 @@ def fit_linear_stage(
         **{f"search_{k}": v for k, v in figures.items() if k.startswith("val_")},
     }
     return basis, c, figures, start
+
+
+def _search_grid(
+    basis_rows: np.ndarray,
+    encoder: LeadEncoder,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    valid_matrix: np.ndarray,
+    y_valid: pd.Series | np.ndarray,
+    config: TrainConfig,
+    weight: np.ndarray | None,
+) -> tuple[LevelBasis, float, dict[str, Any], Start]:
+    """:func:`fit_linear_stage`'s grid on ``matrix``: the best combination, its validation
+    figures and coefficients (a function of its own so its designs die with it)."""
+    best: tuple[LevelBasis, float, dict[str, Any], Start] | None = None
+    for bins, slopes in itertools.product(config.linear_bins, config.linear_slopes):
+        basis = linear_basis(basis_rows, encoder, bins, slopes)
+        design, valid_design = basis.one_hot(matrix), basis.one_hot(valid_matrix)
+        # weakest penalty last, each fit starting from the previous one's coefficients
+        clf = LogisticRegression(max_iter=2000, warm_start=True)
+        for c in sorted(config.linear_c_grid):
+            clf.set_params(C=c).fit(design, y, sample_weight=weight)
+            coef = basis.monotone(clf.coef_[0], design)
+            p = expit(valid_design @ coef + clf.intercept_[0])
+            figures = {**_validation_scores(y_valid, p), "bins": bins, "slopes": slopes}
+            if best is None or figures["val_log_loss"] < best[2]["val_log_loss"]:
+                best = (basis, c, figures, (clf.coef_.copy(), clf.intercept_.copy()))
+        del design, valid_design  # before the next combination's are built
+    if best is None:
+        raise ValueError("linear_bins and linear_c_grid must not be empty")
+    return best
 
 
 def _out_of_fold_linear(

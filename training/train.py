@@ -2,8 +2,8 @@
 
 Steps, each a function so tests and notebooks can run them one at a time:
 
-1. :func:`build_dataset` — point-in-time features at each lead's MQL moment plus the
-   stage labels of ``training.labels``;
+1. :func:`build_dataset` (``training.dataset``) — point-in-time features at each
+   lead's MQL moment plus the stage labels of ``training.labels``;
 2. :func:`time_split` — train / validation / test by MQL date, the latest mature
    period being the test (a lead is *mature* once its labels can no longer change);
 3. :func:`fit_scorer` — per stage, two candidates on the same split: LightGBM
@@ -34,14 +34,15 @@ import numpy as np
 import pandas as pd
 
 from scoring.drift import reference_profile
-from scoring.features import FeatureSpec, LeadEncoder, frame_features
+from scoring.features import FeatureSpec, LeadEncoder
 from scoring.linear import LevelBasis, LinearModel
 from scoring.model import LeadScorer, LinearStageModel, Stage, StageModel, quantiles
 from scoring.policy import ThresholdPolicy
 from training.baseline import baseline_model
+from training.dataset import build_dataset, split_rows, stratified_split, time_split
 from training.family_contest import FAMILY_RULE, _validation_scores, choose_family, family_metrics
 from training.history import CRMHistory
-from training.labels import STAGE_LABELS, LabelRules, stage_labels
+from training.labels import STAGE_LABELS
 from training.linear_stage import (
     Start,
     _fit_linear,
@@ -70,7 +71,7 @@ from training.reason_model import (
 )
 from training.threshold import PolicyInputs
 from training.train_config import FAMILIES, LGBM_KNOBS, TrainConfig
-from training.tree_stage import _fit_trees, _lgbm, _out_of_fold_raw, fit_stage
+from training.tree_stage import _fit_trees, _lgbm, _out_of_fold_raw, fit_stage, fit_stage_matrices
 
 __all__ = [
     "FAMILIES",
@@ -109,10 +110,12 @@ __all__ = [
     "reason_metrics",
     "reason_test_metrics",
     "recency_weights",
+    "split_rows",
     "stratified_split",
     "tagged_rejections",
     "time_split",
     "train",
+    "train_frame",
 ]
 
 
@@ -122,68 +125,6 @@ class TrainResult:
     frame: pd.DataFrame
     split: pd.Series
     info: dict[str, Any]
-
-
-def build_dataset(history: CRMHistory, rules: LabelRules = "aware") -> pd.DataFrame:
-    """Features as of each lead's MQL moment, joined to its stage labels.
-
-    Leads that serving scored carry the features *as serving saw them* in
-    ``history.extra["served_features"]`` (from the decision log): those replace the
-    recomputed ones, so retraining learns from what the model was actually shown.
-    """
-    frame = frame_features(history.leads, history.touches, history.leads["mql_at"])
-    served = history.extra.get("served_features")
-    if isinstance(served, pd.DataFrame) and not served.empty:
-        served = served.drop_duplicates("lead_id", keep="first").set_index("lead_id")
-        columns = [c for c in served.columns if c in frame.columns and c != "lead_id"]
-        hit = frame["lead_id"].isin(served.index).to_numpy()
-        for col in columns:
-            values = served.loc[frame.loc[hit, "lead_id"], col].to_numpy()
-            if pd.api.types.is_numeric_dtype(frame[col].dtype):
-                values = pd.to_numeric(values, errors="coerce")
-            else:
-                frame[col] = frame[col].astype(object)
-            frame.loc[hit, col] = values
-    labels = stage_labels(history, rules).drop(columns=["mql_at"])
-    untagged = history.extra.get("untagged_rejections")
-    if untagged is not None:
-        # the import had to give these rejections a tag to pass validation; the reason
-        # model must not learn "no tag" as a reason (labels above are already set)
-        labels.loc[labels["lead_id"].isin(list(untagged)), "first_reason"] = None
-    frame = frame.merge(labels, on="lead_id", how="left")
-    if history.oracle is not None:
-        frame = frame.merge(history.oracle, on="lead_id", how="left")
-    return frame
-
-
-def time_split(mql_at: pd.Series, snapshot_at: pd.Timestamp, config: TrainConfig) -> pd.Series:
-    """Label each row train / valid / test / immature by its MQL date."""
-    mature_end = snapshot_at - pd.Timedelta(days=config.maturity_days)
-    test_start = mature_end - pd.Timedelta(days=config.test_days)
-    valid_start = test_start - pd.Timedelta(days=config.valid_days)
-    split = np.select(
-        [mql_at > mature_end, mql_at > test_start, mql_at > valid_start],
-        ["immature", "test", "valid"],
-        default="train",
-    )
-    return pd.Series(split, index=mql_at.index, name="split")
-
-
-def stratified_split(y: pd.Series, config: TrainConfig, share: float = 0.2) -> pd.Series:
-    """Random train / valid / test (``share`` each for valid and test), stratified on ``y``.
-
-    Only for data without a trustworthy time column; a time split is always preferred
-    because a random split lets the future leak into training.
-    """
-    rng = np.random.default_rng(config.seed)
-    split = pd.Series("immature", index=y.index, name="split")
-    for value in y.dropna().unique():
-        idx = rng.permutation(y.index[y == value].to_numpy())  # to_numpy() is read-only
-        n_test = round(len(idx) * share)
-        split[idx[:n_test]] = "test"
-        split[idx[n_test : 2 * n_test]] = "valid"
-        split[idx[2 * n_test :]] = "train"
-    return split
 
 
 def recency_weights(mql_at: pd.Series, half_life_days: float) -> np.ndarray:
@@ -214,13 +155,15 @@ def fit_scorer(
     out-of-fold ones), so the refit does not make it optimistic.
     """
     info: dict[str, Any] = {}
-    # row subsets are copies (~0.5 GB at 1M leads): stages take theirs from ``frame``
-    valid_rows = frame[split == "valid"]
-    learned_rows = frame[split.isin(["train", "valid"])]
-    encoder = LeadEncoder(spec).fit(learned_rows)
+    # row subsets are copies (~0.5 GB at 1M leads): stages take theirs from ``frame``,
+    # and the learned rows are taken again once the stages are fitted, not held meanwhile
+    learned = split.isin(["train", "valid"])
+    encoder = LeadEncoder(spec).fit(frame[learned])
     fits = [
         _fit_one_stage(name, frame, split, spec, encoder, config, info) for name in config.stages
     ]
+    valid_rows = frame[split == "valid"]
+    learned_rows = frame[learned]
     stages = [fit.model for fit in fits]
     families = {fit.model.name: fit.contest for fit in fits}
     honest_raw = {fit.model.name: fit.oof for fit in fits}
@@ -286,20 +229,25 @@ def _fit_one_stage(
     both and calibrated on its out-of-fold margins; its figures go to ``info[name]``."""
     label = STAGE_LABELS[name]
     tr, va = _stage_rows(name, label, frame, split, info)
+    # the refit pool: train then validation (the encoder is row by row: matrices stack),
+    # encoded once into one array whose first and last rows *are* the train and
+    # validation matrices; then only the label and the MQL moment of the rows are kept
+    pool_matrix = np.empty((len(tr) + len(va), len(encoder.feature_names_out_)))
+    pool_matrix[: len(tr)] = encoder.transform(tr)
+    pool_matrix[len(tr) :] = encoder.transform(va)
+    tr_matrix, va_matrix = pool_matrix[: len(tr)], pool_matrix[len(tr) :]
+    tr, va = tr[[label, "mql_at"]], va[[label, "mql_at"]]
     weight = None
     if config.recency_half_life_days and name in config.recency_stages:
         weight = recency_weights(tr["mql_at"], config.recency_half_life_days)
-    # the refit pool: train then validation (the encoder is row by row: matrices stack)
     pool_index = tr.index.append(va.index)
     pool_mql_at = pd.concat([tr["mql_at"], va["mql_at"]])
     y_pool = np.concatenate([tr[label].to_numpy(), va[label].to_numpy()]).astype(int)
     pool_weight = None
     if weight is not None:
         pool_weight = recency_weights(pool_mql_at, config.recency_half_life_days or 1.0)
-    tr_matrix, va_matrix = encoder.transform(tr), encoder.transform(va)
-    pool_matrix = np.vstack([tr_matrix, va_matrix])
     candidates, chosen = _candidates(
-        label, tr, va, (tr_matrix, va_matrix, pool_matrix), spec, encoder, config, weight
+        label, tr, va, (tr_matrix, va_matrix, pool_matrix), encoder, config, weight
     )
     family = choose_family(candidates)
     contest = {"chosen": family, "rule": FAMILY_RULE, "candidates": candidates}
@@ -356,7 +304,6 @@ def _candidates(
     tr: pd.DataFrame,
     va: pd.DataFrame,
     matrices: tuple[np.ndarray, np.ndarray, np.ndarray],
-    spec: FeatureSpec,
     encoder: LeadEncoder,
     config: TrainConfig,
     weight: np.ndarray | None,
@@ -368,11 +315,17 @@ def _candidates(
     candidates: dict[str, dict[str, Any]] = {}
     chosen = _Chosen()
     if "lightgbm" in config.families:
-        pipe, chosen.tree_info = fit_stage(
-            spec, tr, tr[label].to_numpy(), va, va[label].to_numpy(), config, encoder, weight
+        clf, chosen.tree_info = fit_stage_matrices(
+            tr_matrix,
+            tr[label].to_numpy(),
+            va_matrix,
+            va[label].to_numpy(),
+            config,
+            encoder,
+            weight,
         )
         chosen.trees = max(int(chosen.tree_info["best_iteration"]), 1)
-        va_p = pipe.named_steps["model"].predict_proba(va_matrix)[:, 1]
+        va_p = clf.predict_proba(va_matrix)[:, 1]
         candidates["lightgbm"] = {**_validation_scores(va[label], va_p), "trees": chosen.trees}
     if "logistic" in config.families:
         chosen.basis, chosen.l2_c, chosen.figures, chosen.start = fit_linear_stage(
@@ -461,7 +414,25 @@ def train(
     force: bool = False,
     judged: str = "y_won",
 ) -> TrainResult:
-    """Build the dataset, split it in time, fit and evaluate a scorer (no MLflow here).
+    """Build the dataset (:func:`build_dataset`), then :func:`train_frame` on it."""
+    config = config or TrainConfig()
+    frame = build_dataset(history, config.label_rules)
+    return train_frame(
+        frame, history.snapshot_at, config, spec, metadata, force=force, judged=judged
+    )
+
+
+def train_frame(
+    frame: pd.DataFrame,
+    snapshot_at: pd.Timestamp,
+    config: TrainConfig | None = None,
+    spec: FeatureSpec | None = None,
+    metadata: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
+    judged: str = "y_won",
+) -> TrainResult:
+    """Split a built dataset in time, fit and evaluate a scorer (no MLflow here).
 
     With too little data (``training.prior.cold_start_reasons``) the scorer is the
     documented prior, ``info["model_kind"] == "prior"``; ``force`` fits a learned model
@@ -472,11 +443,7 @@ def train(
 
     config = config or TrainConfig()
     spec = spec or FeatureSpec()
-    frame = build_dataset(history, config.label_rules)
-    if config.split == "stratified":
-        split = stratified_split(frame[STAGE_LABELS[config.stages[-1]]], config)
-    else:
-        split = time_split(frame["mql_at"], history.snapshot_at, config)
+    split = split_rows(frame, snapshot_at, config)
     shortfall = cold_start_reasons(frame, split, config.stages, config.min_class_rows, judged)
     fitted = None
     if not shortfall or force:

@@ -3,6 +3,7 @@ fixed number of trees and its out-of-fold margins."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightgbm as lgb
@@ -55,22 +56,43 @@ def fit_stage(
     validation rows stay unweighted.
     """
     encoder = encoder if encoder is not None else LeadEncoder(spec).fit(train)
-    pipe = Pipeline([("encode", FrozenEstimator(encoder)), ("model", _lgbm(config))])
-    weights = {} if sample_weight is None else {"model__sample_weight": sample_weight}
-    stopping = []
+    model, info = fit_stage_matrices(
+        encoder.transform(train),
+        y_train,
+        encoder.transform(valid),
+        y_valid,
+        config,
+        encoder,
+        sample_weight,
+    )
+    return Pipeline([("encode", FrozenEstimator(encoder)), ("model", model)]), info
+
+
+def fit_stage_matrices(
+    train: np.ndarray,
+    y_train: np.ndarray,
+    valid: np.ndarray,
+    y_valid: np.ndarray,
+    config: TrainConfig,
+    encoder: LeadEncoder,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[lgb.LGBMClassifier, dict[str, float]]:
+    """:func:`fit_stage` on rows ``encoder`` has encoded already (training encodes each
+    stage's rows once, for both families): the classifier and its best iteration."""
+    stopping: list[Callable[..., Any]] = []
     if config.early_stopping_rounds:
         stopping = [lgb.early_stopping(config.early_stopping_rounds, verbose=False)]
-    pipe.fit(
+    model = _lgbm(config).fit(
         train,
         y_train,
-        **weights,
-        model__eval_X=(encoder.transform(valid),),
-        model__eval_y=(y_valid,),
-        model__categorical_feature=encoder.categorical_indices_,
-        model__callbacks=stopping,
+        sample_weight=sample_weight,
+        eval_X=(valid,),
+        eval_y=(y_valid,),
+        categorical_feature=encoder.categorical_indices_,
+        callbacks=stopping,
     )
-    best = pipe.named_steps["model"].best_iteration_ if stopping else config.n_estimators
-    return pipe, {"best_iteration": float(best or 0)}
+    best = model.best_iteration_ if stopping else config.n_estimators
+    return model, {"best_iteration": float(best or 0)}
 
 
 def _fit_trees(
