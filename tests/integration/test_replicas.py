@@ -109,8 +109,15 @@ def test_two_replicas_share_the_registry_the_store_and_the_sessions(
     postgres_url: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started = time.monotonic()
+    # This process logs and registers through the MLflow server like a trainer would: with
+    # MLflow's own retries and a patient timeout, not the serving side's fail-fast values
+    # that an in-process server of an earlier test left in the environment (setdefault in
+    # serving/model_loading.py) -- a busy CI machine answers slower than 5 s
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     # the session's trained model (trained while the MLflow server starts, if not yet)
     registry: Registry = request.getfixturevalue("registry")
     marks = {"trained (or the session's model)": time.monotonic()}
