@@ -37,8 +37,10 @@ test: lockcheck setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --dist worksteal
 
+# `make test` runs the tests on every core (pytest-xdist; each worker trains the session's
+# model once, PostgreSQL tests get their own schemas, servers their own free ports).
 # One folder of tests each (pyproject's testpaths: unit, then integration, then browser).
 # unit: no database, registry, server or browser; integration: the app, SQLite/PostgreSQL,
 # MLflow, Redis, the command line and child processes; browser: headless Chromium against
