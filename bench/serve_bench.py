@@ -116,6 +116,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="then this long a steady mixed load on leadscore, its memory sampled (default off)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="LEADSCORE_NAME=VALUE",
+        help="a setting for the leadscore server (repeatable), e.g. "
+        "LEADSCORE_ROLLUP_REFRESH_SECONDS=0 to time it without the background roll-up refresh",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(
         "--write-docs", action="store_true", help=f"update the section in {DOCS.relative_to(ROOT)}"
@@ -302,6 +310,14 @@ def _champion_and_keys(
     }
 
 
+def _settings(pairs: list[str]) -> dict[str, str]:
+    """``--setting`` values as environment variables; only leadscore's own settings."""
+    settings = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    if len(settings) != len(pairs) or not all(k.startswith("LEADSCORE_") for k in settings):
+        raise SystemExit("--setting takes LEADSCORE_NAME=VALUE")
+    return settings
+
+
 def _start_servers(
     args: argparse.Namespace, env: dict[str, str], home: Path, work: Path, ports: dict[str, int]
 ) -> list[Server]:
@@ -318,7 +334,7 @@ def _start_servers(
                     *_opts(host=HOST, port=ports["leadscore"]),
                     "--access-log" if args.access_log else "--no-access-log",
                 ],
-                env,
+                {**env, **_settings(args.setting)},
                 work,
                 ports["leadscore"],
                 "/readyz",

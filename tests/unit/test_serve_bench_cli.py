@@ -133,3 +133,12 @@ def test_batch_and_memory_targets_are_judged_on_the_same_run() -> None:
     assert "390 MiB at the end, 420 MiB peak" in measured
     assert verdict == "**not met** over 15 min only, not an hour"  # the peak is over
     assert "ran 15.1 min" in "\n".join(report._soak_lines())
+
+
+def test_settings_for_the_server_are_leadscore_settings_only() -> None:
+    assert serve_bench._settings(["LEADSCORE_ROLLUP_REFRESH_SECONDS=0"]) == {
+        "LEADSCORE_ROLLUP_REFRESH_SECONDS": "0"
+    }
+    for wrong in (["ROLLUP=0"], ["LEADSCORE_X"], ["MLFLOW_TRACKING_URI=x"]):
+        with pytest.raises(SystemExit, match="LEADSCORE_NAME=VALUE"):
+            serve_bench._settings(wrong)
