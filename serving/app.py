@@ -43,7 +43,6 @@ from serving.ratelimit import make_limiter
 from serving.report_api import router as reports_router
 from serving.schemas import error_items
 from serving.storage import Store, make_engine, upgrade
-from serving.store.rollups import refresh_rollups
 
 log = logging.getLogger("leadscore.api")
 
@@ -92,7 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if poller is not None:
             poller.cancel()
         if rollups is not None:
-            rollups.cancel()  # a refresh under way finishes its transaction first
+            rollups.cancel()  # stops the refresher's process; its transaction rolls back
             with contextlib.suppress(asyncio.CancelledError):
                 await rollups
         app.state.decision_log.close()
@@ -117,18 +116,26 @@ async def _poll(app: FastAPI) -> None:
 
 
 async def _refresh_rollups(app: FastAPI) -> None:
-    """Keep the report roll-ups current off the request path (in a worker thread), so a
-    report request seldom finds a changed lead to fold in; it still checks, for
-    freshness. A failed refresh is logged and tried again at the next tick."""
-    while True:
-        await asyncio.sleep(app.state.settings.rollup_refresh_seconds)
-        try:
-            done = await run_in_threadpool(refresh_rollups, app.state.store.engine)
-        except Exception:
-            log.exception("refreshing the report roll-ups failed")
-            continue
-        if done:
-            log.debug("report roll-ups: %d lead(s) recomputed", done)
+    """Keep the report roll-ups current off the request path, in a process of its own
+    (:mod:`serving.rollup_process`: not the GIL or the memory of the scoring), so a report
+    request seldom finds a changed lead to fold in; it still checks, for freshness. A
+    failed refresh is logged and tried again at the next tick."""
+    from serving.rollup_process import RollupRefresher
+
+    settings = app.state.settings
+    refresher = RollupRefresher(settings.resolved_database_url, app.state.store.engine)
+    try:
+        while True:
+            await asyncio.sleep(settings.rollup_refresh_seconds)
+            try:
+                done = await run_in_threadpool(refresher.refresh)
+            except Exception:
+                log.exception("refreshing the report roll-ups failed")
+                continue
+            if done:
+                log.debug("report roll-ups: %d lead(s) recomputed", done)
+    finally:
+        await run_in_threadpool(refresher.close)
 
 
 # --- errors --------------------------------------------------------------------------------
