@@ -49,17 +49,19 @@ class RollupRefresher:
         self.engine = engine
         self._pool: Pool | None = None
         self._closed = threading.Event()
+        self._lock = threading.Lock()  # ``close`` (at shutdown) against a refresh starting
 
     def refresh(self) -> int:
         if _in_memory(self.url):
             from serving.store.rollups import refresh_rollups
 
             return refresh_rollups(self.engine)
-        if self._closed.is_set():
-            return 0
-        if self._pool is None:
-            self._pool = multiprocessing.get_context("spawn").Pool(1)
-        pending: Any = self._pool.apply_async(_refresh_in_child, (self.url,))
+        with self._lock:
+            if self._closed.is_set():
+                return 0
+            if self._pool is None:
+                self._pool = multiprocessing.get_context("spawn").Pool(1)
+            pending: Any = self._pool.apply_async(_refresh_in_child, (self.url,))
         while not self._closed.is_set():
             pending.wait(0.2)
             if pending.ready():
@@ -68,7 +70,8 @@ class RollupRefresher:
 
     def close(self) -> None:
         self._closed.set()
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        with self._lock:
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool.join()
+                self._pool = None
