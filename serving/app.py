@@ -39,7 +39,7 @@ from serving.model_loading import ModelManager, ModelUnavailable
 from serving.observability import Metrics, ObservabilityMiddleware
 from serving.outbox.worker import OutboxWorker, SubscriberFlag
 from serving.pages import install as install_pages
-from serving.ratelimit import make_limiter
+from serving.ratelimit import make_limiter, retry_after_header
 from serving.report_api import router as reports_router
 from serving.schemas import error_items
 from serving.storage import Store, make_engine, upgrade
@@ -161,7 +161,7 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse(
         {"detail": "the database is busy or unreachable; try again shortly"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "5"},
+        headers=retry_after_header(5),
     )
 
 
