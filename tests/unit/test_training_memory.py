@@ -18,6 +18,7 @@ from scoring.features import (
     frame_features,
     touch_features,
 )
+from training.baseline import as_labels
 from training.dataset import _join_by_lead, build_dataset
 from training.pipeline import _example_leads, _handed_over_dataset
 from training.synthetic import generate
@@ -102,3 +103,24 @@ def test_a_handed_over_history_gives_the_same_frame_and_keeps_the_example_touche
     full = generate(3_000, seed=5).touches
     pd.testing.assert_frame_equal(kept.touches, full[full["lead_id"].isin(ids)])
     assert len(kept.touches) > 0
+
+
+def test_baseline_labels_are_astype_str_with_one_string_per_value() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["a", None, np.nan, "b", "a", pd.NA], dtype=object),
+            "flag": pd.Series([True, None, False, True, None, False], dtype="boolean"),
+            "number": [1.0, np.nan, 2.5, 1.0, np.nan, 3.0],
+            "count": pd.Series([1, None, 2, 1, 3, None], dtype="Int64"),
+            "category": pd.Categorical(["x", None, "y", "x", "y", None]),
+            "mixed": pd.Series([1, "1", 1.0, None, True, "x"], dtype=object),
+        }
+    )
+    expected = np.asarray(frame.astype(str), dtype=object)
+    got = as_labels(frame)
+    assert got.shape == expected.shape
+    for want, have in zip(expected.ravel(), got.ravel(), strict=True):
+        assert type(have) is type(want)
+        assert have == want or (pd.isna(want) and pd.isna(have))
+    # equal cells share one string: memory per distinct value, not per cell
+    assert got[0, 0] is got[4, 0]
