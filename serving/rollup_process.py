@@ -7,21 +7,32 @@ gigabytes (docs/benchmarks.md, "Re-measured on a quiet machine"). So the refresh
 one child process (``spawn``: a clean interpreter, no copy of the served model), which
 opens its own engine on the same database once and keeps it. The roll-ups' own lock
 (``serving.store.rollups.lock_rollups``) already serialises refreshes between processes
-and replicas. An in-memory SQLite database cannot be shared with a child: it is
-refreshed on a thread of this process, as before.
+and replicas. The child runs at a lower CPU priority (:data:`NICENESS`): on a small
+machine a busy hour's folding would otherwise take the core the scoring needs, and the
+roll-ups can wait a few seconds more. An in-memory SQLite database cannot be shared with a
+child: it is refreshed on a thread of this process, as before.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from multiprocessing.pool import Pool
 from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
 
+NICENESS = 10
+"""How much the refresher child lowers its priority (``os.nice``): the scheduler gives the
+serving process's threads the CPU first, the refresh what is left."""
+
 _child_engine: Engine | None = None
 """The child's engine: opened at its first refresh, kept for the next ones."""
+
+
+def _lower_priority() -> None:
+    os.nice(NICENESS)
 
 
 def _refresh_in_child(url: str) -> int:
@@ -60,7 +71,7 @@ class RollupRefresher:
             if self._closed.is_set():
                 return 0
             if self._pool is None:
-                self._pool = multiprocessing.get_context("spawn").Pool(1)
+                self._pool = multiprocessing.get_context("spawn").Pool(1, _lower_priority)
             pending: Any = self._pool.apply_async(_refresh_in_child, (self.url,))
         while not self._closed.is_set():
             pending.wait(0.2)
