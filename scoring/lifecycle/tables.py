@@ -89,19 +89,27 @@ def replay_tables(decisions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, 
     return {lead_id: replay(history) for lead_id, history in events.items()}
 
 
-def consistent_feedback(decisions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+def consistent_feedback(
+    decisions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    replays: Mapping[str, Replay] | None = None,
+) -> pd.DataFrame:
     """The feedback rows the lifecycle holds, plus the implied steps, in the same columns.
 
     For retraining and the reports: rows stored before the rules (a ``won`` after a
     ``lost``, a deal without an amount, feedback on a lead never scored) are left out,
     and a deal without a recorded acceptance gets its acceptance (``implied``), so
-    SQL→won can never exceed 100 %.
+    SQL→won can never exceed 100 %. ``replays``: :func:`replay_tables` of the same two
+    tables, when the caller has it already (the reports need it too; the replay is most
+    of the cost).
     """
     if feedback.empty or decisions.empty:
         return feedback.iloc[0:0].assign(implied=False)
     keep: list[Any] = []
     implied: list[dict[str, Any]] = []
-    for lead_id, result in replay_tables(decisions, feedback).items():
+    if replays is None:
+        replays = replay_tables(decisions, feedback)
+    for lead_id, result in replays.items():
         for event in result.events:
             if event.ref is not None:
                 keep.append(event.ref)

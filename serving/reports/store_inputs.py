@@ -213,8 +213,11 @@ def _through_lifecycle(
     columns = ["lead_id", "rule", "open", "due_at"]
     if decisions.empty:
         return feedback.iloc[0:0].copy(), pd.DataFrame(columns=columns), len(feedback)
-    kept = consistent_feedback(decisions, feedback).copy() if len(feedback) else feedback.copy()
     replays = replay_tables(decisions, feedback)
+    if len(feedback):
+        kept = consistent_feedback(decisions, feedback, replays).copy()
+    else:
+        kept = feedback.copy()
     scored = feedback["lead_id"].isin(replays.keys()) if len(feedback) else []
     refused = int(len(feedback) - np.sum(scored)) + sum(len(d.refused) for d in replays.values())
     if as_of is None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import numpy as np
@@ -168,23 +168,33 @@ def _sums(
 ) -> Contributions:
     """Each metric row under its lead's ``sla:`` keys and the same keys of its month
     (:data:`SLA_MONTH`; a histogram bin: the total only; a time's bucket: under the day and
-    month histograms of each key, :func:`hist_keys`)."""
-    keys = {
-        lead_id: [(day, SLA + field, value) for day, field, value in lead_keys(lead)]
-        for lead_id, lead in leads.items()
-    }
+    month histograms of each key, :func:`hist_keys`).
+
+    Each lead's keys are built once, not once per metric: this loop runs for every
+    metric of every lead the refresh folds in."""
+    keys: dict[str, list[tuple[date, str, str]]] = {}
+    sums: dict[str, list[tuple[date, str, str]]] = {}
+    for lead_id, lead in leads.items():
+        keys[lead_id] = found = lead_keys(lead)
+        sums[lead_id] = [
+            key
+            for day, field, value in found
+            for key in ((day, SLA + field, value), (day.replace(day=1), SLA_MONTH + field, value))
+        ]
     out: Contributions = defaultdict(float)
     for row in metrics:
-        metric, found = row["metric"], keys.get(row["lead_id"], ())
-        if metric.startswith(BUCKET):
-            for day, field, value in found:
-                for key in hist_keys(day, field.removeprefix(SLA), value, metric):
-                    out[key] += float(row["amount"])
+        lead_id, metric, amount = row["lead_id"], row["metric"], float(row["amount"])
+        if lead_id not in keys:
             continue
-        for day, field, value in found[:1] if metric.startswith("hist_") else found:
-            out[(day, field, value, SLA + metric)] += float(row["amount"])
-            month = (day.replace(day=1), SLA_MONTH + field.removeprefix(SLA), value)
-            out[(*month, SLA + metric)] += float(row["amount"])
+        if metric.startswith(BUCKET):
+            for day, field, value in keys[lead_id]:
+                for key in hist_keys(day, field, value, metric):
+                    out[key] += amount
+            continue
+        name = SLA + metric
+        # a histogram bin: the total's day and month keys only (the first two)
+        for day, field, value in sums[lead_id][:2] if metric.startswith("hist_") else sums[lead_id]:
+            out[(day, field, value, name)] += amount
     return out
 
 
