@@ -310,7 +310,9 @@ def _serve_reference_profile(app: Any) -> None:
         return
     rows, _ = synthetic_rows(5_000, seed=7)
     frame = pd.DataFrame([{**r["features"], "p_won": r["p_won"]} for r in rows])
-    frame = frame.drop(columns=["created_at"])
+    # a model's profile watches its input fields: not the creation time, and not the
+    # touch timeline the snapshots carry (a list per lead: as a label, one value per lead)
+    frame = frame.drop(columns=["created_at", "touches"], errors="ignore")
     profile = reference_profile(frame, [c for c in frame.columns if c != "p_won"])
     scorer = SimpleNamespace(metadata={"reference_profile": profile})
     app.state.models = SimpleNamespace(
