@@ -17,11 +17,14 @@ endpoints and the marketing page both call it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from scoring.contract import RejectionReason
 from scoring.lifecycle import SlaClocks
@@ -38,6 +41,7 @@ from serving.reports.sla import sla_from_sums
 from serving.reports.store_inputs import store_notes
 from serving.storage import Store
 from serving.store.calibration_sums import calibration_sums
+from serving.store.engine import in_memory
 from serving.store.report_sla import sla_sums
 from serving.store.report_sums import (
     attribution_sums,
@@ -110,40 +114,76 @@ def store_report(
     else:
         report = _sql_head(store, dims, start, end, reference_given)
     lo, hi = _utc(start), _utc(end)
+    edges = UNIFORM_PERCENTILES["edges"]
+    reads: dict[str, Callable[[], Any]] = {}
     if "funnel" in sections:
-        report["funnel"] = funnel_from_sums(funnel_sums(store.engine, dims, lo, hi), costs)
+        reads["funnel"] = lambda: funnel_sums(store.engine, dims, lo, hi)
     if "rejections" in sections:
         known = [r.value for r in RejectionReason]
-        sums, reasons = rejection_sums(store.engine, dims, lo, hi, known)
-        report["rejections"] = rejections_from_sums(sums, reasons)
+        reads["rejections"] = lambda: rejection_sums(store.engine, dims, lo, hi, known)
     if "calibration" in sections:
-        sql, won, decisions = calibration_sums(
-            store.engine, lo, hi, maturity=timedelta(days=WON_MATURITY_DAYS)
-        )
-        report["calibration"] = calibration_from_sums(sql, won, decisions)
+        maturity = timedelta(days=WON_MATURITY_DAYS)
+        reads["calibration"] = lambda: calibration_sums(store.engine, lo, hi, maturity=maturity)
     if sla_fast and as_of is not None:
-        sums, histogram = sla_sums(store.engine, dims, lo, hi, _utc(as_of) or as_of)
-        report["sla"] = sla_from_sums(sums, histogram, clocks, with_breaches=True)
+        moment = _utc(as_of) or as_of
+        reads["sla"] = lambda: sla_sums(store.engine, dims, lo, hi, moment)
     if "attribution" in sections:
-        credit, totals, unchanneled = attribution_sums(store.engine, lo, hi, half_life)
-        report["attribution"] = attribution_section(credit, totals, unchanneled, half_life)
+        reads["attribution"] = lambda: attribution_sums(store.engine, lo, hi, half_life)
     if "drift" in sections and drift_reference is not None:
-        edges = UNIFORM_PERCENTILES["edges"]
-        use_profile(store.engine, drift_reference, edges)  # rebuilds only for a new profile
-        n_current, counts, percentiles = drift_period_counts(
-            store.engine, drift_reference, edges, lo, hi
-        )
+        profile = drift_reference
+
+        def drift_counts() -> Any:
+            use_profile(store.engine, profile, edges)  # rebuilds only for a new profile
+            return drift_period_counts(store.engine, profile, edges, lo, hi)
+
+        reads["drift"] = drift_counts
+    found = read_side_by_side(store.engine, reads)
+    if "funnel" in found:
+        report["funnel"] = funnel_from_sums(found["funnel"], costs)
+    if "rejections" in found:
+        report["rejections"] = rejections_from_sums(*found["rejections"])
+    if "calibration" in found:
+        report["calibration"] = calibration_from_sums(*found["calibration"])
+    if "sla" in found:
+        sums, histogram = found["sla"]
+        report["sla"] = sla_from_sums(sums, histogram, clocks, with_breaches=True)
+    if "attribution" in found:
+        credit, totals, unchanneled = found["attribution"]
+        report["attribution"] = attribution_section(credit, totals, unchanneled, half_life)
+    if "drift" in found and drift_reference is not None:
         report["drift"] = drift_from_counts(
-            drift_reference,
-            n_current,
-            counts,
-            percentiles,
-            reference_name=reference_name or "training data",
+            drift_reference, *found["drift"], reference_name=reference_name or "training data"
         )
     ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
     ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
     ordered["warnings"] = report_warnings(ordered)
     return ordered
+
+
+READERS = 4
+"""Threads the sections' sums are read on, shared by all requests: at most this many
+report queries of this process run at once."""
+
+
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(READERS, thread_name_prefix="report-read")
+
+
+def read_side_by_side(engine: Engine, reads: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """``{name: read()}``, the reads run side by side on their own connections.
+
+    Each section's sums are one or two queries the database answers on its own (a
+    million decisions: 60–90 ms each on PostgreSQL), with no Python between them, so a
+    page of four sections waited for four in a row. Side by side they take about as long
+    as the slowest (the database works on several cores; the waiting threads hold no
+    GIL). An in-memory SQLite database is one connection per thread, so its reads run in
+    turn.
+    """
+    if len(reads) < 2 or in_memory(engine.url):
+        return {name: read() for name, read in reads.items()}
+    futures = {name: _readers().submit(read) for name, read in reads.items()}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _sql_head(

@@ -21,7 +21,9 @@ import threading
 from multiprocessing.pool import Pool
 from typing import Any
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
+
+from serving.store.engine import in_memory
 
 NICENESS = 10
 """How much the refresher child lowers its priority (``os.nice``): the scheduler gives the
@@ -45,11 +47,6 @@ def _refresh_in_child(url: str) -> int:
     return refresh_rollups(_child_engine)
 
 
-def _in_memory(url: str) -> bool:
-    parsed = make_url(url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
-
-
 class RollupRefresher:
     """``refresh()`` folds the changed leads into the roll-ups in the child process (started
     at the first call) and returns how many it recomputed; ``close()`` stops the child,
@@ -63,7 +60,7 @@ class RollupRefresher:
         self._lock = threading.Lock()  # ``close`` (at shutdown) against a refresh starting
 
     def refresh(self) -> int:
-        if _in_memory(self.url):
+        if in_memory(self.url):
             from serving.store.rollups import refresh_rollups
 
             return refresh_rollups(self.engine)

@@ -127,6 +127,13 @@ def _enable_wal(cursor: Any, timeout: float) -> None:
             time.sleep(0.05)
 
 
+def in_memory(url: str | URL) -> bool:
+    """An in-memory SQLite database: each connection's own, so another thread (SQLAlchemy
+    gives each thread its connection) or process cannot see it."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def _writer(engine: Engine) -> Engine:
     """The same engine, with SQLite write transactions starting ``BEGIN IMMEDIATE``."""
     return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
