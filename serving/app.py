@@ -41,6 +41,7 @@ from serving.outbox.worker import OutboxWorker, SubscriberFlag
 from serving.pages import install as install_pages
 from serving.ratelimit import make_limiter, retry_after_header
 from serving.report_api import router as reports_router
+from serving.rollup_process import RollupRefresher
 from serving.schemas import error_items
 from serving.storage import Store, make_engine, upgrade
 
@@ -77,8 +78,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if worker is not None:
         worker.start()
     poller = asyncio.create_task(_poll(app)) if settings.model_poll_seconds > 0 else None
+    # the reports' refreshes go through the refresher's process too, not just the timer's
+    refresher = RollupRefresher(settings.resolved_database_url, engine)
+    store.use_rollup_refresher(refresher.refresh)
     rollups = (
-        asyncio.create_task(_refresh_rollups(app)) if settings.rollup_refresh_seconds > 0 else None
+        asyncio.create_task(_refresh_rollups(app, refresher))
+        if settings.rollup_refresh_seconds > 0
+        else None
     )
     # Everything allocated so far (libraries, the model) lives as long as the process:
     # move it out of the cyclic garbage collector's reach. Otherwise each full
@@ -91,9 +97,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if poller is not None:
             poller.cancel()
         if rollups is not None:
-            rollups.cancel()  # stops the refresher's process; its transaction rolls back
+            rollups.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rollups
+        await run_in_threadpool(refresher.close)  # an unfinished refresh rolls back
         app.state.decision_log.close()
         if worker is not None:
             worker.close()
@@ -115,27 +122,21 @@ async def _poll(app: FastAPI) -> None:
             await announce_champion_async(app)
 
 
-async def _refresh_rollups(app: FastAPI) -> None:
-    """Keep the report roll-ups current off the request path, in a process of its own
+async def _refresh_rollups(app: FastAPI, refresher: RollupRefresher) -> None:
+    """Keep the report roll-ups current off the request path, in the refresher's process
     (:mod:`serving.rollup_process`: not the GIL or the memory of the scoring), so a report
     request seldom finds a changed lead to fold in; it still checks, for freshness. A
     failed refresh is logged and tried again at the next tick."""
-    from serving.rollup_process import RollupRefresher
-
     settings = app.state.settings
-    refresher = RollupRefresher(settings.resolved_database_url, app.state.store.engine)
-    try:
-        while True:
-            await asyncio.sleep(settings.rollup_refresh_seconds)
-            try:
-                done = await run_in_threadpool(refresher.refresh)
-            except Exception:
-                log.exception("refreshing the report roll-ups failed")
-                continue
-            if done:
-                log.debug("report roll-ups: %d lead(s) recomputed", done)
-    finally:
-        await run_in_threadpool(refresher.close)
+    while True:
+        await asyncio.sleep(settings.rollup_refresh_seconds)
+        try:
+            done = await run_in_threadpool(refresher.refresh)
+        except Exception as exc:
+            log.error("refreshing the report roll-ups failed: %s", exc.__class__.__name__)
+            continue
+        if done:
+            log.debug("report roll-ups: %d lead(s) recomputed", done)
 
 
 # --- errors --------------------------------------------------------------------------------

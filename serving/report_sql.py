@@ -53,7 +53,6 @@ from serving.store.report_sums import (
 from serving.store.rollup_attribution import ensure_half_life
 from serving.store.rollup_drift import drift_period_counts, use_profile
 from serving.store.rollup_sla import use_clocks
-from serving.store.rollups import refresh_rollups
 
 SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "sla", "attribution")
 """Sections computed by SQL aggregates and roll-ups (the SLA given its moment ``as_of``)."""
@@ -101,7 +100,7 @@ def store_report(
         if not half_life > 0:
             raise ValueError("half_life_days must be positive")
         ensure_half_life(store.engine, half_life)  # a new value: its leads are marked dirty
-    refresh_rollups(store.engine)
+    store.refresh_rollups()
     fast = {
         *(s for s in SQL_SECTIONS if s != "sla" or sla_fast),
         *(("drift",) if drift_reference is not None else ()),

@@ -1,16 +1,17 @@
-"""The server's background roll-up refresh, in a process of its own.
+"""The server's roll-up refreshes, in a process of its own.
 
 Every scored lead is marked dirty for the report roll-ups, and folding a few hundred
 leads a second in replays their lifecycles in pandas: in the serving process that took
 more CPU than the scoring, held the GIL the serving thread needs and grew the worker by
-gigabytes (docs/benchmarks.md, "Re-measured on a quiet machine"). So the refresh runs in
-one child process (``spawn``: a clean interpreter, no copy of the served model), which
-opens its own engine on the same database once and keeps it. The roll-ups' own lock
-(``serving.store.rollups.lock_rollups``) already serialises refreshes between processes
-and replicas. The child runs at a lower CPU priority (:data:`NICENESS`): on a small
-machine a busy hour's folding would otherwise take the core the scoring needs, and the
-roll-ups can wait a few seconds more. An in-memory SQLite database cannot be shared with a
-child: it is refreshed on a thread of this process, as before.
+gigabytes (docs/benchmarks.md, "Re-measured on a quiet machine"). So both the background
+refresh and the refresh a report request makes before it reads run in one child process
+(``spawn``: a clean interpreter, no copy of the served model), which opens its own
+engine on the same database once and keeps it; a request thread waits for it without
+holding the GIL. The roll-ups' own lock (``serving.store.rollups.lock_rollups``)
+already serialises refreshes between processes and replicas. The child runs at a lower
+CPU priority (:data:`NICENESS`): on a small machine a busy hour's folding would otherwise
+take the core the scoring needs. An in-memory SQLite database cannot be shared with a
+child: it is refreshed on the calling thread, as before.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from multiprocessing.pool import Pool
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from sqlalchemy.engine import Engine
 
@@ -28,36 +29,49 @@ from serving.store.engine import in_memory
 NICENESS = 10
 """How much the refresher child lowers its priority (``os.nice``): the scheduler gives the
 serving process's threads the CPU first, the refresh what is left."""
-
-_child_engine: Engine | None = None
-"""The child's engine: opened at its first refresh, kept for the next ones."""
-
-
-def _lower_priority() -> None:
-    os.nice(NICENESS)
+WAIT_SECONDS = 0.2
+"""How often a waiting refresh checks that the child is alive and the server not closing."""
 
 
-def _refresh_in_child(url: str) -> int:
+class RefresherDied(RuntimeError):
+    """The refresher process ended during a refresh (killed, out of memory); the next
+    refresh starts a new one."""
+
+
+def _serve(url: str, conn: Connection) -> None:
+    """The child: one refresh per message, its count (or its exception) sent back."""
     from serving.storage import make_engine
     from serving.store.rollups import refresh_rollups
 
-    global _child_engine
-    if _child_engine is None:
-        _child_engine = make_engine(url)
-    return refresh_rollups(_child_engine)
+    os.nice(NICENESS)
+    engine = make_engine(url)
+    while True:
+        try:
+            conn.recv()
+        except EOFError:  # the server closed its end
+            return
+        try:
+            conn.send(refresh_rollups(engine))
+        except Exception as exc:
+            try:
+                conn.send(exc)
+            except Exception:  # an exception that does not pickle: its kind, at least
+                conn.send(RuntimeError(f"roll-up refresh failed: {exc.__class__.__name__}"))
 
 
 class RollupRefresher:
     """``refresh()`` folds the changed leads into the roll-ups in the child process (started
-    at the first call) and returns how many it recomputed; ``close()`` stops the child,
-    whose unfinished refresh, a transaction, rolls back."""
+    at the first call, again after it died) and returns how many it recomputed; calls from
+    several threads take turns. ``close()`` stops the child, whose unfinished refresh, a
+    transaction, rolls back."""
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
-        self._pool: Pool | None = None
+        self._child: BaseProcess | None = None
+        self._conn: Connection | None = None
         self._closed = threading.Event()
-        self._lock = threading.Lock()  # ``close`` (at shutdown) against a refresh starting
+        self._lock = threading.Lock()  # one refresh through the pipe at a time; ``close``
 
     def refresh(self) -> int:
         if in_memory(self.url):
@@ -67,19 +81,41 @@ class RollupRefresher:
         with self._lock:
             if self._closed.is_set():
                 return 0
-            if self._pool is None:
-                self._pool = multiprocessing.get_context("spawn").Pool(1, _lower_priority)
-            pending: Any = self._pool.apply_async(_refresh_in_child, (self.url,))
-        while not self._closed.is_set():
-            pending.wait(0.2)
-            if pending.ready():
-                return int(pending.get())
-        return 0
+            conn, child = self._started()
+            conn.send(True)
+            while not self._closed.is_set():
+                if conn.poll(WAIT_SECONDS):
+                    answer = conn.recv()
+                    if isinstance(answer, BaseException):
+                        raise answer
+                    return int(answer)
+                if not child.is_alive():
+                    self._stop()
+                    raise RefresherDied(f"the roll-up refresher ended (exit code {child.exitcode})")
+            return 0
+
+    def _started(self) -> tuple[Connection, BaseProcess]:
+        if self._child is None or self._conn is None or not self._child.is_alive():
+            self._stop()
+            context = multiprocessing.get_context("spawn")
+            ours, theirs = context.Pipe()
+            child = context.Process(
+                target=_serve, args=(self.url, theirs), name="leadscore-rollups", daemon=True
+            )
+            child.start()
+            theirs.close()
+            self._child, self._conn = child, ours
+        return self._conn, self._child
+
+    def _stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._child is not None:
+            self._child.terminate()
+            self._child.join()
+        self._child = self._conn = None
 
     def close(self) -> None:
         self._closed.set()
         with self._lock:
-            if self._pool is not None:
-                self._pool.terminate()
-                self._pool.join()
-                self._pool = None
+            self._stop()

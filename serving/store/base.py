@@ -51,10 +51,26 @@ class StoreBase:
         self._key_cache_size = key_cache_size
         self._key_cache: OrderedDict[str, tuple[float, tuple[str, Role]]] = OrderedDict()
         self._key_lock = threading.Lock()
+        self._rollup_refresh: Callable[[], int] | None = None
 
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def use_rollup_refresher(self, refresh: Callable[[], int] | None) -> None:
+        """Fold changed leads into the report roll-ups with ``refresh`` (the server's
+        :class:`serving.rollup_process.RollupRefresher`: in a process of its own, off the
+        scoring's GIL) instead of on the calling thread."""
+        self._rollup_refresh = refresh
+
+    def refresh_rollups(self) -> int:
+        """Bring the report roll-ups up to date before a report or the queue reads them
+        (:func:`serving.store.rollups.refresh_rollups`); returns how many leads changed."""
+        if self._rollup_refresh is not None:
+            return self._rollup_refresh()
+        from serving.store.rollups import refresh_rollups  # it imports the store's parts
+
+        return refresh_rollups(self._engine)
 
     def _now(self) -> datetime:
         return as_utc(self._clock())

@@ -29,7 +29,6 @@ from scoring.contract import HandoffDecision
 from scoring.feedback_tables import SALES_DECISION_KINDS
 from scoring.lifecycle import SlaClocks, SlaState, replay, sla_state
 from serving.store.history import order_by_change, score_changes
-from serving.store.rollups import refresh_rollups
 from serving.tables import Decision, Feedback, UTCDateTime
 from serving.trend import trend_word
 
@@ -320,7 +319,7 @@ def queue_page(
 
     now = now or store._now()
     clocks = clocks or SlaClocks()
-    refresh_rollups(store.engine)
+    store.refresh_rollups()
     with store.engine.connect() as conn:
         records, total = rollup_page(
             conn, filters, now, clocks, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
@@ -410,7 +409,7 @@ def channels(store: Store) -> list[str]:
     roll-up's counts per channel, brought up to date first."""
     from serving.store.queue_rows import rollup_channels  # it imports this module
 
-    refresh_rollups(store.engine)
+    store.refresh_rollups()
     with store.engine.connect() as conn:
         return rollup_channels(conn)
 

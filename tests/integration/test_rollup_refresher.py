@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from cli.app import app as cli_app
 from scoring.settings import Settings
 from serving.app import create_app
+from serving.rollup_process import RollupRefresher
 from serving.rollup_tables import DirtyLead, LeadRollup
 from serving.storage import Store, make_engine, upgrade
 from tests.integration.test_report_rollups import _decision
@@ -79,6 +81,33 @@ def test_zero_seconds_leaves_the_roll_ups_to_the_reports(tmp_path: Path, db_url:
         store.record_decisions([_decision("B1", START, "hand_to_sales", {"channel": "seo"})])
         time.sleep(0.5)
         assert _count(store, DirtyLead) == 1
+        # a report's refresh folds it in, in the refresher's process (not on the
+        # request's thread, whose GIL the scoring needs)
+        assert not multiprocessing.active_children()
+        assert store.refresh_rollups() == 1
+        assert multiprocessing.active_children()
+        assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 1
+
+
+def test_a_refresher_that_died_is_reported_and_started_again(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    refresher = RollupRefresher(db_url, engine)
+    try:
+        store.record_decisions([_decision("D1", START, "nurture", {"channel": "seo"})])
+        assert refresher.refresh() == 1
+        child = refresher._child
+        assert child is not None and child.pid is not None
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        store.record_decisions([_decision("D2", START, "nurture", {"channel": "seo"})])
+        # the dead child is noticed at the next call: a new one does the refresh
+        assert refresher.refresh() == 1
+        assert refresher._child is not child and _count(store, DirtyLead) == 0
+    finally:
+        refresher.close()
+        engine.dispose()
 
 
 @pytest.mark.parametrize("mode", [[], ["--full"], ["--incremental"]])
