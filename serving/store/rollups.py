@@ -24,6 +24,7 @@ day sums never receive the same difference twice.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -47,7 +48,15 @@ from serving.store.sla_hist import add_histograms, is_hist
 from serving.tables import Feedback
 
 CHUNK = 5_000
-"""Leads recomputed per transaction: bounds the refresh's memory and each lock's length."""
+"""At most this many leads recomputed per transaction: bounds the refresh's memory."""
+FIRST_CLAIM = 200
+"""Leads the incremental refresh claims in its first transaction; it then sizes each
+transaction to take about :data:`TRANSACTION_SECONDS`."""
+TRANSACTION_SECONDS = 1.0
+"""How long one incremental transaction should hold the write lock. On SQLite every
+writer waits for it — the decision log too, whose unwritten rows pile up in the serving
+process meanwhile — and a lead scored a few hundred times takes long to replay: a fixed
+5,000 leads held the lock for minutes (docs/benchmarks.md, the soak of 2026-12-07)."""
 FULL_SHARE = 0.2
 """From this share of the leads dirty on, a refresh rebuilds everything set-based."""
 
@@ -87,16 +96,26 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = N
 
     write = _writer(engine)
     done = 0
+    size = min(chunk, FIRST_CLAIM)
     while True:
+        began = time.monotonic()
         with write.begin() as conn:
             lock_rollups(conn)
             if full or (full is None and not done and _mostly_dirty(conn, chunk)):
                 return rebuild_rollups(conn, parts())
-            ids = _claim(conn, chunk)
+            ids = _claim(conn, size)
             if not ids:
                 return done
             _recompute(conn, ids)
         done += len(ids)
+        size = _next_size(size, time.monotonic() - began, chunk)
+
+
+def _next_size(size: int, seconds: float, most: int) -> int:
+    """The next transaction's claim: scaled so it takes about :data:`TRANSACTION_SECONDS`
+    (at most twice as many as the last, at least one lead, at most ``most``)."""
+    scaled = int(size * TRANSACTION_SECONDS / max(seconds, 1e-3))
+    return max(1, min(most, 2 * size, scaled))
 
 
 def refresh_leads(conn: Connection, ids: Sequence[str]) -> None:
