@@ -57,6 +57,10 @@ TRANSACTION_SECONDS = 1.0
 writer waits for it — the decision log too, whose unwritten rows pile up in the serving
 process meanwhile — and a lead scored a few hundred times takes long to replay: a fixed
 5,000 leads held the lock for minutes (docs/benchmarks.md, the soak of 2026-12-07)."""
+SQLITE_PAUSE_SECONDS = 0.2
+"""SQLite: the pause between two incremental transactions. A writer waiting on the lock
+polls it (SQLite's busy handler: every 100 ms at most); a refresh that begins again at
+once takes it back every time, and the decision log starved behind a long refresh."""
 FULL_SHARE = 0.2
 """From this share of the leads dirty on, a refresh rebuilds everything set-based."""
 
@@ -108,7 +112,11 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = N
                 return done
             _recompute(conn, ids)
         done += len(ids)
+        if len(ids) < size:  # the dirty set is drained
+            return done
         size = _next_size(size, time.monotonic() - began, chunk)
+        if engine.dialect.name == "sqlite":
+            time.sleep(SQLITE_PAUSE_SECONDS)
 
 
 def _next_size(size: int, seconds: float, most: int) -> int:
