@@ -95,24 +95,31 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = N
     of leads is dirty and they are at least :data:`FULL_SHARE` of the dirty and the
     summarised leads together: the first refresh after an upgrade (every lead dirty,
     nothing summarised), or a change to most of the log.
+
+    A call folds in at most as many leads as were dirty when it began: under traffic that
+    re-marks leads as fast as they are folded it would otherwise never return (what
+    changed meanwhile is the next call's).
     """
     from serving.store.rollup_rebuild import rebuild_rollups
 
     write = _writer(engine)
     done = 0
+    budget: int | None = None
     size = min(chunk, FIRST_CLAIM)
     while True:
         began = time.monotonic()
         with write.begin() as conn:
             lock_rollups(conn)
-            if full or (full is None and not done and _mostly_dirty(conn, chunk)):
-                return rebuild_rollups(conn, parts())
-            ids = _claim(conn, size)
+            if budget is None:
+                budget = int(conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one())
+                if full or (full is None and _mostly_dirty(conn, chunk, budget)):
+                    return rebuild_rollups(conn, parts())
+            ids = _claim(conn, min(size, budget - done))
             if not ids:
                 return done
             _recompute(conn, ids)
         done += len(ids)
-        if len(ids) < size:  # the dirty set is drained
+        if len(ids) < size or done >= budget:  # drained, or all it found at the start
             return done
         size = _next_size(size, time.monotonic() - began, chunk)
         if engine.dialect.name == "sqlite":
@@ -156,9 +163,11 @@ def lock_rollups(conn: Connection) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("leadscore-rollups"))))
 
 
-def _mostly_dirty(conn: Connection, chunk: int) -> bool:
-    """More than ``chunk`` leads are dirty, and at least :data:`FULL_SHARE` of all."""
-    dirty = conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one()
+def _mostly_dirty(conn: Connection, chunk: int, dirty: int | None = None) -> bool:
+    """More than ``chunk`` leads are dirty (``dirty``, counted when not given), and at
+    least :data:`FULL_SHARE` of all."""
+    if dirty is None:
+        dirty = int(conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one())
     if dirty <= chunk:
         return False
     known = conn.execute(select(func.count()).select_from(LeadRollup)).scalar_one()

@@ -9,10 +9,11 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
 from cli.app import app as cli_app
@@ -21,6 +22,8 @@ from serving.app import create_app
 from serving.rollup_process import RollupRefresher
 from serving.rollup_tables import DirtyLead, LeadRollup
 from serving.storage import Store, make_engine, upgrade
+from serving.store import rollups
+from serving.store.rollups import refresh_rollups
 from tests.integration.test_report_rollups import _decision
 from tests.integration.test_report_sql_parity import START, _seed
 
@@ -127,4 +130,35 @@ def test_rollups_refresh_prints_how_many_leads_and_how_long(
     assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 26
     again = runner.invoke(cli_app, ["rollups", "refresh", *mode])
     assert re.search(r"\b0 lead\(s\) recomputed", again.output), again.output
+    engine.dispose()
+
+
+def test_a_refresh_folds_in_what_was_dirty_when_it_began(db_url: str) -> None:
+    """Leads marked dirty while a refresh runs are the next refresh's: under traffic that
+    re-marks leads as fast as they are folded, a report's refresh still returns."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    store.record_decisions(
+        [_decision(f"R{i}", START, "nurture", {"channel": "seo"}) for i in range(6)]
+    )
+    refresh_rollups(engine)
+    store.record_decisions(
+        [_decision(f"R{i}", START, "nurture", {"channel": "seo"}) for i in range(3)]
+    )
+    marked = 0
+
+    def busy(conn: Any, ids: Any) -> None:  # each chunk: a writer re-marks another lead
+        nonlocal marked
+        real(conn, ids)
+        marked += 1
+        conn.execute(insert(DirtyLead).values(lead_id=f"R{3 + marked % 3}"))
+
+    real = rollups._recompute
+    try:
+        rollups._recompute = busy
+        assert refresh_rollups(engine, chunk=1, full=False) == 3  # the three dirty at its start
+    finally:
+        rollups._recompute = real
+    assert _count(store, DirtyLead) >= 1  # the re-marked ones wait for the next call
     engine.dispose()
