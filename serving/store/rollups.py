@@ -111,7 +111,7 @@ def refresh_rollups(engine: Engine, *, chunk: int = CHUNK, full: bool | None = N
         with write.begin() as conn:
             lock_rollups(conn)
             if budget is None:
-                budget = int(conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one())
+                budget = _dirty_count(conn)
                 if full or (full is None and _mostly_dirty(conn, chunk, budget)):
                     return rebuild_rollups(conn, parts())
             ids = _claim(conn, min(size, budget - done))
@@ -163,11 +163,15 @@ def lock_rollups(conn: Connection) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("leadscore-rollups"))))
 
 
+def _dirty_count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one())
+
+
 def _mostly_dirty(conn: Connection, chunk: int, dirty: int | None = None) -> bool:
     """More than ``chunk`` leads are dirty (``dirty``, counted when not given), and at
     least :data:`FULL_SHARE` of all."""
     if dirty is None:
-        dirty = int(conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one())
+        dirty = _dirty_count(conn)
     if dirty <= chunk:
         return False
     known = conn.execute(select(func.count()).select_from(LeadRollup)).scalar_one()

@@ -133,7 +133,9 @@ def test_rollups_refresh_prints_how_many_leads_and_how_long(
     engine.dispose()
 
 
-def test_a_refresh_folds_in_what_was_dirty_when_it_began(db_url: str) -> None:
+def test_a_refresh_folds_in_what_was_dirty_when_it_began(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Leads marked dirty while a refresh runs are the next refresh's: under traffic that
     re-marks leads as fast as they are folded, a report's refresh still returns."""
     engine = make_engine(db_url)
@@ -155,10 +157,8 @@ def test_a_refresh_folds_in_what_was_dirty_when_it_began(db_url: str) -> None:
         conn.execute(insert(DirtyLead).values(lead_id=f"R{3 + marked % 3}"))
 
     real = rollups._recompute
-    try:
-        rollups._recompute = busy
-        assert refresh_rollups(engine, chunk=1, full=False) == 3  # the three dirty at its start
-    finally:
-        rollups._recompute = real
+    monkeypatch.setattr(rollups, "_recompute", busy)
+    assert refresh_rollups(engine, chunk=1, full=False) == 3  # the three dirty at its start
+    monkeypatch.undo()
     assert _count(store, DirtyLead) >= 1  # the re-marked ones wait for the next call
     engine.dispose()
