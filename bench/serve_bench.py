@@ -121,7 +121,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="LEADSCORE_NAME=VALUE",
-        help="a setting for the leadscore server (repeatable), e.g. "
+        help="a setting for the leadscore commands and server (repeatable), e.g. "
         "LEADSCORE_ROLLUP_REFRESH_SECONDS=0 to time it without the background roll-up refresh",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -222,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ports = choose_ports(args)
     work = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     home = home or work / "home"
-    env = base_env(home)
+    # the settings apply to every leadscore command of the run (a database URL must be
+    # the one the keys are made in); ``mlflow models serve`` does not read them
+    env = base_env(home) | _settings(args.setting)
     servers: list[Server] = []
     log(f"working folder {work}, LEADSCORE_HOME {home}")
     try:
@@ -334,7 +336,7 @@ def _start_servers(
                     *_opts(host=HOST, port=ports["leadscore"]),
                     "--access-log" if args.access_log else "--no-access-log",
                 ],
-                {**env, **_settings(args.setting)},
+                env,
                 work,
                 ports["leadscore"],
                 "/readyz",

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         "the background, so a report request seldom has any left to fold in; 0 = only "
         "when a report is requested.",
     )
+    rollup_wait_seconds: float = Field(
+        default=20.0,
+        ge=0.0,
+        description="How long a report or the handoff queue waits for the roll-ups to take in "
+        "the latest changes before it answers from them as they stand, saying how many "
+        "leads are not in yet (under a storm of scoring the refresh runs behind).",
+    )
     registry_timeout_seconds: float = Field(
         default=5.0,
         gt=0.0,

@@ -80,7 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     poller = asyncio.create_task(_poll(app)) if settings.model_poll_seconds > 0 else None
     # the reports' refreshes go through the refresher's process too, not just the timer's
     refresher = RollupRefresher(settings.resolved_database_url, engine)
-    store.use_rollup_refresher(refresher.refresh)
+    store.use_rollup_refresher(refresher.refresh, settings.rollup_wait_seconds)
     rollups = (
         asyncio.create_task(_refresh_rollups(app, refresher))
         if settings.rollup_refresh_seconds > 0

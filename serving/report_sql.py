@@ -38,7 +38,7 @@ from serving.reports.funnel import funnel_from_sums
 from serving.reports.rejections import rejections_from_sums
 from serving.reports.report_data import HALF_LIFE_DAYS, as_timestamp
 from serving.reports.sla import sla_from_sums
-from serving.reports.store_inputs import store_notes
+from serving.reports.store_inputs import behind_note, store_notes
 from serving.storage import Store
 from serving.store.calibration_sums import calibration_sums
 from serving.store.engine import in_memory
@@ -53,6 +53,7 @@ from serving.store.report_sums import (
 from serving.store.rollup_attribution import ensure_half_life
 from serving.store.rollup_drift import drift_period_counts, use_profile
 from serving.store.rollup_sla import use_clocks
+from serving.store.rollups import pending_leads
 
 SQL_SECTIONS: tuple[str, ...] = ("funnel", "rejections", "calibration", "sla", "attribution")
 """Sections computed by SQL aggregates and roll-ups (the SLA given its moment ``as_of``)."""
@@ -100,7 +101,7 @@ def store_report(
         if not half_life > 0:
             raise ValueError("half_life_days must be positive")
         ensure_half_life(store.engine, half_life)  # a new value: its leads are marked dirty
-    store.refresh_rollups()
+    caught_up = store.refresh_rollups() is not None
     fast = {
         *(s for s in SQL_SECTIONS if s != "sla" or sla_fast),
         *(("drift",) if drift_reference is not None else ()),
@@ -156,6 +157,8 @@ def store_report(
     ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
     ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
     ordered["warnings"] = report_warnings(ordered)
+    if not caught_up:
+        ordered["notes"] = [*ordered["notes"], behind_note(pending_leads(store.engine))]
     return ordered
 
 

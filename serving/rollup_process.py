@@ -16,15 +16,19 @@ child: it is refreshed on the calling thread, as before.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from sqlalchemy.engine import Engine
 
 from serving.store.engine import in_memory
+
+log = logging.getLogger("leadscore.rollups")
 
 NICENESS = 10
 """How much the refresher child lowers its priority (``os.nice``): the scheduler gives the
@@ -63,36 +67,59 @@ class RollupRefresher:
     """``refresh()`` folds the changed leads into the roll-ups in the child process (started
     at the first call, again after it died) and returns how many it recomputed; calls from
     several threads take turns. ``close()`` stops the child, whose unfinished refresh, a
-    transaction, rolls back."""
+    transaction, rolls back.
+
+    ``refresh(timeout)`` gives up waiting after ``timeout`` seconds and returns ``None``: a
+    report must not hold a request thread for the minutes a refresh can take under a
+    storm of scoring. The child goes on; the next call first waits for that answer, then
+    asks for a refresh of its own (the pending one began before it was called)."""
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
         self._child: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._pending = False  # a refresh was asked for and its answer not read yet
         self._closed = threading.Event()
         self._lock = threading.Lock()  # one refresh through the pipe at a time; ``close``
 
-    def refresh(self) -> int:
+    def refresh(self, timeout: float | None = None) -> int | None:
         if in_memory(self.url):
             from serving.store.rollups import refresh_rollups
 
             return refresh_rollups(self.engine)
-        with self._lock:
-            if self._closed.is_set():
-                return 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return None
+        try:
+            return self._refresh(deadline)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, deadline: float | None) -> int | None:
+        mine = False
+        while not self._closed.is_set():
             conn, child = self._started()
-            conn.send(True)
-            while not self._closed.is_set():
-                if conn.poll(WAIT_SECONDS):
-                    answer = conn.recv()
-                    if isinstance(answer, BaseException):
-                        raise answer
+            if not self._pending:
+                conn.send(True)
+                self._pending = mine = True
+            left = None if deadline is None else deadline - time.monotonic()
+            if conn.poll(WAIT_SECONDS if left is None else max(0.0, min(WAIT_SECONDS, left))):
+                self._pending = False
+                answer = conn.recv()
+                if mine and isinstance(answer, BaseException):
+                    raise answer
+                if mine:
                     return int(answer)
-                if not child.is_alive():
-                    self._stop()
-                    raise RefresherDied(f"the roll-up refresher ended (exit code {child.exitcode})")
-            return 0
+                if isinstance(answer, BaseException):  # its caller stopped waiting
+                    log.error("refreshing the report roll-ups failed: %s", type(answer).__name__)
+                continue  # that was an earlier caller's refresh: now ours
+            if not child.is_alive():
+                self._stop()
+                raise RefresherDied(f"the roll-up refresher ended (exit code {child.exitcode})")
+            if left is not None and left <= 0:
+                return None
+        return 0
 
     def _started(self) -> tuple[Connection, BaseProcess]:
         if self._child is None or self._conn is None or not self._child.is_alive():
@@ -114,6 +141,7 @@ class RollupRefresher:
             self._child.terminate()
             self._child.join()
         self._child = self._conn = None
+        self._pending = False
 
     def close(self) -> None:
         self._closed.set()

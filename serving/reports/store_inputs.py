@@ -85,6 +85,17 @@ def from_store(
     )
 
 
+def behind_note(pending: int) -> Note:
+    """The roll-ups did not catch up within ``rollup_wait_seconds``: the report is read
+    from them as they stand, and says so rather than look complete."""
+    return Note(
+        "store.behind",
+        f"{pending} lead(s) changed in the last moments are not in this report yet: the "
+        "roll-ups are catching up with a burst of scoring; ask again in a minute",
+        n=pending,
+    )
+
+
 def store_notes(no_reference: bool, refused: int) -> list[str]:
     """What a reader of a store report must know: the drift reference, refused events."""
     notes: list[str] = []

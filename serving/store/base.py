@@ -51,23 +51,30 @@ class StoreBase:
         self._key_cache_size = key_cache_size
         self._key_cache: OrderedDict[str, tuple[float, tuple[str, Role]]] = OrderedDict()
         self._key_lock = threading.Lock()
-        self._rollup_refresh: Callable[[], int] | None = None
+        self._rollup_refresh: Callable[[float | None], int | None] | None = None
+        self._rollup_wait: float | None = None
 
     @property
     def engine(self) -> Engine:
         return self._engine
 
-    def use_rollup_refresher(self, refresh: Callable[[], int] | None) -> None:
+    def use_rollup_refresher(
+        self, refresh: Callable[[float | None], int | None] | None, wait: float | None = None
+    ) -> None:
         """Fold changed leads into the report roll-ups with ``refresh`` (the server's
-        :class:`serving.rollup_process.RollupRefresher`: in a process of its own, off the
-        scoring's GIL) instead of on the calling thread."""
+        :meth:`serving.rollup_process.RollupRefresher.refresh`: in a process of its own,
+        off the scoring's GIL) instead of on the calling thread, waiting at most ``wait``
+        seconds for it (setting ``rollup_wait_seconds``; ``None``: until it is done)."""
         self._rollup_refresh = refresh
+        self._rollup_wait = wait
 
-    def refresh_rollups(self) -> int:
+    def refresh_rollups(self) -> int | None:
         """Bring the report roll-ups up to date before a report or the queue reads them
-        (:func:`serving.store.rollups.refresh_rollups`); returns how many leads changed."""
+        (:func:`serving.store.rollups.refresh_rollups`); returns how many leads changed,
+        or ``None`` if the refresher did not finish within the store's wait (the roll-ups
+        are then read as they stand: :func:`pending_leads` says how many are not in)."""
         if self._rollup_refresh is not None:
-            return self._rollup_refresh()
+            return self._rollup_refresh(self._rollup_wait)
         from serving.store.rollups import refresh_rollups  # it imports the store's parts
 
         return refresh_rollups(self._engine)

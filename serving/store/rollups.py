@@ -167,6 +167,12 @@ def _dirty_count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(DirtyLead)).scalar_one())
 
 
+def pending_leads(engine: Engine) -> int:
+    """How many changed leads the roll-ups have not taken in yet."""
+    with engine.connect() as conn:
+        return _dirty_count(conn)
+
+
 def _mostly_dirty(conn: Connection, chunk: int, dirty: int | None = None) -> bool:
     """More than ``chunk`` leads are dirty (``dirty``, counted when not given), and at
     least :data:`FULL_SHARE` of all."""

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from cli.app import app as cli_app
 from scoring.settings import Settings
 from serving.app import create_app
+from serving.report_sql import store_report
 from serving.rollup_process import RollupRefresher
 from serving.rollup_tables import DirtyLead, LeadRollup
 from serving.storage import Store, make_engine, upgrade
@@ -162,3 +163,57 @@ def test_a_refresh_folds_in_what_was_dirty_when_it_began(
     monkeypatch.undo()
     assert _count(store, DirtyLead) >= 1  # the re-marked ones wait for the next call
     engine.dispose()
+
+
+def test_a_long_refresh_is_waited_for_at_most_the_timeout(db_url: str) -> None:
+    """Under a storm of scoring a refresh can take minutes: a report stops waiting after
+    ``rollup_wait_seconds`` (``refresh`` answers ``None``) instead of holding a request
+    thread, and the next call takes that refresh's answer, then makes its own."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    refresher = RollupRefresher(db_url, engine)
+    try:
+        store.record_decisions([_decision("W1", START, "nurture", {"channel": "seo"})])
+        assert refresher.refresh() == 1  # the child is up
+        store.record_decisions([_decision("W2", START, "nurture", {"channel": "seo"})])
+        with engine.begin() as conn:  # another refresher holds the roll-ups (and writes)
+            rollups.lock_rollups(conn)
+            conn.execute(insert(DirtyLead).values(lead_id="W3"))
+            started = time.monotonic()
+            assert refresher.refresh(timeout=0.5) is None
+            assert time.monotonic() - started < 5
+            assert refresher.refresh(timeout=0.2) is None  # still blocked, still pending
+        # released: the pending refresh finishes, then this call's own takes in the rest
+        # (W3, marked without a decision, is dropped: a lead with no rows has no roll-up)
+        assert refresher.refresh() in (0, 1, 2)
+        assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 2
+    finally:
+        refresher.close()
+        engine.dispose()
+
+
+def test_a_report_the_roll_ups_are_behind_for_says_how_many_leads_are_not_in(
+    db_url: str,
+) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    store = Store(engine)
+    try:
+        _seed(store, leads=20)
+        refresh_rollups(engine)
+        store.record_decisions([_decision("L1", START, "nurture", {"channel": "seo"})])
+        store.use_rollup_refresher(lambda wait: None, wait=0.1)  # never catches up in time
+        behind = store_report(
+            store, lambda: None, group_by=[], sections=["funnel"], reference_given=False
+        )
+        notes = [n for n in behind["notes"] if getattr(n, "code", None) == "store.behind"]
+        assert len(notes) == 1 and notes[0].startswith("1 lead(s) changed")
+        store.use_rollup_refresher(None)  # the calling thread refreshes, to the end
+        current = store_report(
+            store, lambda: None, group_by=[], sections=["funnel"], reference_given=False
+        )
+        assert not [n for n in current["notes"] if getattr(n, "code", None) == "store.behind"]
+        assert _count(store, DirtyLead) == 0
+    finally:
+        engine.dispose()
