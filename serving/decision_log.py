@@ -18,6 +18,7 @@ process loses its unwritten rows (``docs/deployment.md``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import queue
@@ -378,5 +379,6 @@ def _touch_time(at: Any) -> tuple[datetime, str]:
     pandas refuses — still goes through ``pd.Timestamp``.
     """
     if type(at) is str and _CANONICAL_UTC.fullmatch(at):
-        return datetime.fromisoformat(at), at
+        with contextlib.suppress(ValueError):  # month 13: pandas' error, as before
+            return datetime.fromisoformat(at), at
     return (at if isinstance(at, datetime) else pd.Timestamp(at)), ""

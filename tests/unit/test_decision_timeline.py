@@ -93,6 +93,15 @@ def test_the_timeline_is_the_reference(touches: list[dict[str, Any]], ties: int)
     assert _timeline(touches, AS_OF) == reference(touches, AS_OF)
 
 
+def test_an_impossible_date_is_refused_as_before() -> None:
+    touches = [{"at": "2026-13-01T10:00:00+00:00", "type": "email_open"}]
+    with pytest.raises(ValueError) as before:
+        reference(touches, AS_OF)
+    with pytest.raises(ValueError) as now:
+        _timeline(touches, AS_OF)
+    assert type(now.value) is type(before.value)
+
+
 @pytest.mark.parametrize("naive", ["2026-03-01T10:00:00", "2026-03-01"])
 def test_a_naive_time_is_refused_as_before(naive: str) -> None:
     """A time without a zone cannot be compared with ``as_of``, either way (the API
