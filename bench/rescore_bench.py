@@ -213,13 +213,22 @@ def fill(store: Any, template_rows: list[dict[str, Any]], rows: int, open_leads:
 
 
 def child(path: str, home: Path, as_of: datetime) -> None:
-    """One re-score in this process, as ``leadscore rescore`` does it, by ``path``."""
+    """One re-score in this process, as ``leadscore rescore`` does it, by ``path``
+    (with the command's collector settings, ``cli.collector``)."""
+    from cli.collector import few_collections
+
+    with few_collections() as loaded:
+        _child(path, home, as_of, loaded)
+
+
+def _child(path: str, home: Path, as_of: datetime, loaded: Any) -> None:
     from cli.options import open_store
     from cli.rescore import CHUNK, rescore_leads, rescore_open_leads
     from scoring.model import LeadScorer
 
     scorer = LeadScorer.load(home / "bench-scorer")
     store = open_store()
+    loaded()
     started = time.perf_counter()
     read, count = 0.0, 0
     if path == "new":  # what ``leadscore rescore`` does

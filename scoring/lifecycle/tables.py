@@ -6,6 +6,8 @@ stored before the rules existed cannot tell a story the lifecycle refuses.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -16,9 +18,23 @@ from scoring.contract import as_utc
 from scoring.lifecycle.states import Event, EventKind
 from scoring.lifecycle.transitions import Replay, replay
 
+_ISO_UTC = re.compile(r"(?:1[7-9]|2[01])\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00")
+"""ISO text of a UTC time to the microsecond, as the log stores ``created_at`` and touch
+times (``isoformat()`` of an aware UTC datetime), in years pandas holds with room to spare."""
+
 
 def _utc(value: Any) -> datetime | None:
-    """A stored time (datetime, pandas timestamp or ISO text) as an aware UTC datetime."""
+    """A stored time (datetime, pandas timestamp or ISO text) as an aware UTC datetime.
+
+    The two forms the decision log holds take a short cut that gives the same datetime
+    (same instant, ``UTC`` as its zone) as ``pd.Timestamp``, at a tenth of its cost:
+    finding the open leads parses one ``created_at`` per closed lead (20,000 of them).
+    """
+    if type(value) is str and _ISO_UTC.fullmatch(value):
+        with contextlib.suppress(ValueError):  # month 13, February 30th: pandas decides
+            return datetime.fromisoformat(value)
+    if type(value) is datetime:
+        return as_utc(value)
     if value is None:
         return None
     try:
