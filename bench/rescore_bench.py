@@ -214,8 +214,8 @@ def fill(store: Any, template_rows: list[dict[str, Any]], rows: int, open_leads:
 
 def child(path: str, home: Path, as_of: datetime) -> None:
     """One re-score in this process, as ``leadscore rescore`` does it, by ``path``
-    (with the command's collector settings, ``cli.collector``)."""
-    from cli.collector import few_collections
+    (with the command's collector settings, ``serving.collector``)."""
+    from serving.collector import few_collections
 
     with few_collections() as loaded:
         _child(path, home, as_of, loaded)

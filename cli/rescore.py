@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.collector import few_collections
 from cli.options import open_store, progress
 from scoring.settings import Settings
+from serving.collector import few_collections
 
 if TYPE_CHECKING:  # the model, pandas and the lifecycle load when leads are re-scored,
     # not when the ``leadscore`` application loads for another command (or ``--help``)
@@ -138,7 +138,7 @@ def rescore(
     ] = None,
 ) -> None:
     """Re-score open leads (nurtured or awaiting sales) and list who crossed the threshold."""
-    # the collector set for a long batch (cli.collector): a sixth of the CPU otherwise
+    # the collector set for a long batch (serving.collector): a sixth of the CPU otherwise
     with few_collections() as loaded:
         _rescore(as_of, loaded)
 

@@ -32,6 +32,7 @@ from serving.api_scoring import scoring_router
 from serving.api_webhooks import announce_champion_async
 from serving.api_webhooks import router as webhooks_router
 from serving.auth import Role
+from serving.collector import few_collections
 from serving.decision_log import DecisionLog, now
 from serving.docs_assets import install_docs
 from serving.json_body import CheckedJSONRoute, unreadable_body_errors
@@ -89,25 +90,29 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Everything allocated so far (libraries, the model) lives as long as the process:
     # move it out of the cyclic garbage collector's reach. Otherwise each full
     # collection walks those ~300k objects, a pause of 100+ ms in some unlucky request.
+    # And collect seldom: a 1,000-lead batch with reasons makes a few hundred thousand
+    # short-lived objects, freed by reference counting, and the default thresholds ran
+    # the collector through them for ~15 % of the batch's CPU (docs/benchmarks.md).
     gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        if poller is not None:
-            poller.cancel()
-        if rollups is not None:
-            rollups.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rollups
-        await run_in_threadpool(refresher.close)  # an unfinished refresh rolls back
-        app.state.decision_log.close()
-        if worker is not None:
-            worker.close()
-        manager.close()
-        engine.dispose()
-        app.state.auth_limiter.close()
-        gc.unfreeze()  # what this app held may be collected again (tests start many apps)
+    # the thresholds are put back, and what this app held may be collected again, when it
+    # stops (tests start many apps)
+    with few_collections():
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+            if rollups is not None:
+                rollups.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rollups
+            await run_in_threadpool(refresher.close)  # an unfinished refresh rolls back
+            app.state.decision_log.close()
+            if worker is not None:
+                worker.close()
+            manager.close()
+            engine.dispose()
+            app.state.auth_limiter.close()
 
 
 async def _poll(app: FastAPI) -> None:

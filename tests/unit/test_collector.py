@@ -1,4 +1,4 @@
-"""``cli.collector.few_collections``: the batch settings hold inside the block only.
+"""``serving.collector.few_collections``: the batch settings hold inside the block only.
 
 ``leadscore rescore`` runs in-process under the test suite's CliRunner: a block that
 left the collector frozen or its thresholds raised would change every later test's
@@ -12,7 +12,7 @@ import weakref
 
 import pytest
 
-from cli.collector import THRESHOLDS, few_collections
+from serving.collector import THRESHOLDS, few_collections
 
 
 def test_the_settings_hold_inside_and_are_put_back() -> None:

@@ -1,4 +1,6 @@
-"""Python's cycle collector set for a batch command that holds much and frees little.
+"""Python's cycle collector set for a process that holds much and frees little.
+
+The server (for its lifetime, ``serving.app``) and ``leadscore rescore`` use it.
 
 ``leadscore rescore`` keeps hundreds of thousands of objects alive for its whole run
 (the imported libraries, the model, a batch of snapshots with their touch timelines)
@@ -19,7 +21,7 @@ import gc
 from collections.abc import Callable, Iterator
 
 THRESHOLDS = (10_000, 50, 50)
-"""``gc.set_threshold`` while a batch command runs: young collections every 10,000
+"""``gc.set_threshold`` while the server or a batch command runs: young collections every 10,000
 allocations, older generations after 50 of the one below (defaults: 700, 10, 10)."""
 
 
