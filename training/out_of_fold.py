@@ -56,15 +56,18 @@ def _take(weight: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
 
 
 def _honest_probabilities(
-    scorer: LeadScorer, rows: pd.DataFrame, honest_raw: dict[str, pd.Series]
+    scorer: LeadScorer,
+    rows: pd.DataFrame,
+    honest_raw: dict[str, pd.Series],
+    matrix: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Stage probabilities of ``rows`` from margins no model saw the label of.
 
     A row a stage learned from gets its out-of-fold margin; any other row (e.g. a lead
     that never became an SQL, for the SQL→won stage) is out of sample for the final
-    booster already.
+    booster already. ``matrix`` is ``rows`` encoded, when the caller has it already.
     """
-    matrix = scorer.encoder.transform(rows)
+    matrix = scorer.encoder.transform(rows) if matrix is None else matrix
     out: dict[str, np.ndarray] = {}
     for stage in scorer.stages:
         raw = pd.Series(stage.raw(matrix), index=rows.index)
