@@ -15,7 +15,9 @@ from tests.histories import synthetic_history
 from training import baseline
 from training.baseline import baseline_model
 from training.dataset import build_dataset, split_rows
+from training.history import CRMHistory
 from training.train_config import TrainConfig
+from training.validate import validate_history
 
 
 def _design_rows(n: int, seed: int) -> tuple[LevelBasis, np.ndarray]:
@@ -102,3 +104,25 @@ def test_drift_labels_per_distinct_value_are_the_per_cell_labels() -> None:
         pd.testing.assert_series_equal(
             got.value_counts(normalize=True), expected.value_counts(normalize=True)
         )
+
+
+def test_validation_keeps_parsed_utc_times_as_parsing_them_again_would() -> None:
+    """A UTC time column (as ``CRMHistory.load`` reads it) is not parsed again: the
+    validated table holds what ``to_datetime`` would have returned, without the copy."""
+    history = synthetic_history(300, months=6, seed=5)
+    checked = validate_history(history).history
+    for name, frame in checked.tables().items():
+        for col in ("created_at", "mql_at", "at", "closed_at"):
+            if col in frame.columns:
+                again = pd.to_datetime(
+                    history.tables()[name][col], utc=True, errors="coerce", format="mixed"
+                )
+                pd.testing.assert_series_equal(frame[col], again, check_index=False)
+    # text times are still parsed, and a bad one flagged
+    leads = history.leads.assign(mql_at=history.leads["mql_at"].astype(str))
+    leads.loc[0, "mql_at"] = "not a time"
+    text = validate_history(
+        CRMHistory(leads, history.touches, history.feedback, history.outcomes, history.snapshot_at)
+    )
+    assert "not a date/time" in set(text.report["problem"])
+    assert isinstance(text.history.leads["mql_at"].dtype, pd.DatetimeTZDtype)
