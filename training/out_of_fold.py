@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 from scoring.calibration import Calibrator, Window, choose_calibration_window
 from scoring.model import LeadScorer
 from scoring.policy import ThresholdPolicy
+from training.memory import release_freed_memory
 from training.threshold import choose_policy
 from training.train_config import TrainConfig
 
@@ -35,6 +36,7 @@ def _out_of_fold(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     for fit_idx, out_idx in splitter.split(np.zeros((len(y), 1)), y):
         oof[out_idx] = fold(fit_idx, out_idx)
+        release_freed_memory()  # the fold's row copies and design, before the next fold's
     return oof
 
 

@@ -256,6 +256,7 @@ def _fit_one_stage(
     candidates, chosen = _candidates(
         label, tr, va, (tr_matrix, va_matrix, pool_matrix), encoder, config, weight
     )
+    release_freed_memory()  # the candidates' designs, before the refit's
     family = choose_family(candidates)
     contest = {"chosen": family, "rule": FAMILY_RULE, "candidates": candidates}
     booster, linear, oof, stage_info = _refit_winner(
