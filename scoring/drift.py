@@ -68,18 +68,33 @@ def _is_categorical(name: str, values: pd.Series) -> bool:
     )
 
 
+def _label(v: Any) -> str:
+    """One category's label (see :func:`_categories`)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return MISSING
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    text = str(v)
+    return text.lower() if text in {"True", "False"} else text
+
+
 def _categories(values: pd.Series) -> pd.Series:
-    """Category labels as strings; booleans as ``true``/``false``; missing as MISSING."""
+    """Category labels as strings; booleans as ``true``/``false``; missing as MISSING.
 
-    def label(v: Any) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-            return MISSING
-        if isinstance(v, bool | np.bool_):
-            return "true" if v else "false"
-        text = str(v)
-        return text.lower() if text in {"True", "False"} else text
-
-    return values.astype(object).map(label)
+    Text, boolean and integer columns are labelled once per distinct value (a million
+    training rows, a dozen columns: a Python call per cell was seconds); in those types
+    equal values are the same value, so the labels are the ones a call per cell gives.
+    Any other column (object, float: ``-0.0`` equals ``0.0`` but prints differently)
+    is labelled cell by cell.
+    """
+    dtype = values.dtype
+    if not (
+        isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
+    ):
+        return values.astype(object).map(_label)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    labels = np.asarray([_label(v) for v in np.asarray(uniques, dtype=object)], dtype=object)
+    return pd.Series(labels[codes], index=values.index, name=values.name)
 
 
 def _numeric_shares(values: pd.Series, inner: Sequence[float]) -> list[float]:

@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 from scoring.calibration import Calibrator, Window, choose_calibration_window
 from scoring.model import LeadScorer
 from scoring.policy import ThresholdPolicy
+from training.memory import release_freed_memory
 from training.threshold import choose_policy
 from training.train_config import TrainConfig
 
@@ -35,6 +36,7 @@ def _out_of_fold(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     for fit_idx, out_idx in splitter.split(np.zeros((len(y), 1)), y):
         oof[out_idx] = fold(fit_idx, out_idx)
+        release_freed_memory()  # the fold's row copies and design, before the next fold's
     return oof
 
 
@@ -56,15 +58,18 @@ def _take(weight: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
 
 
 def _honest_probabilities(
-    scorer: LeadScorer, rows: pd.DataFrame, honest_raw: dict[str, pd.Series]
+    scorer: LeadScorer,
+    rows: pd.DataFrame,
+    honest_raw: dict[str, pd.Series],
+    matrix: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Stage probabilities of ``rows`` from margins no model saw the label of.
 
     A row a stage learned from gets its out-of-fold margin; any other row (e.g. a lead
     that never became an SQL, for the SQL→won stage) is out of sample for the final
-    booster already.
+    booster already. ``matrix`` is ``rows`` encoded, when the caller has it already.
     """
-    matrix = scorer.encoder.transform(rows)
+    matrix = scorer.encoder.transform(rows) if matrix is None else matrix
     out: dict[str, np.ndarray] = {}
     for stage in scorer.stages:
         raw = pd.Series(stage.raw(matrix), index=rows.index)

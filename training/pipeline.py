@@ -21,6 +21,7 @@ from training.dataset import build_dataset
 from training.evaluate import binary_metrics
 from training.evidence import metric_stage
 from training.history import CRMHistory
+from training.memory import release_freed_memory
 from training.refusal import refusal_reason
 from training.registry import Registration, data_fingerprint, log_and_register
 from training.threshold import policy_warnings
@@ -120,6 +121,7 @@ def run_training(
         history.leads, history.touches, history.feedback, history.outcomes = (
             frame.iloc[:0] for frame in history.tables().values()
         )
+    release_freed_memory()
     metadata = {
         "model_name": settings.model_name,
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
@@ -132,8 +134,10 @@ def run_training(
         kept = checked.history
     else:
         fingerprint = data_fingerprint(checked.history)
+        release_freed_memory()
         frame, kept = _handed_over_dataset(checked.history, config)
         checked.history = kept
+        release_freed_memory()
         result = train_frame(
             frame, kept.snapshot_at, config, spec, metadata, force=force, judged=judged
         )
@@ -145,6 +149,7 @@ def run_training(
             f"{won.get('roc_auc', float('nan')):.3f}, ECE {won.get('ece', float('nan')):.3f} "
             f"({time.perf_counter() - t0:.1f}s)"
         )
+    release_freed_memory()
     baseline = fit_baseline(result, spec) if not prior else {}
     if baseline:
         progress(f"logistic baseline: test ROC AUC {baseline.get('roc_auc', float('nan')):.3f}")

@@ -50,6 +50,7 @@ from training.linear_stage import (
     fit_linear_stage,
     linear_basis,
 )
+from training.memory import release_freed_memory
 from training.out_of_fold import (
     _calibrate,
     _honest_policy,
@@ -159,9 +160,10 @@ def fit_scorer(
     # and the learned rows are taken again once the stages are fitted, not held meanwhile
     learned = split.isin(["train", "valid"])
     encoder = LeadEncoder(spec).fit(frame[learned])
-    fits = [
-        _fit_one_stage(name, frame, split, spec, encoder, config, info) for name in config.stages
-    ]
+    fits = []
+    for name in config.stages:
+        fits.append(_fit_one_stage(name, frame, split, spec, encoder, config, info))
+        release_freed_memory()  # the stage's designs and fold copies
     valid_rows = frame[split == "valid"]
     learned_rows = frame[learned]
     stages = [fit.model for fit in fits]
@@ -180,12 +182,17 @@ def fit_scorer(
         s.name: info[s.name]["calibration_window_detail"] for s in stages
     }
     info["families"] = families
-    fit_extras(scorer, learned_rows, encoder, config)
+    # encoded once for the extras and the honest probabilities (~0.2 GB at 1M leads)
+    learned_matrix = encoder.transform(learned_rows)
+    fit_extras(scorer, learned_rows, encoder, config, learned_matrix)
+    release_freed_memory()
     scorer.policy = _honest_policy(scorer, valid_rows, honest_raw, config)
     # what the model learned from, compact: serving measures drift (PSI) against it
     learned_p_won = np.prod(
-        list(_honest_probabilities(scorer, learned_rows, honest_raw).values()), axis=0
+        list(_honest_probabilities(scorer, learned_rows, honest_raw, learned_matrix).values()),
+        axis=0,
     )
+    del learned_matrix
     scorer.metadata["reference_profile"] = reference_profile(
         learned_rows.assign(p_won=learned_p_won)
     )
@@ -249,6 +256,7 @@ def _fit_one_stage(
     candidates, chosen = _candidates(
         label, tr, va, (tr_matrix, va_matrix, pool_matrix), encoder, config, weight
     )
+    release_freed_memory()  # the candidates' designs, before the refit's
     family = choose_family(candidates)
     contest = {"chosen": family, "rule": FAMILY_RULE, "candidates": candidates}
     booster, linear, oof, stage_info = _refit_winner(
@@ -370,10 +378,15 @@ def _refit_winner(
 
 
 def fit_extras(
-    scorer: LeadScorer, rows: pd.DataFrame, encoder: LeadEncoder, config: TrainConfig
+    scorer: LeadScorer,
+    rows: pd.DataFrame,
+    encoder: LeadEncoder,
+    config: TrainConfig,
+    matrix: np.ndarray | None = None,
 ) -> None:
-    """The fit-only model, the engagement distribution and the rejection-reason model."""
-    matrix = encoder.transform(rows)
+    """The fit-only model, the engagement distribution and the rejection-reason model.
+    ``matrix`` is ``rows`` encoded, when the caller has it already."""
+    matrix = encoder.transform(rows) if matrix is None else matrix
     fit_label = STAGE_LABELS[config.stages[0]]
     scorer.fit_feature_idx = scorer.fit_feature_mask()
     has_fit = rows[fit_label].notna().to_numpy()

@@ -191,6 +191,11 @@ def _check_values(table: str, frame: pd.DataFrame, flag: Flag) -> pd.DataFrame:
         flag(frame[col].isna(), col, "required value missing")
     for col in DATETIME_COLUMNS:
         if col in frame.columns:
+            dtype = frame[col].dtype
+            if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC":
+                # parsed already (CRMHistory.load): to_datetime would only copy it, the
+                # copy living beside the caller's column (ten million touches: 80 MB)
+                continue
             parsed = pd.to_datetime(frame[col], utc=True, errors="coerce", format="mixed")
             flag(parsed.isna() & frame[col].notna(), col, "not a date/time")
             frame[col] = parsed

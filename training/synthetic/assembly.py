@@ -88,11 +88,19 @@ def generate(
     del blocks  # every array is in the stacked copies now: the tables need the memory
 
     ids = _lead_ids(n_leads)
+    # each table's arrays go once it is built (ten million touches' are ~0.5 GB): the
+    # tables of a million leads are then not all built beside all the arrays
+    touch_frame = _touches_frame(touches, ids, window)
+    del touches
+    leads = _leads_frame(pop, ids, window)
+    del pop
+    outcomes = _outcomes_frame(deals, ids, window)
+    del deals
     return CRMHistory(
-        leads=_leads_frame(pop, ids, window),
-        touches=_touches_frame(touches, ids, window),
+        leads=leads,
+        touches=touch_frame,
         feedback=_feedback_frame(path, ids, window),
-        outcomes=_outcomes_frame(deals, ids, window),
+        outcomes=outcomes,
         snapshot_at=window.end,
         oracle=pd.DataFrame({"lead_id": ids, "p_sql_true": path.p_sql, "p_won_true": path.p_won}),
         extra={
