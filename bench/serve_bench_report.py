@@ -105,13 +105,14 @@ class Report:
         rows = []
         b = self.batch("leadscore", "without reasons")
         if b and self.in_process:
-            api, alone = b.pct(50), self.in_process.median(False)
+            api, alone = b.pct(50), self.in_process.fastest(False)
             busy = self.batch("leadscore", "without reasons" + BACK_TO_BACK)
             rows.append(
                 (
                     f"batch of {BATCH_SIZE:,} leads without reasons: ≤ "
                     f"{TARGETS['batch_ratio']:g}× scoring them in-process",
-                    f"median {api:,.1f} ms vs {alone:,.1f} ms in-process = {api / alone:.2f}× "
+                    f"median {api:,.1f} ms vs {alone:,.1f} ms in-process (fastest run) = "
+                    f"{api / alone:.2f}× "
                     f"(worst {max(b.latencies_ms):,.1f} ms"
                     + (f"; back-to-back median {busy.pct(50):,.1f} ms" if busy else "")
                     + ")",
@@ -266,6 +267,7 @@ class Report:
                 out.append(
                     f"| in-process (this script) | {BATCH_SIZE:,} leads, "
                     f"{'with' if reasons else 'without'} reasons: `score_records` only "
+                    f"(fastest {min(runs):,.1f} ms) "
                     f"| {len(runs)} | {median:,.1f} | {max(runs):,.1f} "
                     f"| {BATCH_SIZE / median * 1000:,.0f} | | | |"
                 )
@@ -276,7 +278,10 @@ class Report:
                 "`model-cache` copy), the request body parsed by the API's `BatchRequest` and "
                 "each lead made into `Lead.record()` (not timed), then only "
                 "`LeadScorer.score_records` — the scoring call `serving.api_scoring` makes — "
-                "timed. The batch target compares the API's median with that median.",
+                "timed. The batch target compares the API's median with the fastest "
+                "in-process run: the in-process runs share the machine with the server's "
+                "roll-up refresher, which folds in the leads of the batches just sent, and "
+                "the fastest is the run it left alone (the undisturbed cost).",
             ]
         return out
 
