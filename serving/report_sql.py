@@ -157,8 +157,9 @@ def store_report(
     ordered = {k: v for k, v in report.items() if k not in (*SECTIONS, "warnings")}
     ordered.update({s: report[s] for s in SECTIONS if s in sections})  # as build_report
     ordered["warnings"] = report_warnings(ordered)
-    if not caught_up:
-        ordered["notes"] = [*ordered["notes"], behind_note(pending_leads(store.engine))]
+    pending = 0 if caught_up else pending_leads(store.engine)
+    if pending:
+        ordered["notes"] = [*ordered["notes"], behind_note(pending)]
     return ordered
 
 

@@ -107,9 +107,9 @@ class RollupRefresher:
             if conn.poll(WAIT_SECONDS if left is None else max(0.0, min(WAIT_SECONDS, left))):
                 self._pending = False
                 answer = conn.recv()
-                if mine and isinstance(answer, BaseException):
-                    raise answer
                 if mine:
+                    if isinstance(answer, BaseException):
+                        raise answer
                     return int(answer)
                 if isinstance(answer, BaseException):  # its caller stopped waiting
                     log.error("refreshing the report roll-ups failed: %s", type(answer).__name__)

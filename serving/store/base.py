@@ -72,7 +72,8 @@ class StoreBase:
         """Bring the report roll-ups up to date before a report or the queue reads them
         (:func:`serving.store.rollups.refresh_rollups`); returns how many leads changed,
         or ``None`` if the refresher did not finish within the store's wait (the roll-ups
-        are then read as they stand: :func:`pending_leads` says how many are not in)."""
+        are then read as they stand; :func:`serving.store.rollups.pending_leads` says how
+        many leads are not in)."""
         if self._rollup_refresh is not None:
             return self._rollup_refresh(self._rollup_wait)
         from serving.store.rollups import refresh_rollups  # it imports the store's parts
