@@ -122,12 +122,14 @@ def test_batch_and_memory_targets_are_judged_on_the_same_run() -> None:
     report = Report({}, {}, args, rss_ready={"leadscore": 350.0})
     cpu = CpuMeter(1, wall=1.0, server=0.5, client=0.1, machine=1.0)
     report.batches.append(LoadResult("leadscore", "without reasons", 1, [100.0] * 5, 1, 0, cpu))
-    report.in_process = InProcess({False: [40.0, 60.0, 50.0], True: [200.0]})
+    # the fastest in-process run is the yardstick: the others ran beside the server's
+    # roll-up refresher (the median, 80 ms, would make the API look 1.25×)
+    report.in_process = InProcess({False: [80.0, 50.0, 90.0], True: [200.0]})
     report.rss["leadscore"] = (360.0, 900.0)
     report.soak = SoakResult(900, 903, samples=[(0, 380.0), (450, 420.0), (903, 390.0)])
     rows = {name.split(":")[0]: (measured, verdict) for name, measured, verdict in report.targets()}
     measured, verdict = rows["batch of 1,000 leads without reasons"]
-    assert "= 2.00×" in measured and verdict == "met"  # 100 ms vs a 50 ms median
+    assert "50.0 ms in-process (fastest run) = 2.00×" in measured and verdict == "met"
     assert rows["worker RSS after warm-up ≤ 300 MiB"][1] == "**not met**"
     measured, verdict = rows["worker RSS after an hour of mixed load ≤ 400 MiB"]
     assert "390 MiB at the end, 420 MiB peak" in measured
