@@ -3,6 +3,7 @@ count in (``scoring.features``), for request values and whole columns alike."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,29 @@ NAT = np.iinfo(np.int64).min
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_BOUNDS = (pd.Timestamp.min.value, pd.Timestamp.max.value)
+
+
+_ISO_UTC = re.compile(r"(?:1[7-9]|2[01])\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00")
+"""ISO text of a UTC time to the microsecond, as the decision log stores ``created_at`` and
+touch times (``isoformat()`` of an aware UTC datetime), in years pandas holds with room to
+spare."""
+
+
+def iso_utc(value: Any) -> datetime | None:
+    """``value`` read as an aware UTC datetime if it is the ISO UTC text the decision log
+    writes, else ``None`` (read it with pandas).
+
+    ``datetime.fromisoformat`` gives the same instant, zone ``UTC``, as ``pd.Timestamp``
+    at a tenth of its cost (finding the open leads reads 20,000 such times, a re-scored
+    lead's snapshot 10-50). Text of that shape that is no date (month 13, February
+    30th) is ``None`` too, so that pandas' own error decides, as before.
+    """
+    if type(value) is str and _ISO_UTC.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _to_ns(values: Any) -> np.ndarray:

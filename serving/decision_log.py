@@ -18,11 +18,9 @@ process loses its unwritten rows (``docs/deployment.md``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +32,7 @@ import pandas as pd
 
 from scoring.contract import PII_COLUMNS, as_utc
 from scoring.model import LeadScorer, Scores
+from scoring.timestamps import iso_utc
 from serving.score_answer import _rounded, build_results
 from serving.storage import Store
 from serving.store.jsonclean import _clean, _Cleaned
@@ -359,13 +358,6 @@ def _timeline(touches: list[dict[str, Any]], as_of: datetime) -> list[dict[str, 
     return timeline
 
 
-_CANONICAL_UTC = re.compile(
-    r"(?:1[7-9]|2[01])\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!000000)\d{6})?\+00:00"
-)
-"""A UTC time as ``as_utc(at).isoformat()`` writes it (microseconds only when not zero),
-in years pandas can hold (1677-2262) with room to spare."""
-
-
 def _touch_time(at: Any) -> tuple[datetime, str]:
     """A touch's time for :func:`_timeline`, with its text if it came as the text the
     timeline writes (else ``""``).
@@ -378,7 +370,8 @@ def _touch_time(at: Any) -> tuple[datetime, str]:
     the timeline). Any other text — another zone, nanoseconds, a date alone, a year
     pandas refuses — still goes through ``pd.Timestamp``.
     """
-    if type(at) is str and _CANONICAL_UTC.fullmatch(at):
-        with contextlib.suppress(ValueError):  # month 13: pandas' error, as before
-            return datetime.fromisoformat(at), at
+    moment = iso_utc(at)  # month 13: None, and pandas' error, as before
+    if moment is not None:
+        # ``.000000`` is read the same, but isoformat() writes no zero microseconds
+        return moment, ("" if at.endswith(".000000+00:00") else at)
     return (at if isinstance(at, datetime) else pd.Timestamp(at)), ""
