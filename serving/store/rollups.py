@@ -173,11 +173,8 @@ def pending_leads(engine: Engine) -> int:
         return _dirty_count(conn)
 
 
-def _mostly_dirty(conn: Connection, chunk: int, dirty: int | None = None) -> bool:
-    """More than ``chunk`` leads are dirty (``dirty``, counted when not given), and at
-    least :data:`FULL_SHARE` of all."""
-    if dirty is None:
-        dirty = _dirty_count(conn)
+def _mostly_dirty(conn: Connection, chunk: int, dirty: int) -> bool:
+    """More than ``chunk`` leads are ``dirty``, and at least :data:`FULL_SHARE` of all."""
     if dirty <= chunk:
         return False
     known = conn.execute(select(func.count()).select_from(LeadRollup)).scalar_one()

@@ -115,9 +115,11 @@ def test_a_part_without_a_set_based_rebuild_is_rebuilt_in_chunks(
 def test_most_leads_dirty_takes_the_full_rebuild(store: Store) -> None:
     _seed(store, leads=40)
     with store.engine.begin() as conn:
-        assert rollups._mostly_dirty(conn, chunk=10)
-        assert not rollups._mostly_dirty(conn, chunk=41)
+        dirty = rollups._dirty_count(conn)
+        assert rollups._mostly_dirty(conn, chunk=10, dirty=dirty)
+        assert not rollups._mostly_dirty(conn, chunk=41, dirty=dirty)
     assert refresh_rollups(store.engine, chunk=10) == 41  # one rebuild, not 5 chunks
     store.record_decisions([_decision("N3", START, "nurture", {"channel": "y"})])
     with store.engine.begin() as conn:
-        assert not rollups._mostly_dirty(conn, chunk=0)  # 1 of 42: incremental
+        dirty = rollups._dirty_count(conn)
+        assert not rollups._mostly_dirty(conn, chunk=0, dirty=dirty)  # 1 of 42: incremental

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,19 @@ from tests.integration.test_report_sql_parity import START, _seed
 NO_REGISTRY = "http://127.0.0.1:9"
 """No model is needed: a registry that refuses at once (a SQLite one would be created by
 MLflow's own migrations, which may outlive a short test in a thread of their own)."""
+
+
+@pytest.fixture
+def served(db_url: str) -> Iterator[tuple[Store, RollupRefresher]]:
+    """A migrated store and the server's refresher on it (its child stopped after)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    refresher = RollupRefresher(db_url, engine)
+    try:
+        yield Store(engine), refresher
+    finally:
+        refresher.close()
+        engine.dispose()
 
 
 def _count(store: Store, table: type) -> int:
@@ -93,25 +107,20 @@ def test_zero_seconds_leaves_the_roll_ups_to_the_reports(tmp_path: Path, db_url:
         assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 1
 
 
-def test_a_refresher_that_died_is_reported_and_started_again(db_url: str) -> None:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    store = Store(engine)
-    refresher = RollupRefresher(db_url, engine)
-    try:
-        store.record_decisions([_decision("D1", START, "nurture", {"channel": "seo"})])
-        assert refresher.refresh() == 1
-        child = refresher._child
-        assert child is not None and child.pid is not None
-        os.kill(child.pid, signal.SIGKILL)
-        child.join()
-        store.record_decisions([_decision("D2", START, "nurture", {"channel": "seo"})])
-        # the dead child is noticed at the next call: a new one does the refresh
-        assert refresher.refresh() == 1
-        assert refresher._child is not child and _count(store, DirtyLead) == 0
-    finally:
-        refresher.close()
-        engine.dispose()
+def test_a_refresher_that_died_is_reported_and_started_again(
+    served: tuple[Store, RollupRefresher],
+) -> None:
+    store, refresher = served
+    store.record_decisions([_decision("D1", START, "nurture", {"channel": "seo"})])
+    assert refresher.refresh() == 1
+    child = refresher._child
+    assert child is not None and child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    store.record_decisions([_decision("D2", START, "nurture", {"channel": "seo"})])
+    # the dead child is noticed at the next call: a new one does the refresh
+    assert refresher.refresh() == 1
+    assert refresher._child is not child and _count(store, DirtyLead) == 0
 
 
 @pytest.mark.parametrize("mode", [[], ["--full"], ["--incremental"]])
@@ -165,32 +174,28 @@ def test_a_refresh_folds_in_what_was_dirty_when_it_began(
     engine.dispose()
 
 
-def test_a_long_refresh_is_waited_for_at_most_the_timeout(db_url: str) -> None:
+def test_a_long_refresh_is_waited_for_at_most_the_timeout(
+    served: tuple[Store, RollupRefresher],
+) -> None:
     """Under a storm of scoring a refresh can take minutes: a report stops waiting after
     ``rollup_wait_seconds`` (``refresh`` answers ``None``) instead of holding a request
     thread, and the next call takes that refresh's answer, then makes its own."""
-    engine = make_engine(db_url)
-    upgrade(engine)
-    store = Store(engine)
-    refresher = RollupRefresher(db_url, engine)
-    try:
-        store.record_decisions([_decision("W1", START, "nurture", {"channel": "seo"})])
-        assert refresher.refresh() == 1  # the child is up
-        store.record_decisions([_decision("W2", START, "nurture", {"channel": "seo"})])
-        with engine.begin() as conn:  # another refresher holds the roll-ups (and writes)
-            rollups.lock_rollups(conn)
-            conn.execute(insert(DirtyLead).values(lead_id="W3"))
-            started = time.monotonic()
-            assert refresher.refresh(timeout=0.5) is None
-            assert time.monotonic() - started < 5
-            assert refresher.refresh(timeout=0.2) is None  # still blocked, still pending
-        # released: the pending refresh finishes, then this call's own takes in the rest
-        # (W3, marked without a decision, is dropped: a lead with no rows has no roll-up)
-        assert refresher.refresh() in (0, 1, 2)
-        assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 2
-    finally:
-        refresher.close()
-        engine.dispose()
+    store, refresher = served
+    engine = store.engine
+    store.record_decisions([_decision("W1", START, "nurture", {"channel": "seo"})])
+    assert refresher.refresh() == 1  # the child is up
+    store.record_decisions([_decision("W2", START, "nurture", {"channel": "seo"})])
+    with engine.begin() as conn:  # another refresher holds the roll-ups (and writes)
+        rollups.lock_rollups(conn)
+        conn.execute(insert(DirtyLead).values(lead_id="W3"))
+        started = time.monotonic()
+        assert refresher.refresh(timeout=0.5) is None
+        assert time.monotonic() - started < 5
+        assert refresher.refresh(timeout=0.2) is None  # still blocked, still pending
+    # released: the pending refresh finishes, then this call's own takes in the rest
+    # (W3, marked without a decision, is dropped: a lead with no rows has no roll-up)
+    assert refresher.refresh() in (0, 1, 2)
+    assert _count(store, DirtyLead) == 0 and _count(store, LeadRollup) == 2
 
 
 def test_a_report_the_roll_ups_are_behind_for_says_how_many_leads_are_not_in(
